@@ -1,0 +1,68 @@
+# dockerlab: `make run` serves the site, `make test` runs the whole suite.
+# Both install what is missing first (Debian packages, the Python venv, the
+# Docker engine, the lesson images), so each works on a fresh machine.
+
+PYTHON ?= python3
+PORT ?= 8000
+HOST ?= 127.0.0.1
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_QUIET ?= -q
+
+.PHONY: run test test-unit test-integration test-browser bench engine kit kit-check system venv dev-venv migrate clean system-browser
+
+run: system engine venv kit migrate
+	@echo "==> serving dockerlab on http://$(HOST):$(PORT)/"
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) dockerlab.asgi:application
+
+test: system-browser engine dev-venv kit
+	$(VENV)/bin/pytest
+
+test-unit: dev-venv
+	$(VENV)/bin/pytest tests/unit
+
+test-integration: system engine dev-venv kit
+	$(VENV)/bin/pytest tests/integration
+
+test-browser: system-browser engine dev-venv kit
+	$(VENV)/bin/pytest tests/browser
+
+bench: system engine dev-venv kit
+	$(PY) bench/run.py
+
+system:
+	@scripts/system-deps.sh
+
+system-browser:
+	@scripts/system-deps.sh --browser
+
+engine: system
+	@scripts/engine-up.sh
+
+kit: venv engine
+	$(PY) manage.py kit
+
+kit-check: venv
+	$(PY) manage.py kit --check
+
+migrate: venv
+	$(PY) manage.py migrate --noinput -v 0
+
+# The venv is rebuilt only when a requirements file changed.
+venv: $(VENV)/.runtime-stamp
+dev-venv: $(VENV)/.dev-stamp
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-stamp: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-stamp: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-stamp
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

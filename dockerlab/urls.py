@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from dockerlab import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("lessons/", include("lessons.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("sandbox/", include("sandboxes.urls")),
+    path("admin/", admin.site.urls),
+]

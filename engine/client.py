@@ -1,0 +1,163 @@
+"""The engine seam: the only module of dockerlab that imports `docker`.
+
+Everything else asks this module for a client and calls it inside
+`translate_errors()`, so SDK exceptions arrive as the small hierarchy below,
+each with a message fit to show a learner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator
+
+import docker
+import docker.errors
+import docker.tls
+import requests.exceptions
+from django.conf import settings
+
+
+class EngineError(Exception):
+    """Something went wrong talking to the Docker engine."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be reached at all."""
+
+
+class NotFound(EngineError):
+    """The engine has no such object (image, container, network, volume)."""
+
+
+class Conflict(EngineError):
+    """The object is in a state that forbids the action (in use, already exists)."""
+
+
+class BuildFailed(EngineError):
+    """A build stopped on an error in the Dockerfile or its context."""
+
+
+class PullFailed(EngineError):
+    """An image could not be pulled from its registry."""
+
+
+_lock = threading.Lock()
+_clients: dict[str, docker.APIClient] = {}
+
+
+def _base_url() -> str | None:
+    return settings.DOCKERLAB_ENGINE_URL or None
+
+
+def _tls():
+    if not settings.DOCKERLAB_ENGINE_TLS_VERIFY:
+        return False
+    cert_path = settings.DOCKERLAB_ENGINE_CERT_PATH
+    return docker.tls.TLSConfig(
+        client_cert=(f"{cert_path}/cert.pem", f"{cert_path}/key.pem"),
+        ca_cert=f"{cert_path}/ca.pem",
+        verify=True,
+    )
+
+
+def api(timeout: float | None = None) -> docker.APIClient:
+    """The low-level client for the configured engine (shared, thread-safe).
+
+    A client is created per distinct timeout; streaming callers ask for a long
+    one so a quiet log follow is not cut by the HTTP read timeout.
+    """
+    timeout = settings.DOCKERLAB_ENGINE_TIMEOUT if timeout is None else timeout
+    key = f"{_base_url()}|{timeout}"
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            base_url = _base_url()
+            kwargs = {"version": "auto", "timeout": timeout}
+            if base_url:
+                kwargs["base_url"] = base_url
+                kwargs["tls"] = _tls()
+                client = docker.APIClient(**kwargs)
+            else:
+                # DOCKER_HOST, DOCKER_TLS_VERIFY and friends, else the default socket.
+                client = docker.APIClient(
+                    **{**docker.utils.kwargs_from_env(), "version": "auto", "timeout": timeout}
+                )
+            _clients[key] = client
+        return client
+
+
+def reset() -> None:
+    """Forget cached clients (after the settings changed, or in tests)."""
+    with _lock:
+        for client in _clients.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        _clients.clear()
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation or exc).strip()
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn SDK and transport exceptions into EngineError subclasses."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except docker.errors.NotFound as exc:
+        raise NotFound(_explain(exc), status=404) from exc
+    except docker.errors.APIError as exc:
+        status = exc.status_code
+        message = _explain(exc)
+        if status == 409:
+            raise Conflict(message, status=status) from exc
+        raise EngineError(message, status=status) from exc
+    except docker.errors.BuildError as exc:
+        raise BuildFailed(str(exc.msg)) from exc
+    except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
+        raise EngineUnavailable(
+            "The Docker engine is not reachable. Start it with `make engine` "
+            "(or check DOCKER_HOST / DOCKERLAB_ENGINE_URL)."
+        ) from exc
+    except docker.errors.DockerException as exc:
+        message = str(exc)
+        if "Error while fetching server API version" in message or "Connection" in message:
+            raise EngineUnavailable(
+                "The Docker engine is not reachable. Start it with `make engine` "
+                "(or check DOCKER_HOST / DOCKERLAB_ENGINE_URL)."
+            ) from exc
+        raise EngineError(message) from exc
+    except requests.exceptions.RequestException as exc:
+        raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
+
+
+def client_errors(func):
+    """Decorator form of translate_errors()."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with translate_errors():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def ping() -> dict:
+    """Engine facts for the status page; raises EngineUnavailable when down."""
+    with translate_errors():
+        client = api(timeout=5)
+        client.ping()
+        version = client.version()
+    return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from sandboxes import proxy, views
+
+app_name = "sandboxes"
+urlpatterns = [
+    path("", views.sandbox_page, name="page"),
+    # The learner's running app, reached only through this authenticated proxy.
+    path("app/<str:container>/", proxy.app_proxy, {"path": ""}, name="app"),
+    path("app/<str:container>/<path:path>", proxy.app_proxy, name="app-path"),
+]

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers. Idempotent and quick when one already does.
+#
+# - If DOCKER_HOST (or the default socket) answers, there is nothing to do.
+# - Otherwise, as root on Debian, install docker.io if missing and start dockerd
+#   in the background (log in var/dockerd.log), then wait until it answers.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+log="$here/var/dockerd.log"
+timeout_s=${DOCKERLAB_ENGINE_WAIT:-60}
+
+engine_answers() {
+  docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+if engine_answers; then
+  echo "==> engine: running (server $(docker version --format '{{.Server.Version}}'))"
+  exit 0
+fi
+
+if [[ -n "${DOCKER_HOST:-}" ]]; then
+  echo "The Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer." >&2
+  echo "Start it there, or unset DOCKER_HOST to use a local engine." >&2
+  exit 1
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "No Docker engine answers, and starting one needs root." >&2
+  echo "Start dockerd (e.g. 'sudo systemctl start docker') or run this as root." >&2
+  exit 1
+fi
+
+"$here/scripts/system-deps.sh"
+
+# Prefer the init system where there is one; otherwise run dockerd ourselves.
+if [[ -d /run/systemd/system ]] && systemctl start docker >/dev/null 2>&1; then
+  echo "==> engine: started by systemd"
+else
+  if ! pgrep -x dockerd >/dev/null; then
+    mkdir -p "$(dirname "$log")"
+    # A stale pid file from a killed daemon blocks the next start.
+    if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+      rm -f /var/run/docker.pid
+    fi
+    echo "==> engine: starting dockerd in the background (log: $log)"
+    setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+  fi
+fi
+
+for ((i = 0; i < timeout_s * 4; i++)); do
+  if engine_answers; then
+    echo "==> engine: running (server $(docker version --format '{{.Server.Version}}'))"
+    exit 0
+  fi
+  sleep 0.25
+done
+
+echo "dockerd did not answer within ${timeout_s}s; the end of its log:" >&2
+tail -n 20 "$log" >&2 || true
+exit 1

@@ -1,0 +1,44 @@
+"""Typed environment readers used by the settings."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from dockerlab import env
+
+
+def test_it_reads_booleans(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "Yes")
+    assert env.env_bool("X_FLAG", False) is True
+    monkeypatch.setenv("X_FLAG", "off")
+    assert env.env_bool("X_FLAG", True) is False
+
+
+def test_it_names_the_variable_on_a_bad_boolean(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        env.env_bool("X_FLAG", False)
+
+
+def test_it_rejects_a_non_integer_and_one_below_the_minimum(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be an integer"):
+        env.env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env.env_int("X_NUM", 5, minimum=1)
+
+
+def test_it_splits_lists_and_drops_blanks(monkeypatch):
+    monkeypatch.setenv("X_LIST", "a, b,,c ")
+    assert env.env_list("X_LIST", []) == ["a", "b", "c"]
+
+
+def test_it_generates_a_secret_key_once_and_reuses_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("X_SECRET", raising=False)
+    path = tmp_path / "sub" / "secret_key"
+    first = env.secret_key("X_SECRET", path)
+    assert len(first) >= 50
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert env.secret_key("X_SECRET", path) == first
+    monkeypatch.setenv("X_SECRET", "from-env")
+    assert env.secret_key("X_SECRET", path) == "from-env"
