@@ -1,0 +1,460 @@
+"""Streaming machinery for the lab websocket, free of Django and of the engine.
+
+Three pieces, each usable (and tested) on its own:
+
+- LineAssembler turns raw chunks (bytes or text, cut anywhere) into whole
+  text lines.
+- OutboundQueue is a socket's bounded, ordered outbox: control frames and
+  output lines go in, batched "output" frames come out. When the client falls
+  behind it drops lines and says how many, instead of growing.
+- StreamPump reads one blocking iterator (an engine build or log stream) in
+  its own thread and hands what it reads to the event loop. Stopping it
+  closes the stream, which is what unblocks a read that waits on the engine.
+
+The frame formats are described in docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# A line longer than this (in characters) is cut into pieces of this size, so a
+# program that never prints a newline cannot make us buffer without end.
+MAX_LINE = 16 * 1024
+# Prefix of every reader thread's name; tests count threads by it.
+THREAD_PREFIX = "dockerlab-stream"
+
+
+class LineAssembler:
+    """Reassemble text lines from chunks that may split lines and characters.
+
+    Line ends are "\\n" and "\\r\\n". A bare "\\r" is a terminal redraw (progress
+    bars): the text after it replaces the line so far, so only what a terminal
+    would finally show is emitted. Invalid UTF-8 becomes U+FFFD.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE):
+        self.max_line = max_line
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._line: list[str] = []
+        self._length = 0
+        # A "\r" at the end of a chunk: a "\n" may follow in the next one.
+        self._cr = False
+
+    def feed(self, chunk: bytes | str) -> list[str]:
+        """Take the next chunk; return the lines it completed."""
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
+        return self._consume(text)
+
+    def flush(self) -> list[str]:
+        """End of stream: return the unfinished last line, if any."""
+        lines = self._consume(self._decoder.decode(b"", final=True))
+        self._cr = False
+        if self._length:
+            lines.append(self._take())
+        return lines
+
+    def _consume(self, text: str) -> list[str]:
+        lines: list[str] = []
+        start = 0
+        if self._cr and text:
+            self._cr = False
+            if text[0] == "\n":
+                lines.append(self._take())
+                start = 1
+            else:
+                self._reset()
+        end = len(text)
+        i = start
+        while i < end:
+            ch = text[i]
+            if ch == "\n":
+                self._append(text[start:i], lines)
+                lines.append(self._take())
+                start = i + 1
+            elif ch == "\r":
+                self._append(text[start:i], lines)
+                start = i + 1
+                if i + 1 == end:
+                    self._cr = True
+                elif text[i + 1] == "\n":
+                    lines.append(self._take())
+                    start = i + 2
+                    i += 1
+                else:
+                    self._reset()
+            i += 1
+        self._append(text[start:end], lines)
+        return lines
+
+    def _append(self, piece: str, lines: list[str]) -> None:
+        while piece:
+            room = self.max_line - self._length
+            self._line.append(piece[:room])
+            self._length += min(room, len(piece))
+            piece = piece[room:]
+            if self._length >= self.max_line:
+                lines.append(self._take())
+
+    def _take(self) -> str:
+        line = "".join(self._line)
+        self._reset()
+        return line
+
+    def _reset(self) -> None:
+        self._line = []
+        self._length = 0
+
+
+class OutboundQueue:
+    """A socket's ordered outbox that batches output lines and stays bounded.
+
+    `frame()` queues a control frame (never dropped; they are few), `lines()`
+    queues output lines of a stream. A sender task turns the queue into frames:
+    consecutive lines of one stream become one {"type": "output"} frame.
+
+    Batching: when nothing was sent for `batch_ms`, whatever is queued goes out
+    at once; while frames keep coming, sends are spaced `batch_ms` apart so
+    lines coalesce into fewer, larger frames.
+
+    Bound: at most `max_lines` lines wait at any time. Lines that arrive while
+    it is full are dropped and counted per stream; the count goes out as
+    "skipped" on the next output frame of that stream (a frame with no lines
+    when needed), placed before any later control frame of that stream.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[dict], Awaitable[None]],
+        *,
+        max_lines: int,
+        batch_ms: int,
+    ):
+        self._send = send
+        self.max_lines = max_lines
+        self.batch = batch_ms / 1000
+        self._items: deque[list] = deque()  # ["frame", dict] | ["lines", stream, list]
+        self._queued = 0
+        self._dropped: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._last_send = float("-inf")
+        self._closed = False
+        self._task: asyncio.Task | None = None
+        self.frames_sent = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def queued_lines(self) -> int:
+        return self._queued
+
+    def frame(self, frame: dict) -> None:
+        if self._closed:
+            return
+        self._items.append(["frame", frame])
+        self._wake.set()
+
+    def lines(self, stream: str, lines: Iterable[str]) -> None:
+        if self._closed:
+            return
+        lines = list(lines)
+        if not lines:
+            return
+        room = max(0, self.max_lines - self._queued)
+        if len(lines) > room:
+            self._dropped[stream] = self._dropped.get(stream, 0) + len(lines) - room
+            lines = lines[:room]
+        if lines:
+            tail = self._items[-1] if self._items else None
+            if tail is not None and tail[0] == "lines" and tail[1] == stream:
+                tail[2].extend(lines)
+            else:
+                self._items.append(["lines", stream, lines])
+            self._queued += len(lines)
+        self._wake.set()
+
+    def drain(self) -> list[dict]:
+        """Take everything queued, as the frames to send (in order)."""
+        frames: list[dict] = []
+        last_output: dict[str, dict] = {}
+        for item in self._items:
+            if item[0] == "frame":
+                frames.append(item[1])
+            else:
+                output = {"type": "output", "stream": item[1], "lines": item[2], "skipped": 0}
+                frames.append(output)
+                last_output[item[1]] = output
+        self._items.clear()
+        self._queued = 0
+        dropped, self._dropped = self._dropped, {}
+        for stream, count in dropped.items():
+            if stream in last_output:
+                last_output[stream]["skipped"] = count
+                continue
+            gap = {"type": "output", "stream": stream, "lines": [], "skipped": count}
+            at = next(
+                (i for i, f in enumerate(frames) if f.get("stream") == stream),
+                len(frames),
+            )
+            frames.insert(at, gap)
+        return frames
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            wait = self._last_send + self.batch - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._send_all(self.drain())
+            self._last_send = loop.time()
+
+    async def _send_all(self, frames: list[dict]) -> None:
+        for frame in frames:
+            try:
+                await self._send(frame)
+            except Exception:  # the socket went away under us
+                log.debug("dropping a frame for a closed socket", exc_info=True)
+                self._closed = True
+                return
+            self.frames_sent += 1
+
+    async def close(self, *, flush: bool = True) -> None:
+        """Stop the sender; with `flush`, send what is still queued first."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if flush:
+            self._closed = False
+            await self._send_all(self.drain())
+            self._closed = True
+        self._items.clear()
+        self._queued = 0
+
+
+class StreamPump:
+    """Read a blocking iterator in a thread of its own, delivering on the loop.
+
+    For each item, `transform(item)` runs in the reader thread (so decoding
+    and line assembly stay off the event loop) and its non-empty result goes to
+    `deliver(result)` on the loop. When the iterator ends, fails or is stopped,
+    `finish(error)` runs on the loop once: `error` is None for a normal end or
+    a stop, else the exception raised by the stream.
+
+    At most `window` results are in flight towards the loop; past that the
+    reader waits, which pushes back on the engine instead of piling callbacks
+    up on a loop that is busy.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        stream: Any,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[Any], None],
+        finish: Callable[[BaseException | None], None],
+        transform: Callable[[Any], Any] = lambda item: item,
+        tail: Callable[[], Any] | None = None,
+        window: int = 256,
+    ):
+        self.name = name
+        self.stream = stream
+        self._loop = loop
+        self._deliver = deliver
+        self._finish = finish
+        self._transform = transform
+        self._tail = tail
+        self._credits = threading.Semaphore(window)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._read, name=f"{THREAD_PREFIX}-{name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Close the stream and wait for the reader; True when it has ended.
+
+        Blocking: call it from a worker thread, not on the event loop.
+        """
+        self._stopping.set()
+        self._close_stream()
+        self._credits.release()  # wake a reader waiting for room
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("stream reader %s did not end within %.1fs", self.name, timeout)
+            return False
+        return True
+
+    def _close_stream(self) -> None:
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+    def _hand(self, callback: Callable, arg: Any) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(callback, arg)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            return False
+        return True
+
+    def _delivered(self, result: Any) -> None:
+        self._credits.release()
+        if not self._stopping.is_set():
+            self._deliver(result)
+
+    def _read(self) -> None:
+        error: BaseException | None = None
+        try:
+            for item in self.stream:
+                if self._stopping.is_set():
+                    break
+                result = self._transform(item)
+                if not result:
+                    continue
+                while not self._credits.acquire(timeout=0.5):
+                    if self._stopping.is_set():
+                        break
+                if self._stopping.is_set() or not self._hand(self._delivered, result):
+                    break
+            if self._tail is not None and not self._stopping.is_set():
+                result = self._tail()
+                if result:
+                    self._hand(self._delivered, result)
+        except Exception as exc:  # reported to the socket, not raised in a thread
+            if not self._stopping.is_set():
+                error = exc
+        finally:
+            self._close_stream()
+            self._hand(self._finish_once, error)
+
+    def _finish_once(self, error: BaseException | None) -> None:
+        self._finish(error)
+
+
+def wait_for_threads(prefix: str = THREAD_PREFIX, timeout: float = 5.0) -> list[str]:
+    """Names of reader threads still alive after waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith(prefix)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+# What a relay hands to the loop: ("lines", [text, ...]) or ("frame", {...}).
+Emit = tuple[str, Any]
+
+
+class BuildRelay:
+    """Turn a build stream's events into outbox items, in the reader thread.
+
+    Build events (see services.BuildStream) carry text cut anywhere; this
+    reassembles it into lines, turns steps into "build.step" frames and
+    remembers how the build ended for the final "build.done".
+    """
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.assembler = LineAssembler()
+        self.error: str | None = None
+        self.image: str | None = None
+        self.image_id: str | None = None
+
+    def __call__(self, event: Any) -> list[Emit]:
+        if not isinstance(event, dict):
+            return []
+        kind = event.get("kind")
+        out: list[Emit] = []
+        if kind == "line":
+            lines = self.assembler.feed(str(event.get("text", "")))
+            if lines:
+                out.append(("lines", lines))
+        elif kind == "step":
+            out.extend(self.tail())
+            frame = {
+                "type": "build.step",
+                "stream": self.stream,
+                "step": event.get("step"),
+                "steps": event.get("steps"),
+                "text": str(event.get("text", "")),
+            }
+            out.append(("frame", frame))
+        elif kind == "error":
+            out.extend(self.tail())
+            self.error = str(event.get("message") or "The build failed.")
+        elif kind == "done":
+            out.extend(self.tail())
+            self.image = event.get("image")
+            self.image_id = event.get("id")
+        return out
+
+    def tail(self) -> list[Emit]:
+        lines = self.assembler.flush()
+        return [("lines", lines)] if lines else []
+
+    def done_frame(self, error: BaseException | None) -> dict:
+        """The "build.done" frame, given how the reader ended."""
+        frame: dict = {"type": "build.done", "stream": self.stream}
+        if error is not None and self.error is None:
+            self.error = getattr(error, "message", None) or "The build stopped unexpectedly."
+        if self.error is None and self.image is None:
+            self.error = "The build ended without producing an image."
+        if self.error is not None:
+            frame.update(ok=False, error=self.error)
+        else:
+            frame.update(ok=True, image=self.image, id=self.image_id)
+        return frame
+
+
+class LogRelay:
+    """Turn a log stream's raw byte chunks into lines, in the reader thread."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.assembler = LineAssembler()
+
+    def __call__(self, chunk: Any) -> list[Emit]:
+        if not isinstance(chunk, (bytes, str)):
+            return []
+        lines = self.assembler.feed(chunk)
+        return [("lines", lines)] if lines else []
+
+    def tail(self) -> list[Emit]:
+        lines = self.assembler.flush()
+        return [("lines", lines)] if lines else []
+
+
+def post(queue: OutboundQueue, stream: str, emits: list[Emit]) -> None:
+    """Put a relay's items into a socket's outbox (on the loop)."""
+    for kind, value in emits:
+        if kind == "lines":
+            queue.lines(stream, value)
+        else:
+            queue.frame(value)
