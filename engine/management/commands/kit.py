@@ -1,0 +1,64 @@
+"""`manage.py kit`: make the lesson images available (the classroom kit)."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from engine import client, kit
+
+
+class Command(BaseCommand):
+    help = (
+        "Make every configured lesson image available: keep what is present, "
+        "else pull it, else build a local equivalent from Debian packages."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Only report which lesson images are present; exit 1 if any is missing.",
+        )
+        parser.add_argument(
+            "--no-pull", action="store_true", help="Build missing images without trying a pull."
+        )
+        parser.add_argument(
+            "--rebuild",
+            action="store_true",
+            help="Rebuild images the kit built before (never touches pulled images).",
+        )
+
+    def handle(self, *args, check=False, no_pull=False, rebuild=False, **options):
+        verbose = options.get("verbosity", 1) >= 2
+        try:
+            if check:
+                return self.report()
+            started = time.monotonic()
+            kit.make_images(self.say, pull=not no_pull, rebuild=rebuild, verbose=verbose)
+            self.say(f"==> kit: done in {time.monotonic() - started:.1f}s")
+        except client.EngineError as exc:
+            raise CommandError(exc.message, returncode=1) from None
+        except kit.KitError as exc:
+            raise CommandError(str(exc), returncode=1) from None
+
+    def say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def report(self) -> None:
+        plan = kit.current_plan()
+        for role, name in plan.images.items():
+            state = plan.states[role]
+            shown = {kit.PRESENT: "present", kit.KIT_BUILT: "present (kit build)"}.get(
+                state, "MISSING"
+            )
+            self.say(f"{role:<9} {name:<30} {shown}")
+        if plan.missing:
+            raise CommandError(
+                f"{len(plan.missing)} lesson image(s) missing: {', '.join(plan.missing)}. "
+                "Run `make kit` to make them.",
+                returncode=1,
+            )
+        self.say("All lesson images are present.")
