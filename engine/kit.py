@@ -208,27 +208,42 @@ class Plan:
         return [role for role, state in self.states.items() if state == MISSING]
 
 
-def make_plan(images: dict[str, str], states: dict[str, str], rebuild: bool = False) -> Plan:
+def make_plan(
+    images: dict[str, str],
+    states: dict[str, str],
+    rebuild: bool = False,
+    roles: Iterable[str] | None = None,
+) -> Plan:
     """Decide which roles to pull-or-build.
 
     Missing images always; with `rebuild`, kit builds too (never an image
-    someone pulled or built themselves). Roles without a kit recipe are an error.
+    someone pulled or built themselves). `roles` narrows the work to those.
+    Roles without a kit recipe are an error.
     """
     unknown = sorted(set(images) - set(DESCRIPTIONS))
     if unknown:
         raise KitError(f"The kit has no recipe for image role(s): {', '.join(unknown)}")
+    chosen = set(images if roles is None else roles)
+    strangers = sorted(chosen - set(images))
+    if strangers:
+        raise KitError(
+            f"Unknown image role(s): {', '.join(strangers)} "
+            f"(the roles are: {', '.join(images)})"
+        )
     to_make = [
         role
         for role in images
-        if states[role] == MISSING or (rebuild and states[role] == KIT_BUILT)
+        if role in chosen
+        and (states[role] == MISSING or (rebuild and states[role] == KIT_BUILT))
     ]
     return Plan(dict(images), dict(states), to_make)
 
 
-def current_plan(rebuild: bool = False) -> Plan:
+def current_plan(rebuild: bool = False, roles: Iterable[str] | None = None) -> Plan:
+    """The plan for this deployment's configured images, as the engine has them."""
     images = dict(settings.DOCKERLAB_IMAGES)
     states = {role: image_state(name) for role, name in images.items()}
-    return make_plan(images, states, rebuild)
+    return make_plan(images, states, rebuild, roles)
 
 
 # --- making images -------------------------------------------------------------
@@ -379,12 +394,13 @@ def make_images(
     *,
     pull: bool = True,
     rebuild: bool = False,
+    roles: Iterable[str] | None = None,
     verbose: bool = False,
     apt_dir: Path = Path("/etc/apt"),
 ) -> Plan:
     """Make every configured lesson image available; returns the final plan."""
     step = Progress(say)
-    plan = current_plan(rebuild)
+    plan = current_plan(rebuild, roles)
     for role, name in plan.images.items():
         if role not in plan.to_make:
             kind = "kit build" if plan.states[role] == KIT_BUILT else "present"

@@ -17,6 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "roles", nargs="*", help="Only these image roles (python, mariadb, registry)."
+        )
+        parser.add_argument(
             "--check",
             action="store_true",
             help="Only report which lesson images are present; exit 1 if any is missing.",
@@ -30,13 +33,19 @@ class Command(BaseCommand):
             help="Rebuild images the kit built before (never touches pulled images).",
         )
 
-    def handle(self, *args, check=False, no_pull=False, rebuild=False, **options):
+    def handle(self, *args, roles=(), check=False, no_pull=False, rebuild=False, **options):
         verbose = options.get("verbosity", 1) >= 2
         try:
             if check:
                 return self.report()
             started = time.monotonic()
-            kit.make_images(self.say, pull=not no_pull, rebuild=rebuild, verbose=verbose)
+            kit.make_images(
+                self.say,
+                pull=not no_pull,
+                rebuild=rebuild,
+                roles=roles or None,
+                verbose=verbose,
+            )
             self.say(f"==> kit: done in {time.monotonic() - started:.1f}s")
         except client.EngineError as exc:
             raise CommandError(exc.message, returncode=1) from None

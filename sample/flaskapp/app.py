@@ -1,0 +1,68 @@
+"""The sample app the lessons build: a greeting, and a visit counter with a database.
+
+Without database settings it only greets. With MYSQL_HOST (and MYSQL_USER,
+MYSQL_PASSWORD, MYSQL_DATABASE) it counts visits in MariaDB/MySQL.
+"""
+
+import logging
+import os
+import socket
+import sys
+
+from flask import Flask
+
+app = Flask(__name__)
+
+# Request lines go to stdout, so `docker logs` shows every visit.
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+
+
+def db_settings():
+    host = os.environ.get("MYSQL_HOST")
+    if not host:
+        return None
+    return {
+        "host": host,
+        "port": int(os.environ.get("MYSQL_PORT", "3306")),
+        "user": os.environ.get("MYSQL_USER", "root"),
+        "password": os.environ.get("MYSQL_PASSWORD", ""),
+        "database": os.environ.get("MYSQL_DATABASE", "visits"),
+        "connect_timeout": 5,
+    }
+
+
+def count_visit(settings):
+    import pymysql
+
+    connection = pymysql.connect(**settings, autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS visits ("
+                " id INT AUTO_INCREMENT PRIMARY KEY,"
+                " at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+            )
+            cursor.execute("INSERT INTO visits () VALUES ()")
+            cursor.execute("SELECT COUNT(*) FROM visits")
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
+@app.route("/")
+def hello():
+    greeting = f"Hello from Docker! This is container {socket.gethostname()}."
+    settings = db_settings()
+    if settings is None:
+        return greeting + "\n"
+    try:
+        visits = count_visit(settings)
+    except Exception as exc:
+        app.logger.warning("database unavailable: %s", exc)
+        return greeting + f"\nThe database at {settings['host']} is not answering yet.\n", 503
+    times = "time" if visits == 1 else "times"
+    return greeting + f"\nThis page has been visited {visits} {times}.\n"
+
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=5002)
