@@ -1,0 +1,53 @@
+"""One sandbox per learner: the id that namespaces and labels their engine objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from sandboxes import naming
+
+
+def _default_expiry():
+    return timezone.now() + timedelta(hours=settings.DOCKERLAB_SANDBOX_TTL_HOURS)
+
+
+class Sandbox(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandbox"
+    )
+    sid = models.CharField(max_length=10, unique=True, default=naming.new_sid)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Slides forward while the learner is active; the reaper removes the
+    # engine objects of sandboxes past it.
+    expires_at = models.DateTimeField(default=_default_expiry)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.sid} ({self.user})"
+
+    @property
+    def network(self) -> str:
+        return naming.network_name(self.sid)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    def labels(self) -> dict[str, str]:
+        """The labels every engine object of this sandbox carries."""
+        expires = self.expires_at.astimezone(UTC).replace(microsecond=0)
+        return {
+            "org.dockerlab.sandbox": self.sid,
+            "org.dockerlab.owner": str(self.user_id),
+            "org.dockerlab.expires": expires.isoformat().replace("+00:00", "Z"),
+        }
+
+    def label_filter(self) -> dict[str, list[str]]:
+        """An engine list filter matching only this sandbox's objects."""
+        return {"label": [f"org.dockerlab.sandbox={self.sid}"]}

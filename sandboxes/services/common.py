@@ -1,0 +1,120 @@
+"""The sandbox itself, its network, and engine errors turned into sandbox errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from engine import client
+from sandboxes import naming
+from sandboxes.models import Sandbox
+from sandboxes.errors import NotInSandbox, SandboxError
+
+log = logging.getLogger(__name__)
+
+# Engine calls that must not interleave for one sandbox (network creation,
+# the container quota check) take this sandbox's lock. It only serialises
+# within one process; the engine's own name checks catch the rest.
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def sandbox_lock(sandbox: Sandbox) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(sandbox.sid, threading.Lock())
+
+
+def sandbox_for(user) -> Sandbox:
+    """The user's sandbox, created on first use; use extends its expiry."""
+    if not getattr(user, "is_authenticated", False):
+        raise SandboxError("Log in to use a sandbox.", code="login_required")
+    ttl = timedelta(hours=settings.DOCKERLAB_SANDBOX_TTL_HOURS)
+    now = timezone.now()
+    sandbox = Sandbox.objects.filter(user=user).first()
+    attempts = 0
+    while sandbox is None:
+        attempts += 1
+        try:
+            with transaction.atomic():
+                return Sandbox.objects.create(user=user, sid=naming.new_sid(), expires_at=now + ttl)
+        except IntegrityError:
+            # Another request created this user's sandbox first, or (rarely)
+            # the random id was taken: look again, retry a few times.
+            sandbox = Sandbox.objects.filter(user=user).first()
+            if sandbox is None and attempts >= 5:
+                raise SandboxError("Could not create a sandbox; try again.") from None
+    # Writing on every action would be wasteful; halfway through is soon enough.
+    if sandbox.expires_at - now < ttl / 2:
+        sandbox.expires_at = now + ttl
+        sandbox.save(update_fields=["expires_at"])
+    return sandbox
+
+
+@contextlib.contextmanager
+def engine_call(sandbox: Sandbox | None = None, *, not_found: str | None = None) -> Iterator[None]:
+    """Run engine calls; their errors come out as SandboxError with prefixes stripped."""
+
+    def shown(message: str) -> str:
+        return naming.strip(sandbox.sid, message) if sandbox is not None else message
+
+    try:
+        with client.translate_errors():
+            yield
+    except client.EngineUnavailable as exc:
+        raise SandboxError(exc.message, code="engine_unavailable") from exc
+    except client.NotFound as exc:
+        raise NotInSandbox(not_found or shown(exc.message)) from exc
+    except client.Conflict as exc:
+        raise SandboxError(shown(exc.message), code="conflict") from exc
+    except client.BuildFailed as exc:
+        raise SandboxError(shown(exc.message), code="build_failed") from exc
+    except client.EngineError as exc:
+        raise SandboxError(shown(exc.message), code="engine_error") from exc
+
+
+def ensure_network(sandbox: Sandbox) -> str:
+    """The sandbox's own bridge network, created if missing; returns its name."""
+    name = sandbox.network
+    with sandbox_lock(sandbox), engine_call(sandbox):
+        api = client.api()
+        for net in api.networks(names=[name]):
+            if net.get("Name") == name:
+                if (net.get("Labels") or {}).get("org.dockerlab.sandbox") != sandbox.sid:
+                    raise SandboxError(
+                        f"A network called {name} exists but is not this sandbox's.",
+                        code="conflict",
+                    )
+                return name
+        try:
+            with client.translate_errors():
+                api.create_network(
+                    name, driver="bridge", labels=sandbox.labels(), check_duplicate=True
+                )
+        except client.Conflict:
+            pass  # created meanwhile by another process: fine
+    return name
+
+
+def shutdown_response(response) -> None:
+    """Close a streaming HTTP response from any thread, waking a blocked reader.
+
+    Closing the file object alone does not interrupt a read blocked in another
+    thread; shutting the socket down does.
+    """
+    raw = getattr(response, "raw", None)
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    inner = getattr(fp, "raw", None)
+    sock = getattr(inner, "_sock", None) or getattr(inner, "sock", None) or getattr(fp, "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()

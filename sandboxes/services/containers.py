@@ -1,0 +1,240 @@
+"""Running, stopping and looking at a sandbox's containers, always by label first."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from django.conf import settings
+
+from engine import client
+from sandboxes import naming
+from sandboxes.models import Sandbox
+from sandboxes.services.common import engine_call, ensure_network, sandbox_lock
+from sandboxes.errors import (
+    BadRequest,
+    InvalidName,
+    NotInSandbox,
+    QuotaExceeded,
+    SandboxError,
+)
+from sandboxes.services.images import (
+    find_image,
+    image_view,
+    iso,
+    learner_tags,
+    own_images,
+    runnable_image,
+)
+
+_ID = re.compile(r"^[0-9a-f]{4,64}$")
+
+# Everything else the engine grants by default goes: no raw sockets, no
+# mknod, no chroot, no audit or capability juggling. What stays is what
+# ordinary images need to start (database entrypoints drop to their own user).
+CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID", "KILL", "NET_BIND_SERVICE"]
+
+# Engine-side details of inspect output that say nothing to a learner and
+# reveal the host's layout.
+_HIDDEN_KEYS = {"LogPath", "ResolvConfPath", "HostnamePath", "HostsPath", "GraphDriver"}
+
+
+def own_containers(sandbox: Sandbox) -> list[dict]:
+    with engine_call(sandbox):
+        return client.api().containers(all=True, filters=sandbox.label_filter()) or []
+
+
+def find_container(sandbox: Sandbox, ref: str) -> dict:
+    """The sandbox's container a learner means, by name or id prefix (a list entry).
+
+    Only containers labelled with this sandbox are searched, so another
+    sandbox's container is "not found" exactly like one that never existed.
+    """
+    if not isinstance(ref, str) or not ref:
+        raise InvalidName("Give a container name, like web.")
+    if not _ID.match(ref):
+        naming.check_container_name(ref)
+    wanted = "/" + naming.container_prefix(sandbox.sid) + ref
+    containers = own_containers(sandbox)
+    for container in containers:
+        if wanted in (container.get("Names") or []):
+            return container
+    if _ID.match(ref):
+        matches = [c for c in containers if c.get("Id", "").startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidName(f"{ref!r} matches several containers: give more of the id.")
+    raise NotInSandbox(f"There is no container {ref!r} in your sandbox.")
+
+
+def container_view(sandbox: Sandbox, container: dict) -> dict:
+    """A list entry as the learner sees it (names without the sandbox prefix)."""
+    name = ""
+    for engine_name in container.get("Names") or []:
+        learner = naming.learner_container(sandbox.sid, engine_name)
+        if learner is not None:
+            name = learner
+            break
+    ports = []
+    for port in container.get("Ports") or []:
+        if port.get("PublicPort"):
+            entry = {"container": port.get("PrivatePort"), "host": port.get("PublicPort")}
+            if entry not in ports:
+                ports.append(entry)
+    return {
+        "name": name,
+        "image": naming.strip(sandbox.sid, container.get("Image", "")),
+        "status": container.get("Status", ""),
+        "state": container.get("State", ""),
+        "ports": ports,
+        "id": container.get("Id", "")[:12],
+        "created": iso(container.get("Created")),
+    }
+
+
+def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
+    memory = f"{settings.DOCKERLAB_CONTAINER_MEMORY_MB}m"
+    return api.create_host_config(
+        mem_limit=memory,
+        memswap_limit=memory,
+        nano_cpus=int(settings.DOCKERLAB_CONTAINER_CPUS * 1_000_000_000),
+        pids_limit=settings.DOCKERLAB_CONTAINER_PIDS,
+        log_config={
+            "Type": "json-file",
+            "Config": {"max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE, "max-file": "1"},
+        },
+        privileged=False,
+        security_opt=["no-new-privileges"],
+        cap_drop=["ALL"],
+        cap_add=CAP_ADD,
+        port_bindings={port: ("127.0.0.1", None)},
+        network_mode=network,
+        restart_policy={"Name": "no"},
+    )
+
+
+def run_container(sandbox: Sandbox, image: str, name: str | None = None, port: int = 5002) -> dict:
+    """Create and start a container from the learner's image (or a lesson image)."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise BadRequest("The container port must be a number from 1 to 65535.")
+    engine_ref, learner_ref = runnable_image(sandbox, image)
+    if name is None:
+        name = naming.auto_container_name(learner_ref)
+    engine_name = naming.engine_container(sandbox.sid, name)
+    network = ensure_network(sandbox)
+    with sandbox_lock(sandbox):
+        limit = settings.DOCKERLAB_MAX_CONTAINERS
+        if len(own_containers(sandbox)) >= limit:
+            raise QuotaExceeded(
+                f"Your sandbox already has {limit} containers, the most it may hold: "
+                "remove one first."
+            )
+        with engine_call(sandbox):
+            api = client.api()
+            created = api.create_container(
+                engine_ref,
+                name=engine_name,
+                labels=sandbox.labels(),
+                ports=[port],
+                host_config=_host_config(api, sandbox, network, port),
+                detach=True,
+            )
+    container_id = created["Id"]
+    try:
+        with engine_call(sandbox):
+            client.api().start(container_id)
+    except Exception:
+        # A container that cannot start would only hold its name and a quota
+        # slot; the learner sees the engine's reason instead.
+        with contextlib.suppress(SandboxError), engine_call(sandbox):
+            client.api().remove_container(container_id, force=True, v=True)
+        raise
+    return container_view(sandbox, find_container(sandbox, container_id))
+
+
+def stop_container(sandbox: Sandbox, container: str, timeout: int = 5) -> dict:
+    found = find_container(sandbox, container)
+    with engine_call(sandbox):
+        client.api().stop(found["Id"], timeout=timeout)
+    return container_view(sandbox, find_container(sandbox, found["Id"]))
+
+
+def remove_container(sandbox: Sandbox, container: str, force: bool = True) -> dict:
+    found = find_container(sandbox, container)
+    with engine_call(sandbox):
+        client.api().remove_container(found["Id"], force=force, v=True)
+    return {"removed": container_view(sandbox, found)["name"]}
+
+
+def _stripped(sandbox: Sandbox, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            _stripped(sandbox, key): _stripped(sandbox, item)
+            for key, item in value.items()
+            if key not in _HIDDEN_KEYS
+        }
+    if isinstance(value, list):
+        return [_stripped(sandbox, item) for item in value]
+    if isinstance(value, str):
+        return naming.strip(sandbox.sid, value)
+    return value
+
+
+def inspect(sandbox: Sandbox, kind: str, name: str) -> dict:
+    """The engine's JSON for one of the sandbox's objects, prefixes stripped."""
+    if kind == "container":
+        found = find_container(sandbox, name)
+        with engine_call(sandbox):
+            data = client.api().inspect_container(found["Id"])
+    elif kind == "image":
+        found, _ = find_image(sandbox, name)
+        with engine_call(sandbox):
+            data = client.api().inspect_image(found["Id"])
+    else:
+        raise BadRequest("Inspect a container or an image.")
+    return _stripped(sandbox, data)
+
+
+def list_state(sandbox: Sandbox) -> dict:
+    """The sandbox's images (one entry per tag, like `docker images`) and containers."""
+    images = []
+    for image in own_images(sandbox):
+        tags = learner_tags(sandbox, image)
+        for tag in tags or [None]:
+            images.append(image_view(sandbox, image, tag))
+    images.sort(key=lambda item: item["created"], reverse=True)
+    containers = [container_view(sandbox, c) for c in own_containers(sandbox)]
+    return {"images": images, "containers": containers}
+
+
+def prune(sandbox: Sandbox) -> dict:
+    """Remove this sandbox's stopped containers and its dangling images, nothing else."""
+    with engine_call(sandbox):
+        api = client.api()
+        label = sandbox.label_filter()["label"]
+        containers = api.prune_containers(filters={"label": label})
+        images = api.prune_images(filters={"label": label, "dangling": True})
+    deleted = [item for item in images.get("ImagesDeleted") or [] if "Deleted" in item]
+    return {
+        "containers": len(containers.get("ContainersDeleted") or []),
+        "images": len(deleted),
+        "space_reclaimed": (containers.get("SpaceReclaimed") or 0)
+        + (images.get("SpaceReclaimed") or 0),
+    }
+
+
+def published_port(sandbox: Sandbox, container: str, port: int = 5002) -> int | None:
+    """The loopback host port where the container's `port` (else its first) is published."""
+    found = find_container(sandbox, container)
+    if found.get("State") != "running":
+        return None
+    published = [
+        p for p in found.get("Ports") or []
+        if p.get("PublicPort") and p.get("IP") in ("127.0.0.1", None, "")
+    ]
+    for entry in published:
+        if entry.get("PrivatePort") == port:
+            return int(entry["PublicPort"])
+    return int(published[0]["PublicPort"]) if published else None

@@ -1,0 +1,94 @@
+"""Following a container's output until it stops or the reader goes away."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from engine import client
+from sandboxes import naming
+from sandboxes.models import Sandbox
+from sandboxes.services.common import engine_call
+from sandboxes.services.containers import find_container
+from sandboxes.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+# How often the watcher looks whether a followed container still runs, and
+# how long it then lets the engine finish sending before it cuts the stream.
+WATCH_INTERVAL = 1.0
+EXIT_GRACE = 1.0
+
+
+class LogStream:
+    """Raw output chunks (bytes, stdout and stderr interleaved, not line-aligned).
+
+    The engine's follow can stay open after its container has exited, so a
+    watcher thread checks the container's state and closes the stream once it
+    has stopped. `close()` is safe from any thread and ends iteration promptly.
+    """
+
+    def __init__(self, sandbox: Sandbox, container_id: str, name: str, stream):
+        self.sandbox = sandbox
+        self.container_id = container_id
+        self.container = name
+        self._stream = stream
+        self._closed = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name=f"logs-watch-{name}", daemon=True)
+        self._watcher.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        try:
+            self._stream.close()
+        except Exception:  # already closed by the engine, or mid-teardown
+            log.debug("closing a log stream failed", exc_info=True)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._stream:
+                if self.closed:
+                    break
+                yield chunk
+        except Exception:
+            if not self.closed:
+                log.info("log stream for %s ended with an error", self.container, exc_info=True)
+        finally:
+            self.close()
+
+    def _running(self) -> bool:
+        try:
+            with engine_call(self.sandbox):
+                state = client.api().inspect_container(self.container_id).get("State") or {}
+        except SandboxError:
+            return False
+        return bool(state.get("Running"))
+
+    def _watch(self) -> None:
+        while not self._closed.wait(WATCH_INTERVAL):
+            if not self._running():
+                if not self._closed.wait(EXIT_GRACE):
+                    self.close()
+                return
+
+
+def follow_logs(sandbox: Sandbox, container: str, tail: int = 100) -> LogStream:
+    """Start following a sandbox container's output (the last `tail` lines first)."""
+    if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
+        tail = 100
+    found = find_container(sandbox, container)
+    name = next(
+        (n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12]
+    )
+    with engine_call(sandbox):
+        stream = client.api().logs(
+            found["Id"], stream=True, follow=True, stdout=True, stderr=True, tail=min(tail, 10_000)
+        )
+    return LogStream(sandbox, found["Id"], naming.learner_container(sandbox.sid, name) or name, stream)

@@ -1,0 +1,63 @@
+"""Dockerfiles are read the way the builder reads them: steps counted, images found."""
+
+from sandboxes.services import dockerfile as df
+
+SAMPLE = """\
+# A comment before anything
+FROM python:3.12-slim
+
+WORKDIR /app
+# Dependencies first.
+COPY requirements.txt .
+RUN pip install --no-cache-dir \\
+    # a comment inside a continuation is dropped
+    -r requirements.txt \\
+
+    && echo done
+COPY . .
+EXPOSE 5002
+CMD ["python", "app.py"]
+"""
+
+
+def test_it_counts_instructions_not_lines():
+    assert df.count_steps(SAMPLE) == 7
+
+
+def test_continued_instructions_are_joined():
+    run = [ins for ins in df.instructions(SAMPLE) if ins.keyword == "RUN"][0]
+    assert "-r requirements.txt" in run.args and "&& echo done" in run.args
+    assert "comment" not in run.args
+    assert run.line == 6
+
+
+def test_it_honours_the_escape_directive():
+    text = "# escape=`\nFROM scratch\nRUN a `\n  b\nCMD x\n"
+    assert [i.keyword for i in df.instructions(text)] == ["FROM", "RUN", "CMD"]
+
+
+def test_an_empty_dockerfile_has_no_steps():
+    assert df.count_steps("") == 0
+    assert df.count_steps("# only a comment\n\n") == 0
+
+
+def test_lowercase_keywords_count_too():
+    assert [i.keyword for i in df.instructions("from x\nrun y\n")] == ["FROM", "RUN"]
+
+
+def test_it_finds_every_image_a_build_reads():
+    text = (
+        "FROM --platform=linux/amd64 python:3.12-slim AS builder\n"
+        "RUN true\n"
+        "FROM python:3.12-slim\n"
+        "COPY --from=builder /opt/venv /opt/venv\n"
+        "COPY --chown=1:1 --from=other/image:1 /x /y\n"
+        "COPY app.py .\n"
+    )
+    uses = [(u.kind, u.image, u.line, u.stage) for u in df.image_uses(text)]
+    assert uses == [
+        ("from", "python:3.12-slim", 0, "builder"),
+        ("from", "python:3.12-slim", 2, None),
+        ("copy-from", "builder", 3, None),
+        ("copy-from", "other/image:1", 4, None),
+    ]
