@@ -184,11 +184,11 @@ def check_mirror(mirror: str, suite: str, timeout: float = 10.0) -> None:
 PRESENT, KIT_BUILT, MISSING = "present", "kit", "missing"
 
 
-def image_state(name: str) -> str:
+def image_state(name: str, timeout: float | None = None) -> str:
     """PRESENT (any image), KIT_BUILT (a kit build) or MISSING, for an image name."""
     try:
         with client.translate_errors():
-            info = client.api().inspect_image(name)
+            info = client.api(timeout=timeout).inspect_image(name)
     except client.NotFound:
         return MISSING
     labels = (info.get("Config") or {}).get("Labels") or {}
@@ -313,12 +313,14 @@ def rootfs_tarball(suite: str, step: Progress, apt_dir: Path = Path("/etc/apt"))
     if tarball.is_file():
         step(f"reusing cached root filesystem {tarball}")
         return tarball
-    if shutil.which("debootstrap") is None:
-        raise KitError("debootstrap is not installed (run `make system`, or apt-get install debootstrap).")
     sources = apt_sources(apt_dir)
     mirror = debian_mirror(sources, suite)
     step(f"checking the Debian mirror {mirror}")
     check_mirror(mirror, suite)
+    if shutil.which("debootstrap") is None:
+        raise KitError(
+            "debootstrap is not installed (run `make system`, or apt-get install debootstrap)."
+        )
     kit_dir.mkdir(parents=True, exist_ok=True)
     rootfs = kit_dir / f"rootfs-{suite}.partial"
     partial = kit_dir / f"debian-{suite}.tar.partial"

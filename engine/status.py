@@ -1,0 +1,70 @@
+"""What the home page says about the engine: reachable, version, lesson images.
+
+`engine_status()` never raises: an unreachable engine or a failing call becomes
+a message for the page, so the status panel cannot turn the site into a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from engine import client, kit
+
+logger = logging.getLogger(__name__)
+
+# The page must stay quick when the engine hangs rather than refuses.
+STATUS_TIMEOUT = 3.0
+
+FIX_COMMAND = "make kit"
+
+
+def engine_status() -> dict:
+    """Engine facts and the state of every configured lesson image.
+
+    Keys: reachable, version, api_version, message (when unreachable or
+    failing), images (a list of {role, name, state, kit}), missing (roles),
+    ready (every image present), fix (the command that makes missing images).
+    """
+    images = dict(settings.DOCKERLAB_IMAGES)
+    status = {
+        "reachable": False,
+        "version": None,
+        "api_version": None,
+        "message": "",
+        "images": [],
+        "missing": [],
+        "ready": False,
+        "fix": FIX_COMMAND,
+    }
+    try:
+        with client.translate_errors():
+            api = client.api(timeout=STATUS_TIMEOUT)
+            api.ping()
+            version = api.version()
+        status.update(
+            reachable=True,
+            version=version.get("Version", "?"),
+            api_version=version.get("ApiVersion", "?"),
+        )
+        for role, name in images.items():
+            state = kit.image_state(name, timeout=STATUS_TIMEOUT)
+            status["images"].append(
+                {"role": role, "name": name, "state": state, "kit": state == kit.KIT_BUILT}
+            )
+    except client.EngineUnavailable as exc:
+        status["message"] = exc.message
+        return status
+    except client.EngineError as exc:
+        status["message"] = f"The Docker engine answered with an error: {exc.message}"
+        return status
+    except Exception:
+        # The status panel is informative only; log and say so rather than fail the page.
+        logger.exception("engine status check failed")
+        status["message"] = "The engine status could not be read (see the server log)."
+        return status
+    status["missing"] = [i["role"] for i in status["images"] if i["state"] == kit.MISSING]
+    status["ready"] = not status["missing"]
+    return status
+

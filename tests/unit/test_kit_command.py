@@ -1,0 +1,76 @@
+"""`manage.py kit`: its --check report, and a clear message when the engine is down."""
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from engine import client, kit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def engine_down(settings, tmp_path):
+    settings.DOCKERLAB_ENGINE_URL = f"unix://{tmp_path}/no-engine.sock"
+    client.reset()
+    yield
+    client.reset()
+
+
+@pytest.fixture
+def image_states(monkeypatch, settings):
+    """Stand in for the engine's image list (which images are present)."""
+    settings.DOCKERLAB_IMAGES = {
+        "python": "python:3.12-slim",
+        "mariadb": "mariadb:11",
+        "registry": "registry:2",
+    }
+    states = {}
+    monkeypatch.setattr(kit, "image_state", lambda name, timeout=None: states[name])
+    return states
+
+
+def test_check_reports_every_image_and_succeeds_when_all_are_present(image_states):
+    image_states.update(
+        {"python:3.12-slim": kit.KIT_BUILT, "mariadb:11": kit.PRESENT, "registry:2": kit.KIT_BUILT}
+    )
+    out = StringIO()
+    call_command("kit", "--check", stdout=out)
+    text = out.getvalue()
+    assert "python:3.12-slim" in text and "present (kit build)" in text
+    assert "All lesson images are present." in text
+
+
+def test_check_fails_naming_the_missing_images_and_the_fix(image_states):
+    image_states.update(
+        {"python:3.12-slim": kit.KIT_BUILT, "mariadb:11": kit.MISSING, "registry:2": kit.MISSING}
+    )
+    out = StringIO()
+    with pytest.raises(CommandError) as info:
+        call_command("kit", "--check", stdout=out)
+    assert info.value.returncode == 1
+    assert "mariadb, registry" in str(info.value)
+    assert "make kit" in str(info.value)
+    assert "MISSING" in out.getvalue()
+
+
+def test_an_unreachable_engine_is_a_clear_command_error(engine_down):
+    with pytest.raises(CommandError, match="not reachable") as info:
+        call_command("kit", stdout=StringIO())
+    assert info.value.returncode == 1
+
+
+def test_from_the_shell_an_unreachable_engine_exits_1_without_a_traceback(tmp_path):
+    env = {**os.environ, "DOCKERLAB_ENGINE_URL": f"unix://{tmp_path}/no-engine.sock"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "kit", "--check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "not reachable" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
