@@ -1,3 +1,9 @@
 """Websocket routes (all under /ws/)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from sandboxes.consumers import LabConsumer
+
+websocket_urlpatterns = [
+    path("ws/lab/", LabConsumer.as_asgi()),
+]

@@ -1,0 +1,409 @@
+"""The lab websocket (/ws/lab/): a learner's sandbox actions and live output.
+
+Thin on purpose: parse and check a message, hand the work to
+sandboxes.services in a worker thread, turn the outcome into frames. Reading
+engine streams, batching and bounding output live in sandboxes.streaming.
+The protocol is documented in docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from engine.client import EngineError, EngineUnavailable
+from sandboxes import services
+from sandboxes.streaming import BuildRelay, LogRelay, OutboundQueue, StreamPump, post
+
+log = logging.getLogger(__name__)
+
+# Close code for a socket opened without a signed-in user (4000-4999 are ours).
+CLOSE_AUTH_REQUIRED = 4401
+# A text frame larger than this is refused before parsing (a Dockerfile may be 64 KiB).
+MAX_FRAME_CHARS = 96 * 1024
+MAX_NAME_CHARS = 256
+MAX_DOCKERFILE_CHARS = 64 * 1024
+# Streams (builds and log follows) one socket may have open at once.
+MAX_STREAMS = 4
+# Actions one socket may have in progress at once.
+MAX_PENDING = 8
+
+
+class ProtocolError(Exception):
+    """A message that cannot be acted on; becomes an "error" frame."""
+
+    def __init__(self, code: str, message: str, ref: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an action: its JSON type and limits."""
+
+    kind: type
+    required: bool = False
+    max_chars: int = MAX_NAME_CHARS
+    choices: tuple = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+_NAME = Arg(str, required=True)
+ACTIONS: dict[str, dict[str, Arg]] = {
+    "state": {},
+    "build": {"tag": Arg(str), "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS)},
+    "run": {"image": _NAME, "name": Arg(str), "port": Arg(int, minimum=1, maximum=65535)},
+    "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
+    "unfollow": {"stream": _NAME},
+    "stop": {"container": _NAME},
+    "remove": {"container": _NAME},
+    "rmi": {"image": _NAME},
+    "inspect": {"kind": Arg(str, required=True, choices=("container", "image")), "name": _NAME},
+    "prune": {},
+}
+
+
+@dataclass
+class Request:
+    """A checked client message."""
+
+    action: str
+    ref: Any = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
+    if spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError("bad_request", f"'{name}' for {action} must be a whole number.")
+        if (spec.minimum is not None and value < spec.minimum) or (
+            spec.maximum is not None and value > spec.maximum
+        ):
+            raise ProtocolError(
+                "bad_request",
+                f"'{name}' for {action} must be between {spec.minimum} and {spec.maximum}.",
+            )
+        return value
+    if not isinstance(value, str):
+        raise ProtocolError("bad_request", f"'{name}' for {action} must be a string.")
+    if spec.required and not value.strip():
+        raise ProtocolError("bad_request", f"'{name}' for {action} must not be empty.")
+    if len(value) > spec.max_chars:
+        raise ProtocolError(
+            "bad_request", f"'{name}' for {action} is too long (at most {spec.max_chars} characters)."
+        )
+    if spec.choices and value not in spec.choices:
+        raise ProtocolError(
+            "bad_request", f"'{name}' for {action} must be one of: {', '.join(spec.choices)}."
+        )
+    return value
+
+
+def parse_message(text: str | None, binary: bytes | None = None) -> Request:
+    """Check one incoming frame; raise ProtocolError saying what is wrong."""
+    if text is None:
+        raise ProtocolError(
+            "bad_frame", "Binary frames are not understood: send JSON text like {\"action\": \"state\"}."
+        )
+    if len(text) > MAX_FRAME_CHARS:
+        raise ProtocolError("too_large", f"The message is too large (at most {MAX_FRAME_CHARS // 1024} KiB).")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_request", "A message must be a JSON object like {\"action\": \"state\"}.")
+    ref = message.get("ref")
+    if ref is not None and not (
+        (isinstance(ref, str) and len(ref) <= 64) or (isinstance(ref, int) and not isinstance(ref, bool))
+    ):
+        raise ProtocolError("bad_request", "'ref' must be a short string or a number.")
+    action = message.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        known = ", ".join(ACTIONS)
+        what = "is missing" if action is None else f"{str(action)[:40]!r} is not known"
+        raise ProtocolError("unknown_action", f"The action {what}. Known actions: {known}.", ref)
+    spec = ACTIONS[action]
+    args = {}
+    for name, value in message.items():
+        if name in ("action", "ref"):
+            continue
+        if name not in spec:
+            allowed = ", ".join(spec) or "none"
+            raise ProtocolError(
+                "bad_request", f"{action} takes no '{name[:40]}' (its arguments: {allowed}).", ref
+            )
+        try:
+            args[name] = _check_arg(action, name, spec[name], value)
+        except ProtocolError as exc:
+            exc.ref = ref
+            raise
+    for name, arg in spec.items():
+        if arg.required and name not in args:
+            raise ProtocolError("bad_request", f"{action} needs '{name}'.", ref)
+    return Request(action, ref, args)
+
+
+def _slow(func):
+    # Engine calls can take seconds; they must not queue behind Django's one
+    # shared thread for database work.
+    return sync_to_async(func, thread_sensitive=False)
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:  # already closed or broken: either way it is gone
+        log.debug("closing an abandoned stream failed", exc_info=True)
+
+
+async def _open_stream(func, *args, **kwargs) -> Any:
+    """Call a service that opens an engine stream, never leaking the stream.
+
+    If the socket goes away while the engine is still answering, the call
+    finishes in its thread anyway; the stream it returns is then closed.
+    """
+    future = asyncio.ensure_future(_slow(func)(*args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(
+            lambda f: f.cancelled() or f.exception() is not None or _close_quietly(f.result())
+        )
+        raise
+
+
+class LabConsumer(AsyncWebsocketConsumer):
+    """One browser tab's connection to its learner's sandbox."""
+
+    async def connect(self) -> None:
+        self.out: OutboundQueue | None = None
+        self.pumps: dict[str, StreamPump] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.sandbox = None
+        self.closed = False
+        self._counter = 0
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.send(text_data=json.dumps({
+                "type": "error",
+                "code": "auth_required",
+                "message": "Sign in to use the lab: lessons are open to all, hands-on needs an account.",
+            }))
+            await self.close(code=CLOSE_AUTH_REQUIRED)
+            return
+        self.user = user
+        self.out = OutboundQueue(
+            self._send_frame,
+            max_lines=settings.DOCKERLAB_WS_QUEUE_LINES,
+            batch_ms=settings.DOCKERLAB_WS_BATCH_MS,
+        )
+        self.out.start()
+        sid = None
+        try:
+            sid = (await self._sandbox()).sid
+        except services.SandboxError as exc:
+            self._error(exc.code, exc.message)
+        self.out.frame({"type": "hello", "user": user.get_username(), "sandbox": sid})
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        for task in list(getattr(self, "tasks", ())):
+            task.cancel()
+        pumps = list(getattr(self, "pumps", {}).values())
+        if pumps:
+            await asyncio.gather(*(_slow(p.stop)() for p in pumps), return_exceptions=True)
+        if getattr(self, "out", None) is not None:
+            await self.out.close(flush=False)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.out is None:  # refused at connect; ignore what an anonymous client sends
+            return
+        try:
+            request = parse_message(text_data, bytes_data)
+        except ProtocolError as exc:
+            self._error(exc.code, exc.message, exc.ref)
+            return
+        if len(self.tasks) >= MAX_PENDING:
+            self._error("busy", "Too many actions at once: wait for the previous ones to finish.", request.ref)
+            return
+        task = asyncio.get_running_loop().create_task(self._perform(request))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- plumbing --------------------------------------------------------------
+
+    async def _send_frame(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, default=str))
+
+    def _error(self, code: str, message: str, ref: Any = None) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        self.out.frame(frame)
+
+    def _stream_id(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    async def _sandbox(self):
+        if self.sandbox is None:
+            self.sandbox = await database_sync_to_async(services.sandbox_for)(self.user)
+        return self.sandbox
+
+    async def _perform(self, request: Request) -> None:
+        try:
+            await getattr(self, f"do_{request.action}")(request, **request.args)
+        except asyncio.CancelledError:
+            raise
+        except (services.SandboxError, ProtocolError) as exc:
+            self._error(exc.code, exc.message, request.ref)
+        except EngineUnavailable as exc:
+            self._error("engine_unavailable", exc.message, request.ref)
+        except EngineError as exc:
+            self._error("engine_error", exc.message, request.ref)
+        except Exception:
+            log.exception("lab action %s failed", request.action)
+            self._error(
+                "internal", "Something went wrong on the server; it has been logged.", request.ref
+            )
+
+    def _result(self, request: Request, data: Any) -> None:
+        self.out.frame({"type": "result", "ref": request.ref, "action": request.action, "data": data})
+
+    async def _send_state(self, ref: Any = None) -> None:
+        data = await _slow(services.list_state)(await self._sandbox())
+        frame = {"type": "state", "images": data.get("images", []), "containers": data.get("containers", [])}
+        if ref is not None:
+            frame["ref"] = ref
+        self.out.frame(frame)
+
+    def _refresh_state(self) -> None:
+        # After a stream ends the sandbox changed (a new image); say so.
+        if self.closed:
+            return
+
+        async def refresh():
+            try:
+                await self._send_state()
+            except (services.SandboxError, EngineError) as exc:
+                self._error(getattr(exc, "code", "engine_error"), exc.message)
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _check_stream_room(self) -> None:
+        if len(self.pumps) >= MAX_STREAMS:
+            raise ProtocolError("busy", "Too many builds and log follows open: unfollow one first.")
+
+    def _pump(self, stream_id: str, stream: Any, relay: Any, on_end) -> None:
+        def finish(error: BaseException | None) -> None:
+            self.pumps.pop(stream_id, None)
+            on_end(error)
+
+        pump = StreamPump(
+            stream_id,
+            stream,
+            loop=asyncio.get_running_loop(),
+            deliver=lambda emits: post(self.out, stream_id, emits),
+            finish=finish,
+            transform=relay,
+            tail=relay.tail,
+        )
+        self.pumps[stream_id] = pump
+        pump.start()
+
+    # -- actions ---------------------------------------------------------------
+
+    async def do_state(self, request: Request) -> None:
+        await self._send_state(request.ref)
+
+    async def do_build(self, request: Request, tag: str = "flask-app", dockerfile: str | None = None) -> None:
+        self._check_stream_room()
+        sandbox = await self._sandbox()
+        stream = await _open_stream(services.build_image, sandbox, tag=tag, dockerfile=dockerfile)
+        stream_id = self._stream_id("b")
+        relay = BuildRelay(stream_id)
+        self.out.frame({
+            "type": "build.start",
+            "stream": stream_id,
+            "ref": request.ref,
+            "tag": getattr(stream, "tag", tag),
+            "steps": getattr(stream, "steps", None),
+        })
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("build stream %s broke: %r", stream_id, error)
+            self.out.frame(relay.done_frame(error))
+            self._refresh_state()
+
+        self._pump(stream_id, stream, relay, ended)
+
+    async def do_run(self, request: Request, image: str, name: str | None = None, port: int | None = None) -> None:
+        kwargs = {"name": name}
+        if port is not None:
+            kwargs["port"] = port
+        view = await _slow(services.run_container)(await self._sandbox(), image, **kwargs)
+        self._result(request, view)
+        await self._send_state()
+
+    async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
+        self._check_stream_room()
+        stream = await _open_stream(services.follow_logs, await self._sandbox(), container, tail=tail)
+        stream_id = self._stream_id("l")
+        self.out.frame({"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container})
+
+        def ended(error: BaseException | None) -> None:
+            frame = {"type": "logs.end", "stream": stream_id, "container": container}
+            if error is not None:
+                log.info("log stream %s ended with %r", stream_id, error)
+                frame["error"] = getattr(error, "message", None) or "The log stream broke."
+            self.out.frame(frame)
+
+        self._pump(stream_id, stream, LogRelay(stream_id), ended)
+
+    async def do_unfollow(self, request: Request, stream: str) -> None:
+        pump = self.pumps.get(stream)
+        if pump is None:
+            self._error("not_found", f"No stream {stream[:40]!r} is open on this connection.", request.ref)
+            return
+        await _slow(pump.stop)()
+        self._result(request, {"stream": stream})
+
+    async def do_stop(self, request: Request, container: str) -> None:
+        data = await _slow(services.stop_container)(await self._sandbox(), container)
+        self._result(request, data)
+        await self._send_state()
+
+    async def do_remove(self, request: Request, container: str) -> None:
+        data = await _slow(services.remove_container)(await self._sandbox(), container)
+        self._result(request, data)
+        await self._send_state()
+
+    async def do_rmi(self, request: Request, image: str) -> None:
+        data = await _slow(services.remove_image)(await self._sandbox(), image)
+        self._result(request, data)
+        await self._send_state()
+
+    async def do_inspect(self, request: Request, kind: str, name: str) -> None:
+        data = await _slow(services.inspect)(await self._sandbox(), kind, name)
+        self._result(request, data)
+
+    async def do_prune(self, request: Request) -> None:
+        data = await _slow(services.prune)(await self._sandbox())
+        self._result(request, data)
+        await self._send_state()
