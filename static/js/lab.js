@@ -1,0 +1,515 @@
+/* The lab: talks to /ws/lab/ (protocol in docs/websocket.md) and drives the
+ * lab panel on lesson pages ([data-lab-panel]) and the sandbox page
+ * ([data-sandbox-page]). Output from containers is text: it only ever enters
+ * the page through textContent, never as HTML. */
+(function () {
+  "use strict";
+
+  var MAX_PANE_LINES = 3000;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        if (key === "class") node.className = attrs[key];
+        else node.setAttribute(key, attrs[key]);
+      });
+    }
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function humanSize(bytes) {
+    if (typeof bytes !== "number") return "";
+    var units = ["B", "KB", "MB", "GB"];
+    var i = 0;
+    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i += 1; }
+    return (i ? bytes.toFixed(1) : String(bytes)) + " " + units[i];
+  }
+
+  /* ---- the socket ------------------------------------------------------ */
+
+  function LabSocket(path) {
+    this.path = path || "/ws/lab/";
+    this.handlers = [];
+    this.pending = {};
+    this.counter = 0;
+    this.retry = 0;
+    this.refused = false;
+    this.open = false;
+  }
+
+  LabSocket.prototype.on = function (handler) { this.handlers.push(handler); };
+
+  LabSocket.prototype.emit = function (frame) {
+    this.handlers.forEach(function (h) { h(frame); });
+  };
+
+  LabSocket.prototype.connect = function () {
+    var self = this;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + this.path);
+    this.ws = ws;
+    ws.onopen = function () { self.open = true; self.retry = 0; self.emit({ type: "_open" }); };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      self.settle(frame);
+      self.emit(frame);
+    };
+    ws.onclose = function (event) {
+      self.open = false;
+      Object.keys(self.pending).forEach(function (ref) {
+        self.pending[ref].reject({ code: "disconnected", message: "The connection to the lab was lost." });
+      });
+      self.pending = {};
+      if (event.code === 4401) { self.refused = true; self.emit({ type: "_refused" }); return; }
+      self.retry = Math.min(self.retry + 1, 6);
+      var delay = Math.min(10000, 500 * Math.pow(2, self.retry));
+      self.emit({ type: "_closed", retryIn: delay });
+      window.setTimeout(function () { self.connect(); }, delay);
+    };
+  };
+
+  /* Resolve or reject the promise of the request a frame answers. */
+  LabSocket.prototype.settle = function (frame) {
+    if (frame.ref === undefined || frame.ref === null) return;
+    var waiter = this.pending[frame.ref];
+    if (!waiter) return;
+    delete this.pending[frame.ref];
+    if (frame.type === "error") waiter.reject(frame);
+    else waiter.resolve(frame);
+  };
+
+  LabSocket.prototype.request = function (action, args) {
+    var self = this;
+    return new Promise(function (resolve, reject) {
+      if (!self.open) {
+        reject({ code: "disconnected", message: "Not connected to the lab yet; try again in a moment." });
+        return;
+      }
+      self.counter += 1;
+      var ref = "r" + self.counter;
+      self.pending[ref] = { resolve: resolve, reject: reject };
+      var message = Object.assign({ action: action, ref: ref }, args || {});
+      self.ws.send(JSON.stringify(message));
+    });
+  };
+
+  /* ---- an output pane ---------------------------------------------------- */
+
+  function Pane(node) {
+    this.node = node;
+  }
+
+  Pane.prototype.nearBottom = function () {
+    var n = this.node;
+    return n.scrollHeight - n.scrollTop - n.clientHeight < 40;
+  };
+
+  Pane.prototype.add = function (lines, cls) {
+    if (!this.node) return;
+    var stick = this.nearBottom();
+    var frag = document.createDocumentFragment();
+    lines.forEach(function (line) {
+      frag.appendChild(el("div", { class: "line" + (cls ? " " + cls : "") }, line));
+    });
+    this.node.appendChild(frag);
+    while (this.node.childNodes.length > MAX_PANE_LINES) this.node.removeChild(this.node.firstChild);
+    if (stick) this.node.scrollTop = this.node.scrollHeight;
+  };
+
+  Pane.prototype.note = function (text, cls) { this.add([text], "note " + (cls || "")); };
+
+  Pane.prototype.clear = function () {
+    if (this.node) { this.node.textContent = ""; this.node.classList.remove("failed"); }
+  };
+
+  /* ---- the lesson lab panel ----------------------------------------------- */
+
+  function LessonLab(root, socket) {
+    this.root = root;
+    this.socket = socket;
+    this.appBase = root.getAttribute("data-app-base") || "/sandbox/app/";
+    this.tag = root.getAttribute("data-image") || "flask-app";
+    this.status = root.querySelector("[data-lab-status]");
+    this.errorBox = root.querySelector("[data-lab-error]");
+    this.progress = root.querySelector("[data-lab-progress]");
+    this.bar = root.querySelector("[data-lab-progress] progress");
+    this.stepText = root.querySelector("[data-lab-step-text]");
+    this.containerBox = root.querySelector("[data-lab-container]");
+    this.openLink = root.querySelector("[data-lab-open]");
+    this.buildPane = new Pane(root.querySelector("[data-lab-pane=build]"));
+    this.logPane = new Pane(root.querySelector("[data-lab-pane=logs]"));
+    this.buildStream = null;
+    this.logStream = null;
+    this.container = null;
+    this.frames = { output: 0, build: 0 };
+    this.buttons = {};
+    var self = this;
+    root.querySelectorAll("[data-lab-do]").forEach(function (button) {
+      self.buttons[button.getAttribute("data-lab-do")] = button;
+      button.addEventListener("click", function () { self.act(button.getAttribute("data-lab-do")); });
+    });
+    socket.on(function (frame) { self.onFrame(frame); });
+    this.refreshButtons();
+  }
+
+  LessonLab.prototype.setStatus = function (text, kind) {
+    if (!this.status) return;
+    this.status.textContent = text;
+    this.status.setAttribute("data-kind", kind || "");
+  };
+
+  LessonLab.prototype.showError = function (err) {
+    var message = (err && err.message) || "Something went wrong.";
+    if (this.errorBox) {
+      this.errorBox.textContent = message;
+      this.errorBox.hidden = false;
+    }
+    this.setStatus(message, "bad");
+  };
+
+  LessonLab.prototype.clearError = function () {
+    if (this.errorBox) { this.errorBox.textContent = ""; this.errorBox.hidden = true; }
+  };
+
+  LessonLab.prototype.refreshButtons = function () {
+    var open = this.socket.open;
+    var c = this.container;
+    var running = !!(c && c.state === "running");
+    var set = function (button, enabled) { if (button) button.disabled = !enabled; };
+    set(this.buttons.build, open && !this.buildStream);
+    set(this.buttons.run, open);
+    set(this.buttons.logs, open && !!c);
+    set(this.buttons.stop, open && running);
+    set(this.buttons.remove, open && !!c);
+    if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
+    if (this.openLink) {
+      var port = running && c.ports && c.ports.length;
+      if (port) {
+        this.openLink.href = this.appBase + encodeURIComponent(c.name) + "/";
+        this.openLink.removeAttribute("aria-disabled");
+        this.openLink.classList.remove("disabled");
+      } else {
+        this.openLink.removeAttribute("href");
+        this.openLink.setAttribute("aria-disabled", "true");
+        this.openLink.classList.add("disabled");
+      }
+    }
+  };
+
+  LessonLab.prototype.showContainer = function () {
+    if (!this.containerBox) return;
+    var c = this.container;
+    this.containerBox.textContent = "";
+    if (!c) {
+      this.containerBox.appendChild(el("span", { class: "muted" }, "No container yet."));
+      return;
+    }
+    this.containerBox.appendChild(el("span", null, "Container "));
+    this.containerBox.appendChild(el("strong", { "data-lab-container-name": "" }, c.name));
+    this.containerBox.appendChild(el("span", null, " from " + c.image + ": "));
+    this.containerBox.appendChild(el("span", { class: "badge state-" + c.state, "data-lab-container-state": "" }, c.status || c.state));
+    (c.ports || []).forEach(function (p) {
+      this.containerBox.appendChild(el("span", { class: "port" }, " port " + p.container + " → 127.0.0.1:" + p.host));
+    }, this);
+  };
+
+  LessonLab.prototype.act = function (action) {
+    var self = this;
+    this.clearError();
+    var fail = function (err) { self.showError(err); self.refreshButtons(); };
+    if (action === "build") {
+      this.buildPane.clear();
+      this.frames.build = 0;
+      this.root.setAttribute("data-build-frames", "0");
+      this.root.removeAttribute("data-build-result");
+      this.setStatus("Starting the build…", "busy");
+      this.buildStream = "pending";
+      this.refreshButtons();
+      this.socket.request("build", { tag: this.tag }).catch(function (err) { self.buildStream = null; fail(err); });
+    } else if (action === "run") {
+      this.setStatus("Starting a container from " + this.tag + "…", "busy");
+      this.socket.request("run", { image: this.tag }).then(function (frame) {
+        self.container = frame.data;
+        self.showContainer();
+        self.setStatus("Container " + frame.data.name + " is " + frame.data.state + ".", "ok");
+        self.refreshButtons();
+      }, fail);
+    } else if (action === "logs") {
+      if (this.logStream) {
+        this.socket.request("unfollow", { stream: this.logStream }).catch(fail);
+        return;
+      }
+      if (!this.container) return;
+      this.logPane.clear();
+      this.socket.request("logs", { container: this.container.name }).catch(fail);
+    } else if (action === "stop" || action === "remove") {
+      if (!this.container) return;
+      var name = this.container.name;
+      this.setStatus((action === "stop" ? "Stopping " : "Removing ") + name + "…", "busy");
+      this.socket.request(action, { container: name }).then(function () {
+        if (action === "remove") {
+          self.container = null;
+          self.showContainer();
+        }
+        self.setStatus((action === "stop" ? "Stopped " : "Removed ") + name + ".", "ok");
+        self.refreshButtons();
+      }, fail);
+    }
+  };
+
+  LessonLab.prototype.onFrame = function (frame) {
+    var t = frame.type;
+    if (t === "_open") {
+      this.setStatus("Connected to your sandbox.", "ok");
+      this.socket.request("state").catch(function () {});
+    } else if (t === "_closed") {
+      this.buildStream = null;
+      this.logStream = null;
+      this.setStatus("Connection lost; reconnecting…", "bad");
+    } else if (t === "_refused") {
+      this.setStatus("Sign in to use the lab.", "bad");
+    } else if (t === "state") {
+      this.onState(frame);
+    } else if (t === "build.start") {
+      this.buildStream = frame.stream;
+      this.progress.hidden = false;
+      this.progress.classList.remove("failed", "done");
+      this.bar.max = frame.steps || 1;
+      this.bar.value = 0;
+      this.stepText.textContent = "";
+      this.setStatus("Building " + frame.tag + (frame.steps ? " (" + frame.steps + " steps)…" : "…"), "busy");
+    } else if (t === "build.step" && frame.stream === this.buildStream) {
+      this.bar.max = frame.steps || this.bar.max;
+      this.bar.value = Math.max(0, (frame.step || 1) - 1);
+      this.stepText.textContent = "Step " + frame.step + " of " + frame.steps;
+      this.buildPane.add([frame.text], "step");
+      this.setStatus(frame.text, "busy");
+    } else if (t === "output") {
+      this.onOutput(frame);
+    } else if (t === "build.done" && frame.stream === this.buildStream) {
+      this.buildStream = null;
+      this.root.setAttribute("data-build-result", frame.ok ? "ok" : "failed");
+      if (frame.ok) {
+        this.bar.value = this.bar.max;
+        this.progress.classList.add("done");
+        this.buildPane.note("Built " + frame.image + ".", "ok");
+        this.setStatus("Built " + frame.image + ".", "ok");
+      } else {
+        this.progress.classList.add("failed");
+        this.buildPane.node.classList.add("failed");
+        var where = this.stepText.textContent ? " (at " + this.stepText.textContent.toLowerCase() + ")" : "";
+        this.buildPane.note("Build failed" + where + ": " + frame.error, "bad");
+        this.stepText.textContent += " - failed";
+        this.showError({ message: "Build failed" + where + ": " + frame.error });
+      }
+      this.refreshButtons();
+    } else if (t === "logs.start") {
+      this.logStream = frame.stream;
+      this.logPane.note("Following the logs of " + frame.container + "…");
+      this.refreshButtons();
+    } else if (t === "logs.end" && frame.stream === this.logStream) {
+      this.logStream = null;
+      this.logPane.note(frame.error ? "Log stream ended: " + frame.error : "No longer following the logs.");
+      this.refreshButtons();
+    } else if (t === "error" && frame.ref === undefined) {
+      this.showError(frame);
+    }
+    this.refreshButtons();
+  };
+
+  LessonLab.prototype.onOutput = function (frame) {
+    this.frames.output += 1;
+    this.root.setAttribute("data-output-frames", String(this.frames.output));
+    var pane = null;
+    if (frame.stream === this.buildStream) {
+      pane = this.buildPane;
+      this.frames.build += 1;
+      this.root.setAttribute("data-build-frames", String(this.frames.build));
+    } else if (frame.stream === this.logStream) {
+      pane = this.logPane;
+    }
+    if (!pane) return;
+    pane.add(frame.lines || []);
+    if (frame.skipped) pane.note("… " + frame.skipped + " lines skipped (the page fell behind) …", "warn");
+  };
+
+  LessonLab.prototype.onState = function (state) {
+    var containers = state.containers || [];
+    var current = null;
+    if (this.container) {
+      var name = this.container.name;
+      current = containers.filter(function (c) { return c.name === name; })[0] || null;
+    }
+    if (!current) current = containers.filter(function (c) { return c.state === "running"; })[0] || null;
+    this.container = current;
+    this.showContainer();
+    this.refreshButtons();
+  };
+
+  /* ---- the sandbox page --------------------------------------------------- */
+
+  function SandboxPage(root, socket) {
+    this.root = root;
+    this.socket = socket;
+    this.appBase = root.getAttribute("data-app-base") || "/sandbox/app/";
+    this.status = root.querySelector("[data-lab-status]");
+    this.images = root.querySelector("[data-sandbox-images]");
+    this.containers = root.querySelector("[data-sandbox-containers]");
+    this.inspectBox = root.querySelector("[data-sandbox-inspect]");
+    this.errorBox = root.querySelector("[data-lab-error]");
+    var self = this;
+    var prune = root.querySelector("[data-sandbox-prune]");
+    if (prune) prune.addEventListener("click", function () { self.prune(); });
+    socket.on(function (frame) { self.onFrame(frame); });
+  }
+
+  SandboxPage.prototype.setStatus = function (text, kind) {
+    this.status.textContent = text;
+    this.status.setAttribute("data-kind", kind || "");
+  };
+
+  SandboxPage.prototype.fail = function (err) {
+    var message = (err && err.message) || "Something went wrong.";
+    this.errorBox.textContent = message;
+    this.errorBox.hidden = false;
+    this.setStatus(message, "bad");
+  };
+
+  SandboxPage.prototype.run = function (action, args, done) {
+    var self = this;
+    this.errorBox.hidden = true;
+    return this.socket.request(action, args).then(function (frame) {
+      if (done) done(frame);
+    }, function (err) { self.fail(err); });
+  };
+
+  SandboxPage.prototype.button = function (label, onClick, cls) {
+    var b = el("button", { type: "button", class: cls || "secondary" }, label);
+    b.addEventListener("click", onClick);
+    return b;
+  };
+
+  SandboxPage.prototype.inspect = function (kind, name) {
+    var self = this;
+    this.run("inspect", { kind: kind, name: name }, function (frame) {
+      var id = "inspect-" + kind + "-" + name;
+      var old = self.inspectBox.querySelector('[data-inspect-id="' + CSS.escape(id) + '"]');
+      if (old) old.remove();
+      var details = el("details", { class: "inspect", "data-inspect-id": id, open: "" });
+      details.appendChild(el("summary", null, kind + " " + name));
+      details.appendChild(el("pre", null, JSON.stringify(frame.data, null, 2)));
+      self.inspectBox.prepend(details);
+      self.inspectBox.hidden = false;
+    });
+  };
+
+  SandboxPage.prototype.prune = function () {
+    var self = this;
+    var ok = window.confirm(
+      "Remove every stopped container and every unused image in your sandbox? This cannot be undone.");
+    if (!ok) return;
+    this.run("prune", {}, function (frame) {
+      var d = frame.data || {};
+      self.setStatus("Pruned " + (d.containers || 0) + " containers and " + (d.images || 0) +
+        " images, reclaimed " + humanSize(d.space_reclaimed || 0) + ".", "ok");
+    });
+  };
+
+  SandboxPage.prototype.onFrame = function (frame) {
+    if (frame.type === "_open") {
+      this.setStatus("Connected to your sandbox.", "ok");
+      this.socket.request("state").catch(function () {});
+    } else if (frame.type === "_closed") {
+      this.setStatus("Connection lost; reconnecting…", "bad");
+    } else if (frame.type === "hello") {
+      this.root.setAttribute("data-sandbox-id", frame.sandbox || "");
+    } else if (frame.type === "state") {
+      this.render(frame);
+    } else if (frame.type === "error" && frame.ref === undefined) {
+      this.fail(frame);
+    }
+  };
+
+  SandboxPage.prototype.render = function (state) {
+    var self = this;
+    var images = state.images || [];
+    var containers = state.containers || [];
+    this.images.textContent = "";
+    this.containers.textContent = "";
+    if (!images.length) {
+      var r = el("tr");
+      r.appendChild(el("td", { colspan: "4", class: "muted" }, "No images yet. Build one from a lesson."));
+      this.images.appendChild(r);
+    }
+    images.forEach(function (img) {
+      var row = el("tr", { "data-image": img.name });
+      row.appendChild(el("td", { class: "mono" }, img.name));
+      row.appendChild(el("td", { class: "mono" }, (img.id || "").replace("sha256:", "").slice(0, 12)));
+      row.appendChild(el("td", null, humanSize(img.size)));
+      var actions = el("td", { class: "actions" });
+      actions.appendChild(self.button("Inspect", function () { self.inspect("image", img.name); }));
+      actions.appendChild(self.button("Remove", function () {
+        self.run("rmi", { image: img.name }, function () { self.setStatus("Removed " + img.name + ".", "ok"); });
+      }, "danger"));
+      row.appendChild(actions);
+      self.images.appendChild(row);
+    });
+    if (!containers.length) {
+      var r2 = el("tr");
+      r2.appendChild(el("td", { colspan: "5", class: "muted" }, "No containers."));
+      this.containers.appendChild(r2);
+    }
+    containers.forEach(function (c) {
+      var row = el("tr", { "data-container": c.name });
+      row.appendChild(el("td", { class: "mono" }, c.name));
+      row.appendChild(el("td", { class: "mono" }, c.image));
+      var st = el("td");
+      st.appendChild(el("span", { class: "badge state-" + c.state }, c.status || c.state));
+      row.appendChild(st);
+      var ports = el("td", { class: "mono" });
+      (c.ports || []).forEach(function (p) {
+        ports.appendChild(el("div", null, p.container + " → 127.0.0.1:" + p.host));
+      });
+      row.appendChild(ports);
+      var actions = el("td", { class: "actions" });
+      if (c.state === "running" && c.ports && c.ports.length) {
+        actions.appendChild(el("a", {
+          class: "button secondary", href: self.appBase + encodeURIComponent(c.name) + "/",
+          target: "_blank", rel: "noopener"
+        }, "Open app"));
+      }
+      actions.appendChild(self.button("Inspect", function () { self.inspect("container", c.name); }));
+      if (c.state === "running") {
+        actions.appendChild(self.button("Stop", function () {
+          self.run("stop", { container: c.name }, function () { self.setStatus("Stopped " + c.name + ".", "ok"); });
+        }));
+      }
+      actions.appendChild(self.button("Remove", function () {
+        self.run("remove", { container: c.name }, function () { self.setStatus("Removed " + c.name + ".", "ok"); });
+      }, "danger"));
+      row.appendChild(actions);
+      self.containers.appendChild(row);
+    });
+    this.root.setAttribute("data-state-updates", String(Number(this.root.getAttribute("data-state-updates") || 0) + 1));
+  };
+
+  /* ---- start -------------------------------------------------------------- */
+
+  function start() {
+    var lessonRoots = document.querySelectorAll("[data-lab-panel]");
+    var pageRoot = document.querySelector("[data-sandbox-page]");
+    if (!lessonRoots.length && !pageRoot) return;
+    var socket = new LabSocket((lessonRoots[0] || pageRoot).getAttribute("data-ws-path"));
+    lessonRoots.forEach(function (root) { new LessonLab(root, socket); });
+    if (pageRoot) new SandboxPage(pageRoot, socket);
+    socket.connect();
+    window.dockerlab = window.dockerlab || {};
+    window.dockerlab.lab = socket;
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
