@@ -1,0 +1,56 @@
+"""The shipped lessons load, carry what the course promises, and render."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lessons import loader, rendering
+
+
+@pytest.fixture(scope="module")
+def lessons():
+    return loader.load_lessons()
+
+
+def test_nine_lessons_ship_in_a_fixed_order(lessons):
+    assert [lesson.order for lesson in lessons] == list(range(1, 10))
+    assert len({lesson.slug for lesson in lessons}) == 9
+
+
+def test_the_installed_registry_is_the_shipped_content(lessons):
+    assert [lesson.slug for lesson in loader.all_lessons()] == [lesson.slug for lesson in lessons]
+
+
+@pytest.mark.parametrize("order", [1, 2, 9])
+def test_the_key_comparisons_have_quizzes(lessons, order):
+    assert len(lessons[order - 1].quiz) >= 2
+
+
+def test_the_dockerfile_lesson_offers_the_full_lab(lessons):
+    lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
+    assert lesson.lab == ("build", "run", "logs", "open", "stop", "remove")
+    assert "sample/flaskapp/Dockerfile" in lesson.includes
+
+
+def test_every_lesson_has_a_substantial_body(lessons):
+    for lesson in lessons:
+        words = len(re.findall(r"\w+", lesson.body))
+        assert 500 <= words <= 1300, f"{lesson.source} has {words} words"
+
+
+def test_the_dockerfile_lesson_shows_the_configured_base_image(lessons, settings):
+    settings.DOCKERLAB_IMAGES = {"python": "classroom-kit/python:3.12", "mariadb": "mariadb:11",
+                                 "registry": "registry:2"}
+    lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
+    html = rendering.render_lesson(lesson).body.html
+    assert re.search(r'<span class="k">FROM</span><span class="w"> </span>'
+                     r'<span class="s">classroom-kit/python:3\.12</span>', html)
+
+
+def test_every_lesson_renders_with_a_table_of_contents(lessons):
+    for lesson in lessons:
+        rendered = rendering.render_lesson(lesson)
+        assert 'href="#' in rendered.body.toc, lesson.source
+        assert "copy-button" in rendered.body.html, lesson.source
