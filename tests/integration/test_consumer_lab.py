@@ -1,0 +1,224 @@
+"""The lab websocket end to end on a real engine: build, run, follow, clean up.
+
+Each test works in a fresh learner's sandbox and removes everything labelled
+with it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import urllib.request
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+
+from dockerlab.asgi import application
+from engine import client
+from sandboxes.consumers import LabConsumer
+from sandboxes.models import Sandbox
+from sandboxes.streaming import THREAD_PREFIX
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# Threads that read engine streams on a socket's behalf (ours and the log
+# stream's own exit watcher).
+READER_PREFIXES = (THREAD_PREFIX, "logs-watch-")
+
+
+def _readers() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(READER_PREFIXES)]
+
+
+async def _readers_gone(before: list[str], timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = [name for name in _readers() if name not in before]
+        if not extra or time.monotonic() > deadline:
+            return extra
+        await asyncio.sleep(0.1)
+
+
+def _remove_sandbox_objects(sid: str) -> None:
+    api = client.api()
+    label = {"label": [f"org.dockerlab.sandbox={sid}"]}
+    with client.translate_errors():
+        for container in api.containers(all=True, filters=label):
+            api.remove_container(container["Id"], force=True, v=True)
+        for image in api.images(filters=label):
+            try:
+                api.remove_image(image["Id"], force=True)
+            except Exception:  # a child image went first and took it along
+                pass
+        for network in api.networks(filters=label):
+            api.remove_network(network["Id"])
+
+
+@pytest.fixture
+def learner(transactional_db):
+    user = get_user_model().objects.create_user("lab-learner", password="a-long-Passphrase-9")
+    yield user
+    for sandbox in Sandbox.objects.filter(user=user):
+        _remove_sandbox_objects(sandbox.sid)
+
+
+async def _socket(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from(timeout=10)
+    assert hello["type"] == "hello" and hello["sandbox"]
+    return communicator
+
+
+async def _until(communicator, predicate, timeout: float = 180.0) -> list[dict]:
+    """Frames received until (and including) the first one matching `predicate`."""
+    frames = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out; got {[f['type'] for f in frames]}"
+        frame = await communicator.receive_json_from(timeout=left)
+        frames.append(frame)
+        assert frame["type"] != "error", frame
+        if predicate(frame):
+            return frames
+
+
+async def _build(communicator) -> list[dict]:
+    await communicator.send_json_to({"action": "build", "ref": "b", "tag": "flask-app"})
+    return await _until(communicator, lambda f: f["type"] == "build.done")
+
+
+def _get(url: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+async def test_a_build_streams_its_steps_and_output_and_ends_ok(learner):
+    communicator = await _socket(learner)
+    try:
+        frames = await _build(communicator)
+        start = frames[0]
+        assert start["type"] == "build.start" and start["ref"] == "b"
+        assert start["steps"] >= 5
+        steps = [f for f in frames if f["type"] == "build.step"]
+        assert [s["step"] for s in steps] == list(range(1, start["steps"] + 1))
+        outputs = [f for f in frames if f["type"] == "output"]
+        assert len(outputs) >= 3
+        assert all(f["stream"] == start["stream"] and f["skipped"] == 0 for f in outputs)
+        assert any(line.strip() for f in outputs for line in f["lines"])
+        done = frames[-1]
+        assert done["ok"] is True, done
+        assert done["image"] == "flask-app:latest"
+        # The new image shows up in the state sent after the build.
+        state = await _until(communicator, lambda f: f["type"] == "state", timeout=30)
+        names = [image["name"] for image in state[-1]["images"]]
+        assert "flask-app:latest" in names
+    finally:
+        await communicator.disconnect()
+    assert await _readers_gone([]) == []
+
+
+async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(learner):
+    before = _readers()
+    communicator = await _socket(learner)
+    try:
+        done = (await _build(communicator))[-1]
+        assert done["ok"], done
+        await communicator.send_json_to({"action": "run", "ref": "run", "image": "flask-app", "name": "web"})
+        frames = await _until(communicator, lambda f: f["type"] == "result", timeout=60)
+        container = frames[-1]["data"]
+        assert container["name"] == "web" and container["state"] == "running"
+        host_port = container["ports"][0]["host"]
+        state = await _until(communicator, lambda f: f["type"] == "state", timeout=30)
+        assert [c["name"] for c in state[-1]["containers"]] == ["web"]
+
+        await communicator.send_json_to({"action": "logs", "ref": "lg", "container": "web"})
+        start = (await _until(communicator, lambda f: f["type"] == "logs.start", timeout=30))[-1]
+        body = await asyncio.to_thread(_get, f"http://127.0.0.1:{host_port}/?probe=lab")
+        assert body
+        frames = await _until(
+            communicator,
+            lambda f: f["type"] == "output" and any("/?probe=lab" in line for line in f["lines"]),
+            timeout=30,
+        )
+        assert frames[-1]["stream"] == start["stream"]
+        assert any(name.startswith(THREAD_PREFIX) for name in _readers())
+
+        await communicator.send_json_to({"action": "unfollow", "ref": "u", "stream": start["stream"]})
+        frames = await _until(communicator, lambda f: f["type"] == "logs.end", timeout=30)
+        assert frames[-1]["stream"] == start["stream"]
+        if not any(f.get("ref") == "u" for f in frames):
+            await _until(communicator, lambda f: f.get("ref") == "u", timeout=30)
+        assert await _readers_gone(before) == []
+
+        await communicator.send_json_to({"action": "stop", "ref": "s", "container": "web"})
+        stopped = (await _until(communicator, lambda f: f.get("ref") == "s", timeout=60))[-1]
+        assert stopped["action"] == "stop"
+        await communicator.send_json_to({"action": "remove", "ref": "r", "container": "web"})
+        await _until(communicator, lambda f: f.get("ref") == "r", timeout=60)
+        state = await _until(communicator, lambda f: f["type"] == "state", timeout=30)
+        assert state[-1]["containers"] == []
+    finally:
+        await communicator.disconnect()
+
+
+async def test_disconnecting_while_following_logs_leaves_no_reader_behind(learner):
+    before = _readers()
+    communicator = await _socket(learner)
+    try:
+        done = (await _build(communicator))[-1]
+        assert done["ok"], done
+        await communicator.send_json_to({"action": "run", "image": "flask-app"})
+        container = (await _until(communicator, lambda f: f["type"] == "result", timeout=60))[-1]["data"]
+        for _ in range(3):
+            await communicator.send_json_to({"action": "logs", "container": container["name"]})
+            await _until(communicator, lambda f: f["type"] == "logs.start", timeout=30)
+        assert len([n for n in _readers() if n.startswith(THREAD_PREFIX)]) >= 3
+    finally:
+        await communicator.disconnect()
+    assert await _readers_gone(before) == []
+
+
+async def test_garbage_frames_are_refused_and_the_socket_still_reaches_the_engine(learner):
+    communicator = await _socket(learner)
+    try:
+        for payload in ["nonsense", "[1]", '{"action": "rmi"}', '{"action": "launch-missiles"}']:
+            await communicator.send_to(text_data=payload)
+            frame = await communicator.receive_json_from(timeout=5)
+            assert frame["type"] == "error" and frame["message"]
+        await communicator.send_to(bytes_data=b"\x00\xff")
+        assert (await communicator.receive_json_from(timeout=5))["code"] == "bad_frame"
+        await communicator.send_json_to({"action": "state", "ref": "ok"})
+        state = await communicator.receive_json_from(timeout=30)
+        assert state["type"] == "state" and state["ref"] == "ok"
+        await communicator.send_json_to({"action": "stop", "ref": "x", "container": "nobody"})
+        error = await communicator.receive_json_from(timeout=30)
+        assert (error["type"], error["code"], error["ref"]) == ("error", "not_found", "x")
+    finally:
+        await communicator.disconnect()
+
+
+async def test_the_real_route_refuses_an_anonymous_socket():
+    communicator = WebsocketCommunicator(
+        application, "/ws/lab/", headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    )
+    try:
+        connected, _ = await communicator.connect()
+        assert connected
+        frame = await communicator.receive_json_from(timeout=5)
+        assert frame["code"] == "auth_required"
+        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    finally:
+        await communicator.disconnect()
