@@ -26,6 +26,7 @@ from sandboxes.errors import (
 )
 from sandboxes.services.images import find_image, remove_image
 from sandboxes.services.logs import LogStream, follow_logs
+from sandboxes.services.reaper import reap, remove_objects
 
 __all__ = [
     "BadRequest",
@@ -44,6 +45,8 @@ __all__ = [
     "list_state",
     "prune",
     "published_port",
+    "reap",
+    "remove_objects",
     "remove_container",
     "remove_image",
     "run_container",
