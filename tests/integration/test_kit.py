@@ -1,0 +1,76 @@
+"""The classroom kit on a real engine: every lesson image exists and is labelled."""
+
+import time
+
+import pytest
+from django.conf import settings
+
+from engine import client as engine_client
+from engine import kit
+from engine.status import engine_status
+
+
+@pytest.fixture(scope="module")
+def kit_ready():
+    lines = []
+    kit.make_images(lines.append)
+    return lines
+
+
+def _labels(name: str) -> dict:
+    with engine_client.translate_errors():
+        info = engine_client.api().inspect_image(name)
+    return info["Config"].get("Labels") or {}
+
+
+def test_every_configured_lesson_image_exists_after_the_kit_ran(kit_ready):
+    for role, name in settings.DOCKERLAB_IMAGES.items():
+        assert kit.image_state(name) != kit.MISSING, f"{role} image {name} is missing"
+
+
+def test_kit_builds_carry_the_kit_and_description_labels(kit_ready):
+    for role, name in settings.DOCKERLAB_IMAGES.items():
+        if kit.image_state(name) == kit.KIT_BUILT:
+            labels = _labels(name)
+            assert labels[kit.KIT_LABEL] == "1"
+            assert labels[kit.DESCRIPTION_LABEL] == kit.DESCRIPTIONS[role]
+
+
+def test_the_internal_base_image_is_labelled_when_it_exists(kit_ready):
+    name = kit.base_image_name(settings.DOCKERLAB_KIT_SUITE)
+    if kit.image_state(name) != kit.MISSING:
+        assert _labels(name)[kit.KIT_LABEL] == "1"
+
+
+def test_running_the_kit_again_is_fast_and_builds_nothing(kit_ready):
+    lines = []
+    started = time.monotonic()
+    plan = kit.make_images(lines.append)
+    assert time.monotonic() - started < 10
+    assert not [line for line in lines if "building" in line or "pulling" in line]
+    assert plan.missing == []
+    assert lines[-1].endswith("all lesson images are ready")
+
+
+def test_the_check_mode_passes_once_the_kit_ran(kit_ready):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("kit", "--check", stdout=out)
+    assert "All lesson images are present." in out.getvalue()
+
+
+def test_the_engine_status_says_the_lesson_images_are_ready(kit_ready):
+    status = engine_status()
+    assert status["reachable"] is True
+    assert status["version"]
+    assert status["ready"] is True
+    assert {image["role"] for image in status["images"]} == set(settings.DOCKERLAB_IMAGES)
+
+
+def test_the_home_page_shows_a_ready_engine(kit_ready, client):
+    text = client.get("/").content.decode()
+    assert 'data-engine="reachable"' in text
+    assert 'data-images="ready"' in text
