@@ -271,6 +271,8 @@
       this.setStatus("Connection lost; reconnecting…", "bad");
     } else if (t === "_refused") {
       this.setStatus("Sign in to use the lab.", "bad");
+    } else if (t === "hello") {
+      this.root.setAttribute("data-sandbox-id", frame.sandbox || "");
     } else if (t === "state") {
       this.onState(frame);
     } else if (t === "build.start") {

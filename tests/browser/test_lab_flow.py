@@ -1,0 +1,168 @@
+"""A learner's whole lab flow in a real browser against the live server.
+
+Sign up, open the building-images lesson, build the sample image and watch
+its output stream in, run it, open it through the site's proxy, see that
+visit in the followed logs, then stop and remove it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from engine import client
+
+pytestmark = pytest.mark.browser
+
+LESSON = "/lessons/building-images/"
+PASSWORD = "a-long-Passphrase-9"
+
+
+@pytest.fixture(autouse=True)
+def _live_server_helper():
+    """Shadow pytest-django's helper of the same name.
+
+    The live server here is a separate Daphne process with its own database
+    (see conftest), so pytest-django must not set up a test database for it.
+    """
+    yield
+
+
+def _sandbox_objects(sid: str) -> dict[str, list]:
+    label = {"label": [f"org.dockerlab.sandbox={sid}"]}
+    api = client.api()
+    with client.translate_errors():
+        return {
+            "running": api.containers(filters=label),
+            "containers": api.containers(all=True, filters=label),
+            "images": api.images(filters=label),
+            "networks": api.networks(filters=label),
+        }
+
+
+def _remove_sandbox_objects(sid: str) -> None:
+    api = client.api()
+    objects = _sandbox_objects(sid)
+    with client.translate_errors():
+        for container in objects["containers"]:
+            api.remove_container(container["Id"], force=True, v=True)
+        for image in objects["images"]:
+            try:
+                api.remove_image(image["Id"], force=True)
+            except client.EngineError:
+                pass
+        for network in objects["networks"]:
+            api.remove_network(network["Id"])
+
+
+@pytest.fixture
+def sandboxes_made():
+    """Sandbox ids the test used; everything labelled with them goes afterwards."""
+    sids: list[str] = []
+    yield sids
+    for sid in sids:
+        _remove_sandbox_objects(sid)
+
+
+def _sign_up(page) -> str:
+    username = f"learner-{uuid.uuid4().hex[:8]}"
+    page.goto(f"/accounts/signup/?next={LESSON}")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"**{LESSON}")
+    return username
+
+
+def test_anonymous_visitors_read_the_lesson_and_are_asked_to_sign_in_for_the_lab(page):
+    page.goto(LESSON)
+    expect(page.locator("h1")).to_contain_text("Building")
+    prompt = page.locator(".lab-signin")
+    expect(prompt).to_be_visible()
+    expect(prompt.get_by_role("link", name="Sign up")).to_have_attribute(
+        "href", re.compile(r"/accounts/signup/\?next=/lessons/building-images/")
+    )
+    assert page.locator("[data-lab-panel]").count() == 0
+
+
+def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made):
+    username = _sign_up(page)
+    expect(page.locator(".account-nav")).to_contain_text(username)
+    panel = page.locator("[data-lab-panel]")
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    expect(panel).to_have_attribute("data-sandbox-id", re.compile(r"^[0-9a-z]+$"))
+    sid = panel.get_attribute("data-sandbox-id")
+    sandboxes_made.append(sid)
+
+    # Build: lines arrive in several frames before the build is done.
+    panel.get_by_role("button", name="Build").click()
+    expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
+    assert int(panel.get_attribute("data-build-frames")) >= 3
+    build_pane = panel.locator("[data-lab-pane=build]")
+    expect(build_pane.locator(".line.step").first).to_contain_text("Step 1/")
+    expect(build_pane).to_contain_text("Built flask-app:latest.")
+    bar = panel.locator("[data-lab-progress] progress")
+    assert bar.evaluate("b => b.value === b.max && b.max > 1")
+    expect(panel.locator("[data-lab-status]")).to_contain_text("Built flask-app:latest")
+
+    # Run: the container shows as running with its published port.
+    panel.get_by_role("button", name="Run").click()
+    container = panel.locator("[data-lab-container]")
+    expect(container.locator("[data-lab-container-state]")).to_have_class(
+        re.compile("state-running"), timeout=60_000
+    )
+    expect(container).to_contain_text("port 5002")
+    name = container.locator("[data-lab-container-name]").inner_text()
+
+    # Follow its logs, then visit the app through the site's proxy.
+    panel.get_by_role("button", name="Logs").click()
+    logs = panel.locator("[data-lab-pane=logs]")
+    expect(logs).to_contain_text(f"Following the logs of {name}")
+    open_link = panel.get_by_role("link", name="Open app")
+    expect(open_link).to_have_attribute("href", f"/sandbox/app/{name}/")
+    app_page = page.context.new_page()
+    app_page.goto(open_link.get_attribute("href"))
+    expect(app_page.locator("body")).to_contain_text("Hello from Docker!", timeout=30_000)
+    app_page.close()
+    expect(logs).to_contain_text('"GET / HTTP/1.1" 200', timeout=5_000)
+
+    # Stop, then remove: nothing of the sandbox is left running.
+    panel.get_by_role("button", name="Stop", exact=True).click()
+    expect(panel.locator("[data-lab-status]")).to_have_text(f"Stopped {name}.", timeout=60_000)
+    expect(logs).to_contain_text("No longer following the logs.", timeout=15_000)
+    panel.get_by_role("button", name="Remove").click()
+    expect(panel.locator("[data-lab-status]")).to_have_text(f"Removed {name}.", timeout=60_000)
+    expect(container).to_contain_text("No container yet.")
+    objects = _sandbox_objects(sid)
+    assert objects["running"] == []
+    assert objects["containers"] == []
+
+
+def test_the_sandbox_page_lists_inspects_and_removes_the_learners_image(page, sandboxes_made):
+    _sign_up(page)
+    panel = page.locator("[data-lab-panel]")
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+    panel.get_by_role("button", name="Build").click()
+    expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
+
+    page.get_by_role("link", name="My sandbox").click()
+    page.wait_for_url("**/sandbox/")
+    row = page.locator('[data-sandbox-images] tr[data-image="flask-app:latest"]')
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Inspect").click()
+    details = page.locator("[data-sandbox-inspect] details.inspect")
+    expect(details.locator("summary")).to_have_text("image flask-app:latest")
+    expect(details.locator("pre")).to_contain_text('"RepoTags"')
+    row.get_by_role("button", name="Remove").click()
+    expect(row).to_have_count(0, timeout=30_000)
+    expect(page.locator("[data-sandbox-images]")).to_contain_text("No images yet")
+
+    page.set_viewport_size({"width": 420, "height": 800})
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Prune my sandbox…").click()
+    expect(page.locator("[data-lab-status]")).to_contain_text("Pruned")
