@@ -105,9 +105,41 @@
     });
   }
 
+  function labControl(action) {
+    var lab = document.getElementById("lab");
+    if (!lab) { return null; }
+    if (action === "open") { return lab.querySelector("[data-lab-open]"); }
+    return lab.querySelector('[data-lab-do="' + action + '"]');
+  }
+
+  function setUpStepLinks(root) {
+    // A step that names one of this page's lab actions points at its control.
+    if (!document.getElementById("lab")) { return; }
+    root.querySelectorAll(".step[data-lab-action]").forEach(function (step) {
+      var action = step.getAttribute("data-lab-action");
+      var offered = (document.querySelector(".lesson") || document.body)
+        .getAttribute("data-lab") || "";
+      if (offered.split(" ").indexOf(action) === -1) { return; }
+      var link = document.createElement("a");
+      link.href = "#lab";
+      link.className = "step-lab-link";
+      link.textContent = "Do this in the lab";
+      link.addEventListener("click", function () {
+        var control = labControl(action);
+        if (control) {
+          control.classList.add("lab-highlight");
+          setTimeout(function () { control.classList.remove("lab-highlight"); }, 2000);
+          setTimeout(function () { control.focus({ preventScroll: true }); }, 300);
+        }
+      });
+      step.querySelector(".step-text").appendChild(link);
+    });
+  }
+
   function start() {
     setUpCopyButtons(document);
     setUpQuiz(document);
+    setUpStepLinks(document);
   }
 
   if (document.readyState === "loading") {

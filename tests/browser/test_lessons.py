@@ -68,3 +68,14 @@ def test_a_quiz_works_without_javascript(browser, live_server):
         expect(page.locator("#quiz-2 .quiz-feedback .verdict")).to_have_text("Correct.")
     finally:
         context.close()
+
+
+def test_a_step_with_a_lab_action_points_to_the_lab(page):
+    page.goto("/lessons/building-images/")
+    link = page.locator("#step-1 .step-lab-link")
+    expect(link).to_have_text("Do this in the lab")
+    link.click()
+    assert page.url.endswith("#lab")
+    # Lessons without a lab get no such links.
+    page.goto("/lessons/networking/")
+    expect(page.locator(".step-lab-link")).to_have_count(0)
