@@ -54,3 +54,22 @@ def test_every_lesson_renders_with_a_table_of_contents(lessons):
         rendered = rendering.render_lesson(lesson)
         assert 'href="#' in rendered.body.toc, lesson.source
         assert "copy-button" in rendered.body.html, lesson.source
+
+
+def test_the_app_loads_the_lessons_when_the_site_starts():
+    from django.apps import apps
+
+    previous = loader.all_lessons()
+    loader.install([])
+    try:
+        apps.get_app_config("lessons").ready()
+        assert len(loader.all_lessons()) == 9
+    finally:
+        loader.install(previous)
+
+
+def test_the_error_pages_render_on_their_own():
+    from django.template.loader import render_to_string
+
+    assert "Something went wrong" in render_to_string("500.html")
+    assert "Page not found" in render_to_string("404.html")
