@@ -32,7 +32,7 @@ class InvalidName(BadRequest):
 
 
 class NotInSandbox(SandboxError):
-    """No such object in the caller's sandbox (whether it exists elsewhere is not said)."""
+    """No such object in the caller's sandbox (or it is someone else's: not said)."""
 
     code = "not_found"
 

@@ -59,7 +59,9 @@ def parse_image(ref: str) -> tuple[str, str]:
             f"without a registry or user part, using {_NAME_RULE}."
         )
     if not NAME_RE.match(name):
-        raise InvalidName(f"The image name {_shown(ref)} is not allowed: use {_NAME_RULE}.")
+        raise InvalidName(
+            f"The image name {_shown(ref)} is not allowed: use {_NAME_RULE}."
+        )
     if not TAG_RE.match(tag):
         raise InvalidName(
             f"The tag in {_shown(ref)} is not allowed: a tag uses letters, digits "
@@ -78,7 +80,9 @@ def check_container_name(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidName("Give a container name, like web.")
     if not NAME_RE.match(name):
-        raise InvalidName(f"The container name {_shown(name)} is not allowed: use {_NAME_RULE}.")
+        raise InvalidName(
+            f"The container name {_shown(name)} is not allowed: use {_NAME_RULE}."
+        )
     return name
 
 
@@ -108,7 +112,7 @@ def learner_image(sid: str, engine_ref: str) -> str | None:
     """The learner's name for an engine image reference, None if not this sandbox's."""
     prefix = image_prefix(sid)
     if engine_ref.startswith(prefix):
-        return engine_ref[len(prefix):]
+        return engine_ref[len(prefix) :]
     return None
 
 
@@ -117,7 +121,7 @@ def learner_container(sid: str, engine_name: str) -> str | None:
     prefix = container_prefix(sid)
     name = engine_name.lstrip("/")
     if name.startswith(prefix):
-        return name[len(prefix):]
+        return name[len(prefix) :]
     return None
 
 
@@ -127,7 +131,7 @@ def strip(sid: str, text: str) -> str:
 
 
 def auto_container_name(image: str) -> str:
-    """A fresh container name derived from an image name (`flask-app:v2` -> `flask-app-3fa9`)."""
+    """A fresh container name from an image (`flask-app:v2` -> `flask-app-3fa9`)."""
     base = image.partition(":")[0].rsplit("/", 1)[-1]
     base = re.sub(r"[^a-z0-9_.-]", "-", base.lower()).strip("-._")[:50] or "box"
     return f"{base}-{secrets.token_hex(2)}"

@@ -77,7 +77,7 @@ def _not_found(container: str) -> HttpResponse:
     )
 
 
-def _target_path(container: str, path: str, query: str) -> str:
+def _target_path(path: str, query: str) -> str:
     # Django hands over the decoded path; quoting it again keeps spaces and
     # control characters out of the request line.
     target = "/" + quote(path, safe="/:@!$&'()*+,;=-._~")
@@ -113,7 +113,9 @@ def _rewrite_location(location: str, container: str, port: int) -> str | None:
 @login_required
 def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpResponse:
     if request.method not in METHODS:
-        return _page(405, "Method not allowed", f"The proxy does not pass on {request.method}.")
+        return _page(
+            405, "Method not allowed", f"The proxy does not pass on {request.method}."
+        )
     try:
         sandbox = services.sandbox_for(request.user)
         port = services.published_port(sandbox, container, APP_PORT)
@@ -127,8 +129,8 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
         return _page(
             502,
             "The app is not running",
-            f"The container {container!r} is not running or publishes no port: start it "
-            "and try again.",
+            f"The container {container!r} is not running or publishes no port: "
+            "start it and try again.",
         )
 
     try:
@@ -137,15 +139,23 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
         length = 0
     if length > MAX_REQUEST_BODY:
         return _page(413, "Request too large", "The proxy passes on at most 1 MiB.")
-    body = request.read(MAX_REQUEST_BODY + 1) if length or request.method in ("POST", "PUT", "PATCH") else b""
+    body = (
+        request.read(MAX_REQUEST_BODY + 1)
+        if length or request.method in ("POST", "PUT", "PATCH")
+        else b""
+    )
     if len(body) > MAX_REQUEST_BODY:
         return _page(413, "Request too large", "The proxy passes on at most 1 MiB.")
 
-    headers = {name: request.META[key] for key, name in _FORWARD.items() if request.META.get(key)}
+    headers = {
+        name: request.META[key]
+        for key, name in _FORWARD.items()
+        if request.META.get(key)
+    }
     headers["Host"] = f"127.0.0.1:{port}"
     headers["X-Forwarded-Prefix"] = f"/sandbox/app/{container}"
     headers["Connection"] = "close"
-    target = _target_path(container, path, request.META.get("QUERY_STRING", ""))
+    target = _target_path(path, request.META.get("QUERY_STRING", ""))
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
     try:
@@ -155,16 +165,22 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
         upstream = connection.getresponse()
         data = upstream.read(MAX_RESPONSE_BODY + 1)
         if len(data) > MAX_RESPONSE_BODY:
-            return _page(502, "Response too large", "The app answered with more than 8 MiB.")
+            return _page(
+                502, "Response too large", "The app answered with more than 8 MiB."
+            )
     except (OSError, http.client.HTTPException) as exc:
         log.info("proxy to %s failed: %s", container, exc)
-        reason = "timed out" if isinstance(exc, socket.timeout) else "refused or dropped the connection"
+        reason = (
+            "timed out"
+            if isinstance(exc, socket.timeout)
+            else "refused or dropped the connection"
+        )
         return _page(
             502,
             "The app is not answering",
             f"The container {container!r} is running, but its app {reason} on port "
-            f"{APP_PORT}. Is it still starting, or listening on another port or address "
-            "than 0.0.0.0?",
+            f"{APP_PORT}. Is it still starting, or listening on another port or "
+            "address than 0.0.0.0?",
         )
     finally:
         connection.close()

@@ -5,6 +5,13 @@ objects (by label) before touching anything; see the sandbox contract in
 docs and the modules below.
 """
 
+from sandboxes.errors import (
+    BadRequest,
+    InvalidName,
+    NotInSandbox,
+    QuotaExceeded,
+    SandboxError,
+)
 from sandboxes.services.builds import BuildStream, build_image
 from sandboxes.services.common import ensure_network, sandbox_for
 from sandboxes.services.containers import (
@@ -16,13 +23,6 @@ from sandboxes.services.containers import (
     remove_container,
     run_container,
     stop_container,
-)
-from sandboxes.errors import (
-    BadRequest,
-    InvalidName,
-    NotInSandbox,
-    QuotaExceeded,
-    SandboxError,
 )
 from sandboxes.services.images import find_image, remove_image
 from sandboxes.services.logs import LogStream, follow_logs

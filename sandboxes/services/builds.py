@@ -17,10 +17,10 @@ from django.conf import settings
 from engine import client
 from engine import images as lesson_images
 from sandboxes import naming
+from sandboxes.errors import BadRequest, InvalidName, NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services import dockerfile as df
 from sandboxes.services.common import engine_call, shutdown_response
-from sandboxes.errors import BadRequest, InvalidName, NotInSandbox, SandboxError
 from sandboxes.services.images import find_image, require_present
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,17 @@ def _ignored(patterns: list[str], relative: str) -> bool:
         negate = pattern.startswith("!")
         pattern = pattern[1:] if negate else pattern
         pattern = pattern.strip("/")
-        if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, pattern + "/*") or (
-            "/" not in pattern and fnmatch.fnmatch(relative.split("/")[0], pattern)
+        if (
+            fnmatch.fnmatch(relative, pattern)
+            or fnmatch.fnmatch(relative, pattern + "/*")
+            or ("/" not in pattern and fnmatch.fnmatch(relative.split("/")[0], pattern))
         ):
             ignored = not negate
     return ignored
 
 
 def build_context(directory: Path, dockerfile: str) -> io.BytesIO:
-    """The directory as a tar (honouring .dockerignore) with `dockerfile` as its Dockerfile.
+    """The directory as a tar (minus .dockerignore matches) with `dockerfile` in it.
 
     The learner's text replaces the Dockerfile only inside this in-memory
     archive; the repository is never written to.
@@ -89,7 +91,8 @@ def _replace_on_line(lines: list[str], index: int, old: str, new: str) -> None:
     replaced, count = pattern.subn(new, lines[index], count=1)
     if not count:
         raise BadRequest(
-            f"Line {index + 1}: write the image {old!r} on the same line as its instruction."
+            f"Line {index + 1}: write the image {old!r} on the same line as "
+            "its instruction."
         )
     lines[index] = replaced
 
@@ -105,7 +108,10 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
     text = lesson_images.localize_dockerfile(text)
     for ins in df.instructions(text):
         if ins.keyword == "LABEL" and "org.dockerlab." in ins.args:
-            raise BadRequest(f"Line {ins.line + 1}: labels starting with org.dockerlab. are reserved.")
+            raise BadRequest(
+                f"Line {ins.line + 1}: labels starting with org.dockerlab. "
+                "are reserved."
+            )
     lines = text.splitlines()
     stages: set[str] = set()
     allowed = set(lesson_images.configured().values())
@@ -113,10 +119,14 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
         image = use.image
         where = f"Line {use.line + 1}"
         if "$" in image:
-            raise BadRequest(f"{where}: build arguments in image names are not supported here.")
+            raise BadRequest(
+                f"{where}: build arguments in image names are not supported here."
+            )
         if use.kind == "copy-from" and (image.lower() in stages or image.isdigit()):
             continue
-        if use.kind == "from" and (image.lower() in stages or image.lower() == "scratch"):
+        if use.kind == "from" and (
+            image.lower() in stages or image.lower() == "scratch"
+        ):
             pass
         elif image in allowed:
             require_present(image, sandbox)
@@ -126,14 +136,17 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
             except (InvalidName, NotInSandbox):
                 names = ", ".join(sorted(lesson_images.OFFICIAL.values()))
                 raise BadRequest(
-                    f"{where}: {image!r} is neither a lesson image ({names}) nor an image "
-                    "in your sandbox."
+                    f"{where}: {image!r} is neither a lesson image ({names}) "
+                    "nor an image in your sandbox."
                 ) from None
             new = naming.engine_image(sandbox.sid, tag) if tag else found["Id"]
             _replace_on_line(lines, use.line, image, new)
         if use.stage:
             stages.add(use.stage)
-    if not df.instructions(text) or df.instructions(text)[0].keyword not in ("FROM", "ARG"):
+    if not df.instructions(text) or df.instructions(text)[0].keyword not in (
+        "FROM",
+        "ARG",
+    ):
         raise BadRequest("A Dockerfile starts with a FROM instruction.")
     return "\n".join(lines) + "\n"
 
@@ -175,13 +188,19 @@ class BuildStream:
                     if "error" in chunk:
                         detail = chunk.get("errorDetail") or {}
                         message = detail.get("message") or chunk["error"]
-                        yield {"kind": "error", "message": naming.strip(sid, str(message)).strip()}
+                        yield {
+                            "kind": "error",
+                            "message": naming.strip(sid, str(message)).strip(),
+                        }
                         return
                     if "aux" in chunk and isinstance(chunk["aux"], dict):
                         image_id = chunk["aux"].get("ID") or image_id
                     text = chunk.get("stream")
                     if text is None and "status" in chunk:
-                        text = f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
+                        text = (
+                            f"{chunk['status']} {chunk.get('progress', '')}".rstrip()
+                            + "\n"
+                        )
                     if text:
                         yield from self._text_events(naming.strip(sid, text))
         except client.EngineError as exc:
@@ -201,16 +220,19 @@ class BuildStream:
         if image_id is None:
             image_id = self._lookup_id()
         if image_id is None:
-            yield {"kind": "error", "message": "The build ended without producing an image."}
+            yield {
+                "kind": "error",
+                "message": "The build ended without producing an image.",
+            }
             return
         yield {"kind": "done", "image": self.tag, "id": image_id}
 
     def _lookup_id(self) -> str | None:
         try:
             with engine_call(self.sandbox):
-                return client.api().inspect_image(naming.engine_image(self.sandbox.sid, self.tag))[
-                    "Id"
-                ]
+                return client.api().inspect_image(
+                    naming.engine_image(self.sandbox.sid, self.tag)
+                )["Id"]
         except SandboxError:
             return None
 
@@ -233,14 +255,18 @@ class BuildStream:
                 yield {"kind": "line", "text": line}
 
 
-def build_image(sandbox: Sandbox, tag: str = "flask-app", dockerfile: str | None = None) -> BuildStream:
-    """Start building the sample app as `tag` in the sandbox; iterate the result for events."""
+def build_image(
+    sandbox: Sandbox, tag: str = "flask-app", dockerfile: str | None = None
+) -> BuildStream:
+    """Start building the sample app as `tag`; iterate the result for events."""
     ref = naming.image_ref(tag)
     directory = sample_dir()
     if dockerfile is None:
         path = directory / "Dockerfile"
         if not path.is_file():
-            raise SandboxError("The sample app's Dockerfile is missing.", code="not_found")
+            raise SandboxError(
+                "The sample app's Dockerfile is missing.", code="not_found"
+            )
         dockerfile = path.read_text()
     if not isinstance(dockerfile, str):
         raise BadRequest("The Dockerfile must be text.")

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from engine import client
 from sandboxes import naming
-from sandboxes.models import Sandbox
 from sandboxes.errors import NotInSandbox, SandboxError
+from sandboxes.models import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def sandbox_for(user) -> Sandbox:
         attempts += 1
         try:
             with transaction.atomic():
-                return Sandbox.objects.create(user=user, sid=naming.new_sid(), expires_at=now + ttl)
+                return Sandbox.objects.create(
+                    user=user, sid=naming.new_sid(), expires_at=now + ttl
+                )
         except IntegrityError:
             # Another request created this user's sandbox first, or (rarely)
             # the random id was taken: look again, retry a few times.
@@ -59,8 +61,10 @@ def sandbox_for(user) -> Sandbox:
 
 
 @contextlib.contextmanager
-def engine_call(sandbox: Sandbox | None = None, *, not_found: str | None = None) -> Iterator[None]:
-    """Run engine calls; their errors come out as SandboxError with prefixes stripped."""
+def engine_call(
+    sandbox: Sandbox | None = None, *, not_found: str | None = None
+) -> Iterator[None]:
+    """Run engine calls; errors come out as SandboxError, prefixes stripped."""
 
     def shown(message: str) -> str:
         return naming.strip(sandbox.sid, message) if sandbox is not None else message
@@ -87,7 +91,9 @@ def ensure_network(sandbox: Sandbox) -> str:
         api = client.api()
         for net in api.networks(names=[name]):
             if net.get("Name") == name:
-                if (net.get("Labels") or {}).get("org.dockerlab.sandbox") != sandbox.sid:
+                if (net.get("Labels") or {}).get(
+                    "org.dockerlab.sandbox"
+                ) != sandbox.sid:
                     raise SandboxError(
                         f"A network called {name} exists but is not this sandbox's.",
                         code="conflict",
@@ -112,7 +118,11 @@ def shutdown_response(response) -> None:
     raw = getattr(response, "raw", None)
     fp = getattr(getattr(raw, "_fp", None), "fp", None)
     inner = getattr(fp, "raw", None)
-    sock = getattr(inner, "_sock", None) or getattr(inner, "sock", None) or getattr(fp, "_sock", None)
+    sock = (
+        getattr(inner, "_sock", None)
+        or getattr(inner, "sock", None)
+        or getattr(fp, "_sock", None)
+    )
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

@@ -10,8 +10,6 @@ from django.conf import settings
 
 from engine import client
 from sandboxes import naming
-from sandboxes.models import Sandbox
-from sandboxes.services.common import engine_call, ensure_network, sandbox_lock
 from sandboxes.errors import (
     BadRequest,
     InvalidName,
@@ -19,6 +17,8 @@ from sandboxes.errors import (
     QuotaExceeded,
     SandboxError,
 )
+from sandboxes.models import Sandbox
+from sandboxes.services.common import engine_call, ensure_network, sandbox_lock
 from sandboxes.services.images import (
     find_image,
     image_view,
@@ -33,7 +33,15 @@ _ID = re.compile(r"^[0-9a-f]{4,64}$")
 # Everything else the engine grants by default goes: no raw sockets, no
 # mknod, no chroot, no audit or capability juggling. What stays is what
 # ordinary images need to start (database entrypoints drop to their own user).
-CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID", "KILL", "NET_BIND_SERVICE"]
+CAP_ADD = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETGID",
+    "SETUID",
+    "KILL",
+    "NET_BIND_SERVICE",
+]
 
 # Engine-side details of inspect output that say nothing to a learner and
 # reveal the host's layout.
@@ -65,7 +73,9 @@ def find_container(sandbox: Sandbox, ref: str) -> dict:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise InvalidName(f"{ref!r} matches several containers: give more of the id.")
+            raise InvalidName(
+                f"{ref!r} matches several containers: give more of the id."
+            )
     raise NotInSandbox(f"There is no container {ref!r} in your sandbox.")
 
 
@@ -80,7 +90,10 @@ def container_view(sandbox: Sandbox, container: dict) -> dict:
     ports = []
     for port in container.get("Ports") or []:
         if port.get("PublicPort"):
-            entry = {"container": port.get("PrivatePort"), "host": port.get("PublicPort")}
+            entry = {
+                "container": port.get("PrivatePort"),
+                "host": port.get("PublicPort"),
+            }
             if entry not in ports:
                 ports.append(entry)
     return {
@@ -103,7 +116,10 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
         pids_limit=settings.DOCKERLAB_CONTAINER_PIDS,
         log_config={
             "Type": "json-file",
-            "Config": {"max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE, "max-file": "1"},
+            "Config": {
+                "max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE,
+                "max-file": "1",
+            },
         },
         privileged=False,
         security_opt=["no-new-privileges"],
@@ -115,7 +131,9 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
     )
 
 
-def run_container(sandbox: Sandbox, image: str, name: str | None = None, port: int = 5002) -> dict:
+def run_container(
+    sandbox: Sandbox, image: str, name: str | None = None, port: int = 5002
+) -> dict:
     """Create and start a container from the learner's image (or a lesson image)."""
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise BadRequest("The container port must be a number from 1 to 65535.")
@@ -139,6 +157,11 @@ def run_container(sandbox: Sandbox, image: str, name: str | None = None, port: i
                 labels=sandbox.labels(),
                 ports=[port],
                 host_config=_host_config(api, sandbox, network, port),
+                # Inside the sandbox network the container answers to the
+                # learner's name (`web`, `db`), as it would on their own machine.
+                networking_config=api.create_networking_config(
+                    {network: api.create_endpoint_config(aliases=[name])}
+                ),
                 detach=True,
             )
     container_id = created["Id"]
@@ -210,7 +233,7 @@ def list_state(sandbox: Sandbox) -> dict:
 
 
 def prune(sandbox: Sandbox) -> dict:
-    """Remove this sandbox's stopped containers and its dangling images, nothing else."""
+    """Remove this sandbox's stopped containers and dangling images, nothing else."""
     with engine_call(sandbox):
         api = client.api()
         label = sandbox.label_filter()["label"]
@@ -226,12 +249,13 @@ def prune(sandbox: Sandbox) -> dict:
 
 
 def published_port(sandbox: Sandbox, container: str, port: int = 5002) -> int | None:
-    """The loopback host port where the container's `port` (else its first) is published."""
+    """The loopback host port publishing the container's `port` (else its first)."""
     found = find_container(sandbox, container)
     if found.get("State") != "running":
         return None
     published = [
-        p for p in found.get("Ports") or []
+        p
+        for p in found.get("Ports") or []
         if p.get("PublicPort") and p.get("IP") in ("127.0.0.1", None, "")
     ]
     for entry in published:

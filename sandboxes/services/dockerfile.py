@@ -90,12 +90,18 @@ def image_uses(text: str) -> list[ImageUse]:
             words = [w for w in words if not w.startswith("--")]
             if not words:
                 continue
-            stage = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+            stage = (
+                words[2].lower()
+                if len(words) >= 3 and words[1].lower() == "as"
+                else None
+            )
             uses.append(ImageUse("from", words[0], ins.line, stage))
         elif ins.keyword in ("COPY", "ADD"):
             for word in words:
                 if not word.startswith("--"):
                     break
                 if word.lower().startswith("--from="):
-                    uses.append(ImageUse("copy-from", word.split("=", 1)[1], ins.line, None))
+                    uses.append(
+                        ImageUse("copy-from", word.split("=", 1)[1], ins.line, None)
+                    )
     return uses

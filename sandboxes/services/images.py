@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from engine import client
 from engine import images as lesson_images
 from sandboxes import naming
+from sandboxes.errors import InvalidName, NotInSandbox
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
-from sandboxes.errors import InvalidName, NotInSandbox
 
 _ID = re.compile(r"^(?:sha256:)?([0-9a-f]{4,64})$")
 
@@ -131,7 +131,9 @@ def remove_image(sandbox: Sandbox, image: str) -> dict:
         result = client.api().remove_image(target)
     return {
         "untagged": [
-            naming.strip(sandbox.sid, item["Untagged"]) for item in result if "Untagged" in item
+            naming.strip(sandbox.sid, item["Untagged"])
+            for item in result
+            if "Untagged" in item
         ],
         "deleted": [item["Deleted"] for item in result if "Deleted" in item],
     }

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 from engine import client
 from sandboxes import naming
+from sandboxes.errors import SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import find_container
-from sandboxes.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ class LogStream:
         self.container = name
         self._stream = stream
         self._closed = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, name=f"logs-watch-{name}", daemon=True)
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"logs-watch-{name}", daemon=True
+        )
         self._watcher.start()
 
     @property
@@ -59,14 +61,20 @@ class LogStream:
                 yield chunk
         except Exception:
             if not self.closed:
-                log.info("log stream for %s ended with an error", self.container, exc_info=True)
+                log.info(
+                    "log stream for %s ended with an error",
+                    self.container,
+                    exc_info=True,
+                )
         finally:
             self.close()
 
     def _running(self) -> bool:
         try:
             with engine_call(self.sandbox):
-                state = client.api().inspect_container(self.container_id).get("State") or {}
+                state = (
+                    client.api().inspect_container(self.container_id).get("State") or {}
+                )
         except SandboxError:
             return False
         return bool(state.get("Running"))
@@ -84,11 +92,19 @@ def follow_logs(sandbox: Sandbox, container: str, tail: int = 100) -> LogStream:
     if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
         tail = 100
     found = find_container(sandbox, container)
-    name = next(
-        (n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12]
-    )
+    name = next((n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12])
     with engine_call(sandbox):
         stream = client.api().logs(
-            found["Id"], stream=True, follow=True, stdout=True, stderr=True, tail=min(tail, 10_000)
+            found["Id"],
+            stream=True,
+            follow=True,
+            stdout=True,
+            stderr=True,
+            tail=min(tail, 10_000),
         )
-    return LogStream(sandbox, found["Id"], naming.learner_container(sandbox.sid, name) or name, stream)
+    return LogStream(
+        sandbox,
+        found["Id"],
+        naming.learner_container(sandbox.sid, name) or name,
+        stream,
+    )

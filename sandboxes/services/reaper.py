@@ -33,7 +33,9 @@ def remove_objects(sid: str) -> dict[str, int]:
                     api.remove_container(container["Id"], force=True, v=True)
                 removed["containers"] += 1
         # Children before parents: a later build may sit on an earlier image.
-        images = sorted(api.images(filters=flt), key=lambda image: image.get("Created", 0))
+        images = sorted(
+            api.images(filters=flt), key=lambda image: image.get("Created", 0)
+        )
         for image in reversed(images):
             with contextlib.suppress(client.NotFound, client.Conflict):
                 with client.translate_errors():
@@ -54,7 +56,9 @@ def labelled_sids() -> set[str]:
     with engine_call():
         api = client.api()
         objects = (
-            api.containers(all=True, filters=flt) + api.images(filters=flt) + api.networks(filters=flt)
+            api.containers(all=True, filters=flt)
+            + api.images(filters=flt)
+            + api.networks(filters=flt)
         )
     for obj in objects:
         sid = (obj.get("Labels") or {}).get(LABEL)
@@ -64,7 +68,7 @@ def labelled_sids() -> set[str]:
 
 
 def reap(now=None) -> dict[str, dict[str, int]]:
-    """Remove the engine objects of expired or unknown sandboxes; return what went, by sid."""
+    """Remove engine objects of expired or unknown sandboxes; return counts by sid."""
     now = now or timezone.now()
     live = set(Sandbox.objects.filter(expires_at__gt=now).values_list("sid", flat=True))
     result = {}

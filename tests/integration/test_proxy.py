@@ -67,7 +67,10 @@ def as_bob(client, users):
 def test_the_greeting_comes_through(as_alice, web):
     response = as_alice.get("/sandbox/app/web/")
     assert response.status_code == 200
-    assert b"Hello from Docker! This is container " + web["id"].encode() in response.content
+    assert (
+        b"Hello from Docker! This is container " + web["id"].encode()
+        in response.content
+    )
     assert response["Content-Security-Policy"].startswith("sandbox")
     assert "Set-Cookie" not in response
 

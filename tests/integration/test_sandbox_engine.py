@@ -1,4 +1,4 @@
-"""Sandbox services on the real engine: builds, runs with limits, logs, isolation, cleanup.
+"""Sandbox services on the real engine: builds, limits, logs, isolation, cleanup.
 
 Two learners, alice and bob, share the engine for the whole module (building
 the sample app once each); everything labelled with their sandboxes is
@@ -19,15 +19,25 @@ from sandboxes import naming, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-HOSTILE = ["../x", "UPPER", "a;rm -rf /", "x" * 300, "dl-othersandbox/app", "flask-app:../../x"]
+HOSTILE = [
+    "../x",
+    "UPPER",
+    "a;rm -rf /",
+    "x" * 300,
+    "dl-othersandbox/app",
+    "flask-app:../../x",
+]
 
 
 def _engine_snapshot(sandbox) -> tuple:
-    """The sandbox's objects (other people's tests may be using the engine meanwhile)."""
+    """The sandbox's objects (other test runs may share the engine meanwhile)."""
     api = client.api()
     label = sandbox.label_filter()
     return (
-        sorted((i["Id"], tuple(i["RepoTags"] or ())) for i in api.images(all=True, filters=label)),
+        sorted(
+            (i["Id"], tuple(i["RepoTags"] or ()))
+            for i in api.images(all=True, filters=label)
+        ),
         sorted((c["Id"], c["State"]) for c in api.containers(all=True, filters=label)),
         sorted(n["Id"] for n in api.networks(filters=label)),
     )
@@ -113,9 +123,12 @@ def test_two_learners_with_the_same_tag_do_not_collide(alice, bob, builds):
     assert labels["org.dockerlab.sandbox"] == alice.sid
     assert labels["org.dockerlab.owner"] == str(alice.user_id)
     assert labels["org.dockerlab.expires"].endswith("Z")
-    assert services.inspect(bob, "image", "flask-app")["Config"]["Labels"][
-        "org.dockerlab.sandbox"
-    ] == bob.sid
+    assert (
+        services.inspect(bob, "image", "flask-app")["Config"]["Labels"][
+            "org.dockerlab.sandbox"
+        ]
+        == bob.sid
+    )
 
 
 def test_a_bad_instruction_reports_an_error_event(alice):
@@ -131,15 +144,21 @@ def test_a_run_that_exits_1_reports_an_error_event_with_its_output(alice):
     assert steps == 3 + 3
     assert events[-1]["kind"] == "error"
     assert "non-zero code: 1" in events[-1]["message"]
-    assert "about-to-fail" in "".join(e.get("text", "") for e in events if e["kind"] == "line")
-    assert "broken:latest" not in [i["name"] for i in services.list_state(alice)["images"]]
+    assert "about-to-fail" in "".join(
+        e.get("text", "") for e in events if e["kind"] == "line"
+    )
+    assert "broken:latest" not in [
+        i["name"] for i in services.list_state(alice)["images"]
+    ]
 
 
 def test_a_multistage_dockerfile_builds(alice):
     text = (services.builds.sample_dir() / "Dockerfile.multistage").read_text()
     events, steps = _build(alice, "flask-app:slim", text)
     assert events[-1]["kind"] == "done", events[-3:]
-    assert [e["step"] for e in events if e["kind"] == "step"] == list(range(1, steps + 1))
+    assert [e["step"] for e in events if e["kind"] == "step"] == list(
+        range(1, steps + 1)
+    )
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -184,9 +203,14 @@ def test_run_applies_the_limits(alice, web, settings):
     assert "NET_RAW" not in host["CapAdd"] and "SYS_ADMIN" not in host["CapAdd"]
     assert host["LogConfig"] == {
         "Type": "json-file",
-        "Config": {"max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE, "max-file": "1"},
+        "Config": {
+            "max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE,
+            "max-file": "1",
+        },
     }
-    assert host["PortBindings"] == {"5002/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+    assert host["PortBindings"] == {
+        "5002/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]
+    }
     assert not host["Binds"] and not data["Mounts"] and not host["Devices"]
     assert list(data["NetworkSettings"]["Networks"]) == ["net"]
     assert host["NetworkMode"] == "net"
@@ -226,9 +250,11 @@ def test_a_learner_cannot_touch_anothers_container(alice, bob, web):
         ):
             with pytest.raises((services.NotInSandbox, services.InvalidName)):
                 action(bob, ref)
-    assert [c["state"] for c in services.list_state(alice)["containers"] if c["name"] == "web"] == [
-        "running"
-    ]
+    assert [
+        c["state"]
+        for c in services.list_state(alice)["containers"]
+        if c["name"] == "web"
+    ] == ["running"]
     with pytest.raises(services.NotInSandbox):
         services.published_port(bob, "web")
 
@@ -245,12 +271,14 @@ def test_a_learner_cannot_run_remove_or_build_on_anothers_image(alice, bob, buil
     for dockerfile in (
         f"FROM dl-{alice.sid}/flask-app\n",
         f"FROM {alice_id}\n",
-        f"FROM python:3.12-slim\nCOPY --from=dl-{alice.sid}/flask-app:latest /app /app\n",
+        f"FROM python:3.12-slim\nCOPY --from=dl-{alice.sid}/flask-app /app /app\n",
     ):
         with pytest.raises(services.BadRequest):
             services.build_image(bob, "stolen", dockerfile)
     with pytest.raises(services.BadRequest):
-        services.build_image(bob, "forged", "FROM python:3.12-slim\nLABEL org.dockerlab.sandbox=x\n")
+        services.build_image(
+            bob, "forged", "FROM python:3.12-slim\nLABEL org.dockerlab.sandbox=x\n"
+        )
     assert services.inspect(alice, "image", "flask-app")["Id"] == alice_id
 
 
@@ -318,7 +346,10 @@ def test_closing_a_build_stops_it_promptly(alice):
 
     threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + 20
-    while not any("started" in e.get("text", "") for e in events) and time.monotonic() < deadline:
+    while (
+        not any("started" in e.get("text", "") for e in events)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     stream.close()
     assert ended.wait(3), "the build kept streaming after close()"
@@ -338,7 +369,9 @@ def test_stop_remove_and_rmi_act_on_own_objects(alice, bob, builds):
     list(services.build_image(bob, "flask-app:copy"))
     result = services.remove_image(bob, "flask-app:copy")
     assert result["untagged"] == ["flask-app:copy"]
-    assert [i["name"] for i in services.list_state(bob)["images"]] == ["flask-app:latest"]
+    assert [i["name"] for i in services.list_state(bob)["images"]] == [
+        "flask-app:latest"
+    ]
 
 
 def test_prune_removes_only_the_sandboxes_stopped_containers(alice, bob, builds):
@@ -352,7 +385,9 @@ def test_prune_removes_only_the_sandboxes_stopped_containers(alice, bob, builds)
     names = [c["name"] for c in services.list_state(alice)["containers"]]
     assert "to-prune" not in names and "web" in names
     assert [c["name"] for c in services.list_state(bob)["containers"]] == ["survivor"]
-    assert "flask-app:latest" in [i["name"] for i in services.list_state(alice)["images"]]
+    assert "flask-app:latest" in [
+        i["name"] for i in services.list_state(alice)["images"]
+    ]
     services.remove_container(bob, "survivor")
 
 
@@ -381,7 +416,9 @@ def test_an_oversized_dockerfile_is_refused(alice):
     assert info.value.code == "bad_request"
 
 
-def test_the_reaper_removes_only_expired_sandboxes(alice, bob, builds, django_db_blocker):
+def test_the_reaper_removes_only_expired_sandboxes(
+    alice, bob, builds, django_db_blocker
+):
     from datetime import timedelta
 
     from django.utils import timezone

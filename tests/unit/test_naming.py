@@ -1,4 +1,4 @@
-"""Learner names are checked, namespaced per sandbox and shown back without the prefix."""
+"""Learner names are checked, namespaced per sandbox, shown back without prefix."""
 
 import pytest
 
@@ -73,7 +73,9 @@ def test_it_accepts_ordinary_container_names(name):
     assert naming.check_container_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["Web", "../web", "web/x", "-web", "w" * 64, "a b", "web;ls", ""])
+@pytest.mark.parametrize(
+    "name", ["Web", "../web", "web/x", "-web", "w" * 64, "a b", "web;ls", ""]
+)
 def test_it_rejects_a_hostile_container_name(name):
     with pytest.raises(InvalidName):
         naming.check_container_name(name)
@@ -84,7 +86,9 @@ def test_it_namespaces_images_and_containers_per_sandbox():
     assert naming.engine_image(SID, "flask-app:v2") == f"dl-{SID}/flask-app:v2"
     assert naming.engine_container(SID, "web") == f"dl-{SID}-web"
     assert naming.network_name(SID) == f"dl-{SID}-net"
-    assert naming.engine_image(SID, "flask-app") != naming.engine_image(OTHER, "flask-app")
+    assert naming.engine_image(SID, "flask-app") != naming.engine_image(
+        OTHER, "flask-app"
+    )
 
 
 def test_it_strips_only_its_own_prefix():
@@ -93,11 +97,15 @@ def test_it_strips_only_its_own_prefix():
     assert naming.learner_image(SID, "python:3.12-slim") is None
     assert naming.learner_container(SID, f"/dl-{SID}-web") == "web"
     assert naming.learner_container(SID, f"/dl-{OTHER}-web") is None
-    text = f"Successfully tagged dl-{SID}/flask-app:latest in dl-{SID}-web, not dl-{OTHER}-x"
-    assert naming.strip(SID, text) == f"Successfully tagged flask-app:latest in web, not dl-{OTHER}-x"
+    text = f"Tagged dl-{SID}/flask-app:latest in dl-{SID}-web, not dl-{OTHER}-x"
+    assert (
+        naming.strip(SID, text) == f"Tagged flask-app:latest in web, not dl-{OTHER}-x"
+    )
 
 
-@pytest.mark.parametrize("sid", ["", "ABCDEF0123", "0123", "0123456789a", "../../xx", "012345678g"])
+@pytest.mark.parametrize(
+    "sid", ["", "ABCDEF0123", "0123", "0123456789a", "../../xx", "012345678g"]
+)
 def test_it_refuses_a_malformed_sandbox_id(sid):
     with pytest.raises(InvalidName):
         naming.image_prefix(sid)

@@ -1,4 +1,4 @@
-"""`manage.py reap`: remove engine objects of expired sandboxes (run from cron or a timer)."""
+"""`manage.py reap`: remove engine objects of expired sandboxes (cron, timers)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -11,7 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--sandbox", help="Remove everything of this one sandbox id, expired or not."
+            "--sandbox",
+            help="Remove everything of this one sandbox id, expired or not.",
         )
 
     def handle(self, *args, **options):
@@ -26,6 +27,6 @@ class Command(BaseCommand):
             self.stdout.write("Nothing to reap.")
         for sid, removed in result.items():
             self.stdout.write(
-                f"{sid}: {removed['containers']} containers, {removed['images']} images, "
-                f"{removed['networks']} networks removed"
+                f"{sid}: {removed['containers']} containers, "
+                f"{removed['images']} images, {removed['networks']} networks removed"
             )
