@@ -1,5 +1,6 @@
 """Settings for dockerlab, read from the environment (see README: Configuration)."""
 
+import os
 from pathlib import Path
 
 from dockerlab.env import env_bool, env_float, env_int, env_list, env_str, secret_key
@@ -62,9 +63,11 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
-        # Test runs (and the browser tests' live server) use a file, so several
-        # processes can share it.
-        "TEST": {"NAME": env_str("DOCKERLAB_TEST_DB", str(VAR_DIR / "test-db.sqlite3"))},
+        # Tests use a file (not :memory:) so threads of the test process share
+        # it; one per process, so test runs side by side do not clobber each other.
+        "TEST": {
+            "NAME": env_str("DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3"))
+        },
     }
 }
 
