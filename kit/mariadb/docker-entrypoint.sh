@@ -80,6 +80,14 @@ initialize() {
     echo "FLUSH PRIVILEGES;"
   } | mariadb --socket="$socket" -uroot
 
+  # Like the official image: run *.sql and *.sh files from the init folder once.
+  for file in /docker-entrypoint-initdb.d/*; do
+    case "$file" in
+      *.sql) echo "Running $file"; mariadb --socket="$socket" -uroot ${root_password:+"-p$root_password"} ${database:+"$database"} <"$file" ;;
+      *.sh) echo "Running $file"; . "$file" ;;
+    esac
+  done
+
   chown mysql:mysql "$datadir/.my-healthcheck.cnf"
   chmod 600 "$datadir/.my-healthcheck.cnf"
   kill "$pid"

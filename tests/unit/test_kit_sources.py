@@ -155,3 +155,38 @@ def test_making_the_root_filesystem_stops_early_and_leaves_nothing_when_the_mirr
         kit.rootfs_tarball("bookworm", kit.Progress(lines.append), apt_dir)
     assert not (tmp_path / "kit").exists() or not any((tmp_path / "kit").iterdir())
     assert any("checking the Debian mirror" in line for line in lines)
+
+
+def test_a_failed_debootstrap_leaves_no_partial_root_filesystem(tmp_path, settings):
+    class ReleaseOnly(BaseHTTPRequestHandler):
+        """Answers the reachability check, then serves nothing debootstrap can use."""
+
+        def do_HEAD(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), ReleaseOnly)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    apt_dir = tmp_path / "apt"
+    apt_dir.mkdir()
+    (apt_dir / "sources.list").write_text(
+        f"deb http://127.0.0.1:{server.server_port}/debian bookworm main\n"
+    )
+    settings.DOCKERLAB_KIT_DIR = tmp_path / "kit"
+    try:
+        with pytest.raises(kit.KitError) as info:
+            kit.rootfs_tarball("bookworm", kit.Progress(lambda line: None), apt_dir)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "debootstrap" in str(info.value)
+    kit_dir = tmp_path / "kit"
+    assert not kit_dir.exists() or list(kit_dir.iterdir()) == []
