@@ -33,8 +33,8 @@ LISTENER = (
 def sandboxes(django_db_setup, django_db_blocker):
     model = get_user_model()
     with django_db_blocker.unblock():
-        alice = model.objects.create_user("alice-isolation", password="x-unused-1")
-        bob = model.objects.create_user("bob-isolation", password="x-unused-2")
+        alice = model.objects.create_user("alice-isolation")
+        bob = model.objects.create_user("bob-isolation")
         pair = services.sandbox_for(alice), services.sandbox_for(bob)
     for sandbox in pair:
         events = list(services.build_image(sandbox, "listener", LISTENER))

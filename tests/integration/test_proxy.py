@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 def users(django_db_setup, django_db_blocker):
     model = get_user_model()
     with django_db_blocker.unblock():
-        alice = model.objects.create_user("alice-proxy", password="x-unused-1")
-        bob = model.objects.create_user("bob-proxy", password="x-unused-2")
+        alice = model.objects.create_user("alice-proxy")
+        bob = model.objects.create_user("bob-proxy")
         sandboxes = services.sandbox_for(alice), services.sandbox_for(bob)
     yield alice, bob
     for sandbox in sandboxes:

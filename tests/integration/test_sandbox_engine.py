@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from engine import client
 from sandboxes import naming, services
+from sandboxes.models import Sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -52,8 +55,8 @@ def _build(sandbox, tag="flask-app", dockerfile=None) -> tuple[list[dict], int]:
 def learners(django_db_setup, django_db_blocker):
     users = get_user_model()
     with django_db_blocker.unblock():
-        alice = users.objects.create_user("alice-engine", password="x-unused-1")
-        bob = users.objects.create_user("bob-engine", password="x-unused-2")
+        alice = users.objects.create_user("alice-engine")
+        bob = users.objects.create_user("bob-engine")
         sandboxes = services.sandbox_for(alice), services.sandbox_for(bob)
     yield sandboxes
     for sandbox in sandboxes:
@@ -417,13 +420,28 @@ def test_an_oversized_dockerfile_is_refused(alice):
 
 
 def test_the_reaper_removes_only_expired_sandboxes(
-    alice, bob, builds, django_db_blocker
+    alice, bob, builds, django_user_model, django_db_blocker
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     with django_db_blocker.unblock():
-        swept = services.reap(now=timezone.now() + timedelta(minutes=1))
-    assert alice.sid not in swept and bob.sid not in swept
-    assert services.list_state(alice)["images"]
+        carol = django_user_model.objects.create_user("carol-engine")
+        expired = services.sandbox_for(carol)
+    try:
+        list(services.build_image(expired, "flask-app"))
+        services.run_container(expired, "flask-app", name="web")
+        assert services.list_state(expired)["containers"]
+        with django_db_blocker.unblock():
+            Sandbox.objects.filter(pk=expired.pk).update(
+                expires_at=timezone.now() - timedelta(minutes=1)
+            )
+            swept = services.reap(only={alice.sid, bob.sid, expired.sid})
+        assert set(swept) == {expired.sid}
+        assert swept[expired.sid]["containers"] == 1
+        assert swept[expired.sid]["images"] >= 1
+        assert swept[expired.sid]["networks"] == 1
+        assert services.list_state(expired) == {"images": [], "containers": []}
+        assert services.list_state(alice)["images"]
+        assert services.list_state(bob)["images"]
+    finally:
+        services.remove_objects(expired.sid)
+        with django_db_blocker.unblock():
+            carol.delete()

@@ -9,13 +9,14 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
+from engine import client as engine_client
 from sandboxes import proxy, services
 from sandboxes.services.builds import build_context
 
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="x-unused-1")
+    return django_user_model.objects.create_user("alice")
 
 
 def test_a_sandbox_is_created_on_first_use_and_reused(db, alice):
@@ -25,7 +26,7 @@ def test_a_sandbox_is_created_on_first_use_and_reused(db, alice):
 
 
 def test_sandboxes_of_two_users_have_different_ids(db, alice, django_user_model):
-    bob = django_user_model.objects.create_user("bob", password="x-unused-2")
+    bob = django_user_model.objects.create_user("bob")
     assert services.sandbox_for(alice).sid != services.sandbox_for(bob).sid
 
 
@@ -92,3 +93,28 @@ def test_the_forwarded_path_is_quoted():
         proxy._target_path("a b/c\r\nX: y", "q=1&r=%20")
         == "/a%20b/c%0D%0AX:%20y?q=1&r=%20"
     )
+
+
+def test_an_unreachable_engine_is_a_clear_error_not_a_crash(db, alice, settings):
+    settings.DOCKERLAB_ENGINE_URL = "unix:///nonexistent/docker.sock"
+    engine_client.reset()
+    try:
+        sandbox = services.sandbox_for(alice)
+        with pytest.raises(services.SandboxError) as info:
+            services.list_state(sandbox)
+        assert info.value.code == "engine_unavailable"
+        assert "not reachable" in info.value.message
+    finally:
+        engine_client.reset()
+
+
+def test_the_proxy_says_503_when_the_engine_is_down(db, alice, client, settings):
+    settings.DOCKERLAB_ENGINE_URL = "unix:///nonexistent/docker.sock"
+    engine_client.reset()
+    try:
+        client.force_login(alice)
+        response = client.get("/sandbox/app/web/")
+        assert response.status_code == 503
+        assert b"not reachable" in response.content
+    finally:
+        engine_client.reset()
