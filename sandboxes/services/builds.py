@@ -106,11 +106,20 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
     so a build can never read what it may not run.
     """
     text = lesson_images.localize_dockerfile(text)
-    for ins in df.instructions(text):
+    instructions = df.instructions(text)
+    if not instructions or instructions[0].keyword not in ("FROM", "ARG"):
+        raise BadRequest("A Dockerfile starts with a FROM instruction.")
+    for ins in instructions:
         if ins.keyword == "LABEL" and "org.dockerlab." in ins.args:
             raise BadRequest(
                 f"Line {ins.line + 1}: labels starting with org.dockerlab. "
                 "are reserved."
+            )
+        # A trigger runs in a later build, where its --from could name any
+        # image without passing the checks below.
+        if ins.keyword == "ONBUILD" and "--from" in ins.args.lower():
+            raise BadRequest(
+                f"Line {ins.line + 1}: ONBUILD with --from is not supported here."
             )
     lines = text.splitlines()
     stages: set[str] = set()
@@ -143,11 +152,6 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
             _replace_on_line(lines, use.line, image, new)
         if use.stage:
             stages.add(use.stage)
-    if not df.instructions(text) or df.instructions(text)[0].keyword not in (
-        "FROM",
-        "ARG",
-    ):
-        raise BadRequest("A Dockerfile starts with a FROM instruction.")
     return "\n".join(lines) + "\n"
 
 

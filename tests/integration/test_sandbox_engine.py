@@ -278,10 +278,13 @@ def test_a_learner_cannot_run_remove_or_build_on_anothers_image(alice, bob, buil
     ):
         with pytest.raises(services.BadRequest):
             services.build_image(bob, "stolen", dockerfile)
-    with pytest.raises(services.BadRequest):
-        services.build_image(
-            bob, "forged", "FROM python:3.12-slim\nLABEL org.dockerlab.sandbox=x\n"
-        )
+    for dockerfile in (
+        "FROM python:3.12-slim\nLABEL org.dockerlab.sandbox=x\n",
+        f"FROM python:3.12-slim\nONBUILD COPY --from=dl-{alice.sid}/flask-app /a /a\n",
+        "RUN echo no base image\n",
+    ):
+        with pytest.raises(services.BadRequest):
+            services.build_image(bob, "forged", dockerfile)
     assert services.inspect(alice, "image", "flask-app")["Id"] == alice_id
 
 
