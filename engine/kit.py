@@ -33,7 +33,9 @@ BASE_REPOSITORY = "dockerlab/debian"
 
 # What each role's local build is, for the image label and the command output.
 DESCRIPTIONS = {
-    "python": "dockerlab classroom kit: Debian python3 with Flask and PyMySQL from Debian packages",
+    "python": (
+        "dockerlab classroom kit: Debian python3 with Flask and PyMySQL from Debian packages"
+    ),
     "mariadb": "dockerlab classroom kit: MariaDB server from Debian packages",
     "registry": "dockerlab classroom kit: the Distribution registry from Debian packages",
 }
@@ -262,11 +264,11 @@ class Progress:
 
 def try_pull(name: str, step: Progress) -> bool:
     """Pull `name`; False (and why) when the registry cannot be reached."""
-    repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
     step(f"pulling {name}")
     try:
         with client.translate_errors():
-            for chunk in client.api().pull(repository, tag=tag or None, stream=True, decode=True):
+            # The SDK splits "repository:tag" itself.
+            for chunk in client.api().pull(name, stream=True, decode=True):
                 if "error" in chunk:
                     raise client.PullFailed(chunk["error"])
     except client.EngineUnavailable:
