@@ -85,7 +85,8 @@ def quiz_answer(request: HttpRequest, slug: str, number: str) -> HttpResponse:
         feedback = quiz.grade(question, _submitted_answer(request), index)
     except quiz.QuizInputError as exc:
         if wants_html:
-            context = _detail_context(lesson, quiz_error={"number": number, "message": exc.message})
+            error = {"number": number, "message": exc.message}
+            context = _detail_context(lesson, quiz_error=error)
             return render(request, "lessons/detail.html", context, status=400)
         return JsonResponse({"error": exc.message}, status=400)
     if wants_html:
