@@ -1,8 +1,21 @@
 """Everything a learner can do to their sandbox on the engine (all synchronous).
 
 Each action resolves the object it names among the caller's own sandbox's
-objects (by label) before touching anything; see the sandbox contract in
-docs and the modules below.
+objects (by label) before touching anything, so another sandbox's object is
+"not found" exactly like one that never existed. Names are checked by
+`sandboxes.naming` and namespaced (`dl-<sid>/flask-app:latest`, `dl-<sid>-web`);
+what comes back drops the prefix.
+
+Known limits, by design of the engine rather than oversight:
+- Build steps (RUN) get memory and CPU limits but no pids limit, and run on
+  the engine's default bridge; the classic builder offers neither setting.
+- The container quota is checked under a lock per process; two server
+  processes could each let one container too many through at the same time.
+- The reaper treats labelled objects unknown to the database as orphans: one
+  deployment per engine.
+- Each sandbox network takes an address pool; an engine's default pools run
+  out after a few dozen, so classroom engines should set
+  `default-address-pools` in daemon.json to many small (/24) subnets.
 """
 
 from sandboxes.errors import (

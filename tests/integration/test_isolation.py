@@ -102,3 +102,13 @@ def test_published_ports_listen_on_loopback_only(sandboxes):
     raw = client.api().inspect_container(services.find_container(alice, "front")["Id"])
     bindings = raw["NetworkSettings"]["Ports"]["5002/tcp"]
     assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+
+
+def test_a_container_cannot_reach_another_sandboxes_published_port(sandboxes):
+    alice, bob = sandboxes
+    gateway = services.inspect(alice, "container", "front")["NetworkSettings"][
+        "Networks"
+    ]["net"]["Gateway"]
+    bobs_port = services.published_port(bob, "back")
+    assert bobs_port
+    assert _probe(alice, "front", gateway, bobs_port).startswith("closed")
