@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 
+import pymysql
 from flask import Flask
 
 app = Flask(__name__)
@@ -32,8 +33,6 @@ def db_settings():
 
 
 def count_visit(settings):
-    import pymysql
-
     connection = pymysql.connect(**settings, autocommit=True)
     try:
         with connection.cursor() as cursor:
@@ -49,19 +48,23 @@ def count_visit(settings):
         connection.close()
 
 
+def text(body, status=200):
+    return body, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 @app.route("/")
 def hello():
-    greeting = f"Hello from Docker! This is container {socket.gethostname()}."
+    greeting = f"Hello from Docker! This is container {socket.gethostname()}.\n"
     settings = db_settings()
     if settings is None:
-        return greeting + "\n"
+        return text(greeting)
     try:
         visits = count_visit(settings)
-    except Exception as exc:
+    except pymysql.MySQLError as exc:
         app.logger.warning("database unavailable: %s", exc)
-        return greeting + f"\nThe database at {settings['host']} is not answering yet.\n", 503
+        return text(greeting + f"The database at {settings['host']} is not answering yet.\n", 503)
     times = "time" if visits == 1 else "times"
-    return greeting + f"\nThis page has been visited {visits} {times}.\n"
+    return text(greeting + f"This page has been visited {visits} {times}.\n")
 
 
 if __name__ == "__main__":
