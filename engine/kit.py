@@ -12,6 +12,7 @@ classroom that points apt at a local mirror gets a kit from that mirror too.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -324,10 +325,11 @@ def rootfs_tarball(suite: str, step: Progress, apt_dir: Path = Path("/etc/apt"))
             "debootstrap is not installed (run `make system`, or apt-get install debootstrap)."
         )
     kit_dir.mkdir(parents=True, exist_ok=True)
-    rootfs = kit_dir / f"rootfs-{suite}.partial"
-    partial = kit_dir / f"debian-{suite}.tar.partial"
+    _remove_stale_partials(kit_dir)
+    # Per-process names: two kit runs at once must not share a half-made tree.
+    rootfs = kit_dir / f"rootfs-{suite}.{os.getpid()}.partial"
+    partial = kit_dir / f"debian-{suite}.tar.{os.getpid()}.partial"
     try:
-        shutil.rmtree(rootfs, ignore_errors=True)
         step(f"debootstrap {suite} (minbase) from {mirror} - a few minutes on first run")
         _run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], step)
         _prepare_rootfs(rootfs, sources_list_for_image(sources, suite))
@@ -338,6 +340,27 @@ def rootfs_tarball(suite: str, step: Progress, apt_dir: Path = Path("/etc/apt"))
         shutil.rmtree(rootfs, ignore_errors=True)
         partial.unlink(missing_ok=True)
     return tarball
+
+
+def _remove_stale_partials(kit_dir: Path) -> None:
+    """Remove half-made files left by kit runs that were killed."""
+    for path in kit_dir.glob("*.partial"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _prepare_rootfs(rootfs: Path, sources_list: str) -> None:

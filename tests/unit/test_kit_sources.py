@@ -1,6 +1,7 @@
 """The kit reads the Debian mirror from apt's own configuration, in both formats."""
 
 import socket
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -190,3 +191,14 @@ def test_a_failed_debootstrap_leaves_no_partial_root_filesystem(tmp_path, settin
     assert "debootstrap" in str(info.value)
     kit_dir = tmp_path / "kit"
     assert not kit_dir.exists() or list(kit_dir.iterdir()) == []
+
+
+def test_half_made_files_of_a_killed_kit_run_are_removed(tmp_path, settings):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    kit_dir = tmp_path / "kit"
+    (kit_dir / f"rootfs-bookworm.{dead.pid}.partial" / "etc").mkdir(parents=True)
+    (kit_dir / f"debian-bookworm.tar.{dead.pid}.partial").write_text("half")
+    (kit_dir / "debian-bookworm.tar").write_text("a finished tarball stays")
+    kit._remove_stale_partials(kit_dir)
+    assert sorted(p.name for p in kit_dir.iterdir()) == ["debian-bookworm.tar"]
