@@ -38,6 +38,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _live_server_helper():
+    """Shadow pytest-django's helper of the same name.
+
+    Our `live_server` is a separate Daphne process with its own database, so
+    pytest-django must not set up a test database or patch settings for it.
+    """
+    yield
+
+
 @pytest.fixture(scope="session")
 def live_server():
     """Start Daphne serving dockerlab; yield its base URL."""

@@ -8,16 +8,6 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
-def _live_server_helper():
-    """Shadow pytest-django's helper of the same name.
-
-    Ours is a separate Daphne process with its own database (see conftest), so
-    pytest-django must not set up a test database or patch settings for it.
-    """
-    yield
-
-
 def test_a_lesson_page_shows_highlighted_code(page):
     page.goto("/lessons/building-images/")
     keyword = page.locator(".code-include .codehilite pre span.k", has_text="FROM").first
