@@ -143,10 +143,19 @@ def suite_sources(sources: Iterable[AptSource], suite: str) -> list[AptSource]:
 
 
 def debian_mirror(sources: Iterable[AptSource], suite: str) -> str:
-    """The mirror URI that carries `suite` itself (what debootstrap needs)."""
+    """The mirror URI that carries `suite` itself (what debootstrap needs).
+
+    A machine whose apt names the suite by alias (`stable`) or runs another
+    release still has a Debian archive mirror: one whose path ends in /debian.
+    """
+    sources = list(sources)
     for source in suite_sources(sources, suite):
         if suite in source.suites:
             return source.uri.rstrip("/")
+    for source in sources:
+        uri = source.uri.rstrip("/")
+        if source.enabled and "deb" in source.types and uri.endswith("/debian"):
+            return uri
     raise MirrorNotConfigured(
         f"apt on this machine has no source for Debian {suite!r} "
         "(looked in /etc/apt/sources.list and /etc/apt/sources.list.d/). "
@@ -155,12 +164,18 @@ def debian_mirror(sources: Iterable[AptSource], suite: str) -> str:
 
 
 def sources_list_for_image(sources: Iterable[AptSource], suite: str) -> str:
-    """A sources.list for the kit's base image: this machine's sources for `suite`."""
+    """A sources.list for the kit's base image: this machine's sources for `suite`.
+
+    Without any, the mirror debootstrap used serves the suite's main component.
+    """
+    sources = list(sources)
     lines = []
     for source in suite_sources(sources, suite):
         components = " ".join(source.components) or "main"
         for name in source.suites:
             lines.append(f"deb {source.uri.rstrip('/')} {name} {components}")
+    if not lines:
+        lines.append(f"deb {debian_mirror(sources, suite)} {suite} main")
     return "\n".join(lines) + "\n"
 
 
@@ -331,10 +346,10 @@ def rootfs_tarball(suite: str, step: Progress, apt_dir: Path = Path("/etc/apt"))
     partial = kit_dir / f"debian-{suite}.tar.{os.getpid()}.partial"
     try:
         step(f"debootstrap {suite} (minbase) from {mirror} - a few minutes on first run")
-        _run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], step)
+        _run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror])
         _prepare_rootfs(rootfs, sources_list_for_image(sources, suite))
         step("packing the root filesystem")
-        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], step)
+        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."])
         partial.rename(tarball)
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
@@ -385,7 +400,7 @@ def _prepare_rootfs(rootfs: Path, sources_list: str) -> None:
                 path.unlink()
 
 
-def _run(argv: list[str], step: Progress) -> None:
+def _run(argv: list[str]) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])

@@ -86,6 +86,18 @@ def test_it_ignores_disabled_and_source_only_entries():
         kit.debian_mirror(disabled, "bookworm")
 
 
+def test_a_machine_that_names_the_suite_by_alias_still_yields_its_debian_mirror():
+    text = (
+        "deb http://apps.example.test/apt stable main\n"
+        "deb http://mirror.example.test/debian/ stable main\n"
+    )
+    sources = kit.parse_sources_list(text)
+    assert kit.debian_mirror(sources, "bookworm") == "http://mirror.example.test/debian"
+    assert kit.sources_list_for_image(sources, "bookworm") == (
+        "deb http://mirror.example.test/debian bookworm main\n"
+    )
+
+
 def test_it_reads_both_files_of_an_apt_directory(tmp_path):
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list").write_text(ONE_LINE)
