@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 # Engine calls that must not interleave for one sandbox (network creation,
 # the container quota check) take this sandbox's lock. It only serialises
 # within one process; the engine's own name checks catch the rest.
-_locks: dict[str, threading.Lock] = {}
+_locks: dict[str, threading.RLock] = {}
 _locks_guard = threading.Lock()
 
 
-def sandbox_lock(sandbox: Sandbox) -> threading.Lock:
+def sandbox_lock(sandbox: Sandbox) -> threading.RLock:
     with _locks_guard:
-        return _locks.setdefault(sandbox.sid, threading.Lock())
+        return _locks.setdefault(sandbox.sid, threading.RLock())
 
 
 def sandbox_for(user) -> Sandbox:
@@ -107,6 +107,27 @@ def ensure_network(sandbox: Sandbox) -> str:
         except client.Conflict:
             pass  # created meanwhile by another process: fine
     return name
+
+
+def drop_idle_network(sandbox: Sandbox) -> bool:
+    """Remove the sandbox network once no container of the sandbox is left.
+
+    An engine has a limited number of address pools for bridge networks, so
+    only sandboxes with containers hold one; the next run creates it again.
+    """
+    with sandbox_lock(sandbox), engine_call(sandbox):
+        api = client.api()
+        if api.containers(all=True, filters=sandbox.label_filter()):
+            return False
+        for net in api.networks(
+            names=[sandbox.network], filters=sandbox.label_filter()
+        ):
+            if net.get("Name") == sandbox.network:
+                with contextlib.suppress(client.NotFound, client.Conflict):
+                    with client.translate_errors():
+                        api.remove_network(net["Id"])
+                return True
+    return False
 
 
 def shutdown_response(response) -> None:

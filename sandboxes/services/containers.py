@@ -18,7 +18,12 @@ from sandboxes.errors import (
     SandboxError,
 )
 from sandboxes.models import Sandbox
-from sandboxes.services.common import engine_call, ensure_network, sandbox_lock
+from sandboxes.services.common import (
+    drop_idle_network,
+    engine_call,
+    ensure_network,
+    sandbox_lock,
+)
 from sandboxes.services.images import (
     find_image,
     image_view,
@@ -141,8 +146,8 @@ def run_container(
     if name is None:
         name = naming.auto_container_name(learner_ref)
     engine_name = naming.engine_container(sandbox.sid, name)
-    network = ensure_network(sandbox)
     with sandbox_lock(sandbox):
+        network = ensure_network(sandbox)
         limit = settings.DOCKERLAB_MAX_CONTAINERS
         if len(own_containers(sandbox)) >= limit:
             raise QuotaExceeded(
@@ -173,6 +178,7 @@ def run_container(
         # slot; the learner sees the engine's reason instead.
         with contextlib.suppress(SandboxError), engine_call(sandbox):
             client.api().remove_container(container_id, force=True, v=True)
+        _release_network(sandbox)
         raise
     return container_view(sandbox, find_container(sandbox, container_id))
 
@@ -188,7 +194,14 @@ def remove_container(sandbox: Sandbox, container: str, force: bool = True) -> di
     found = find_container(sandbox, container)
     with engine_call(sandbox):
         client.api().remove_container(found["Id"], force=force, v=True)
+    _release_network(sandbox)
     return {"removed": container_view(sandbox, found)["name"]}
+
+
+def _release_network(sandbox: Sandbox) -> None:
+    # Housekeeping: the action itself has succeeded whatever happens here.
+    with contextlib.suppress(SandboxError):
+        drop_idle_network(sandbox)
 
 
 def _stripped(sandbox: Sandbox, value: Any) -> Any:
@@ -239,6 +252,7 @@ def prune(sandbox: Sandbox) -> dict:
         label = sandbox.label_filter()["label"]
         containers = api.prune_containers(filters={"label": label})
         images = api.prune_images(filters={"label": label, "dangling": True})
+    _release_network(sandbox)
     deleted = [item for item in images.get("ImagesDeleted") or [] if "Deleted" in item]
     return {
         "containers": len(containers.get("ContainersDeleted") or []),

@@ -112,3 +112,28 @@ def test_a_container_cannot_reach_another_sandboxes_published_port(sandboxes):
     bobs_port = services.published_port(bob, "back")
     assert bobs_port
     assert _probe(alice, "front", gateway, bobs_port).startswith("closed")
+
+
+def test_the_network_goes_with_the_last_container_and_comes_back(
+    django_user_model, django_db_blocker, sandboxes
+):
+    with django_db_blocker.unblock():
+        carol = django_user_model.objects.create_user("carol-isolation")
+        sandbox = services.sandbox_for(carol)
+    api = client.api()
+    try:
+        events = list(services.build_image(sandbox, "listener", LISTENER))
+        assert events[-1]["kind"] == "done", events[-3:]
+        for _ in range(2):
+            services.run_container(sandbox, "listener", name="one")
+            services.run_container(sandbox, "listener", name="two")
+            assert api.networks(names=[sandbox.network])
+            services.remove_container(sandbox, "one")
+            assert api.networks(names=[sandbox.network])
+            services.stop_container(sandbox, "two", timeout=1)
+            services.prune(sandbox)
+            assert not api.networks(names=[sandbox.network])
+    finally:
+        services.remove_objects(sandbox.sid)
+        with django_db_blocker.unblock():
+            carol.delete()
