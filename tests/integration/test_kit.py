@@ -1,6 +1,9 @@
 """The classroom kit on a real engine: every lesson image exists and is labelled."""
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -50,6 +53,18 @@ def test_running_the_kit_again_is_fast_and_builds_nothing(kit_ready):
     assert not [line for line in lines if "building" in line or "pulling" in line]
     assert plan.missing == []
     assert lines[-1].endswith("all lesson images are ready")
+
+
+def test_the_kit_command_from_the_shell_is_quick_when_everything_is_present(kit_ready):
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "kit"], cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 15
+    assert "all lesson images are ready" in proc.stdout
+    assert "building" not in proc.stdout
 
 
 def test_the_check_mode_passes_once_the_kit_ran(kit_ready):
