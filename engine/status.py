@@ -15,16 +15,23 @@ from engine import client, kit
 logger = logging.getLogger(__name__)
 
 # The page must stay quick when the engine hangs rather than refuses.
-STATUS_TIMEOUT = 3.0
+STATUS_TIMEOUT = 2.0
 
 FIX_COMMAND = "make kit"
+
+# What a learner uses each image for, in the words of the page.
+PURPOSES = {
+    "python": "base of the sample Flask app",
+    "mariadb": "the database in the Compose lesson",
+    "registry": "the private registry lesson",
+}
 
 
 def engine_status() -> dict:
     """Engine facts and the state of every configured lesson image.
 
     Keys: reachable, version, api_version, message (when unreachable or
-    failing), images (a list of {role, name, state, kit}), missing (roles),
+    failing), images (a list of {role, purpose, name, state, kit}), missing (roles),
     ready (every image present), fix (the command that makes missing images).
     """
     images = dict(settings.DOCKERLAB_IMAGES)
@@ -51,7 +58,13 @@ def engine_status() -> dict:
         for role, name in images.items():
             state = kit.image_state(name, timeout=STATUS_TIMEOUT)
             status["images"].append(
-                {"role": role, "name": name, "state": state, "kit": state == kit.KIT_BUILT}
+                {
+                    "role": role,
+                    "purpose": PURPOSES.get(role, role),
+                    "name": name,
+                    "state": state,
+                    "kit": state == kit.KIT_BUILT,
+                }
             )
     except client.EngineUnavailable as exc:
         status["message"] = exc.message
