@@ -20,6 +20,7 @@ import asyncio
 import codecs
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -33,6 +34,21 @@ log = logging.getLogger(__name__)
 MAX_LINE = 16 * 1024
 # Prefix of every reader thread's name; tests count threads by it.
 THREAD_PREFIX = "dockerlab-stream"
+# Terminal escape sequences (colours, cursor moves, window titles) and other
+# control characters mean nothing in a text pane; they would show as junk.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor movement
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, links
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"
+)
+
+
+def plain_text(line: str) -> str:
+    """The line without terminal escape sequences and control characters."""
+    if "\x1b" not in line and not any(ord(c) < 32 or ord(c) == 127 for c in line):
+        return line
+    return _ESCAPES.sub("", line)
 
 
 class LineAssembler:
@@ -40,7 +56,9 @@ class LineAssembler:
 
     Line ends are "\\n" and "\\r\\n". A bare "\\r" is a terminal redraw (progress
     bars): the text after it replaces the line so far, so only what a terminal
-    would finally show is emitted. Invalid UTF-8 becomes U+FFFD.
+    would finally show is emitted. Invalid UTF-8 becomes U+FFFD; terminal
+    escape sequences (colours) and control characters other than tab are
+    removed.
     """
 
     def __init__(self, max_line: int = MAX_LINE):
@@ -107,7 +125,7 @@ class LineAssembler:
                 lines.append(self._take())
 
     def _take(self) -> str:
-        line = "".join(self._line)
+        line = plain_text("".join(self._line))
         self._reset()
         return line
 

@@ -166,8 +166,10 @@
     if (this.errorBox) {
       this.errorBox.textContent = message;
       this.errorBox.hidden = false;
+      this.setStatus(err && err.status ? err.status : "That did not work:", "bad");
+    } else {
+      this.setStatus(message, "bad");
     }
-    this.setStatus(message, "bad");
   };
 
   LessonLab.prototype.clearError = function () {
@@ -305,7 +307,7 @@
         var where = this.stepText.textContent ? " (at " + this.stepText.textContent.toLowerCase() + ")" : "";
         this.buildPane.note("Build failed" + where + ": " + frame.error, "bad");
         this.stepText.textContent += " - failed";
-        this.showError({ message: "Build failed" + where + ": " + frame.error });
+        this.showError({ status: "Build failed" + where + ".", message: frame.error });
       }
       this.refreshButtons();
     } else if (t === "logs.start") {
@@ -377,7 +379,7 @@
     var message = (err && err.message) || "Something went wrong.";
     this.errorBox.textContent = message;
     this.errorBox.hidden = false;
-    this.setStatus(message, "bad");
+    this.setStatus("That did not work:", "bad");
   };
 
   SandboxPage.prototype.run = function (action, args, done) {

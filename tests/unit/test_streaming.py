@@ -15,6 +15,7 @@ from sandboxes.streaming import (
     LogRelay,
     OutboundQueue,
     StreamPump,
+    plain_text,
     post,
     wait_for_threads,
 )
@@ -340,3 +341,13 @@ async def test_post_routes_lines_and_frames_into_the_outbox():
 def test_relays_ignore_items_they_do_not_understand(junk):
     assert BuildRelay("b")(junk) == []
     assert LogRelay("l")(junk) == []
+
+
+def test_terminal_colours_and_control_characters_are_removed():
+    asm = LineAssembler()
+    raw = b"\x1b[31m\x1b[1mWARNING: dev server\x1b[0m\n\x1b]0;title\x07tab\there\x00\x07\n"
+    assert asm.feed(raw) == ["WARNING: dev server", "tab\there"]
+
+
+def test_plain_lines_are_left_alone():
+    assert plain_text("just text, with ünïcode") == "just text, with ünïcode"
