@@ -192,6 +192,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.pumps: dict[str, StreamPump] = {}
         self.tasks: set[asyncio.Task] = set()
         self.sandbox = None
+        self.group: str | None = None
         self.closed = False
         self._counter = 0
         await self.accept()
@@ -217,6 +218,10 @@ class LabConsumer(AsyncWebsocketConsumer):
         except services.SandboxError as exc:
             self._error(exc.code, exc.message)
         self.out.frame({"type": "hello", "user": user.get_username(), "sandbox": sid})
+        if sid is not None and self.channel_layer is not None:
+            # Every open tab of this learner hears about changes made in another.
+            self.group = f"lab.sandbox.{sid}"
+            await self.channel_layer.group_add(self.group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -227,6 +232,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             await asyncio.gather(*(_slow(p.stop)() for p in pumps), return_exceptions=True)
         if getattr(self, "out", None) is not None:
             await self.out.close(flush=False)
+        if getattr(self, "group", None) and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.out is None:  # refused at connect; ignore what an anonymous client sends
@@ -283,12 +290,21 @@ class LabConsumer(AsyncWebsocketConsumer):
     def _result(self, request: Request, data: Any) -> None:
         self.out.frame({"type": "result", "ref": request.ref, "action": request.action, "data": data})
 
-    async def _send_state(self, ref: Any = None) -> None:
+    async def _send_state(self, ref: Any = None, *, changed: bool = True) -> None:
         data = await _slow(services.list_state)(await self._sandbox())
         frame = {"type": "state", "images": data.get("images", []), "containers": data.get("containers", [])}
+        if changed and self.group and self.channel_layer is not None:
+            await self.channel_layer.group_send(
+                self.group, {"type": "lab.state", "origin": self.channel_name, "frame": frame}
+            )
         if ref is not None:
-            frame["ref"] = ref
+            frame = {**frame, "ref": ref}
         self.out.frame(frame)
+
+    async def lab_state(self, event: dict) -> None:
+        """The sandbox changed through another of this learner's sockets."""
+        if event.get("origin") != self.channel_name and self.out is not None:
+            self.out.frame(event["frame"])
 
     def _refresh_state(self) -> None:
         # After a stream ends the sandbox changed (a new image); say so.
@@ -329,7 +345,7 @@ class LabConsumer(AsyncWebsocketConsumer):
     # -- actions ---------------------------------------------------------------
 
     async def do_state(self, request: Request) -> None:
-        await self._send_state(request.ref)
+        await self._send_state(request.ref, changed=False)
 
     async def do_build(self, request: Request, tag: str = "flask-app", dockerfile: str | None = None) -> None:
         self._check_stream_room()

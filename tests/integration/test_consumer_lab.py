@@ -222,3 +222,22 @@ async def test_the_real_route_refuses_an_anonymous_socket():
         assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
     finally:
         await communicator.disconnect()
+
+
+async def test_a_change_made_in_one_tab_reaches_the_learners_other_tabs(learner):
+    lesson_tab = await _socket(learner)
+    sandbox_tab = await _socket(learner)
+    try:
+        await lesson_tab.send_json_to({"action": "prune", "ref": "p"})
+        frames = await _until(lesson_tab, lambda f: f["type"] == "state", timeout=60)
+        assert any(f["type"] == "result" and f["ref"] == "p" for f in frames)
+        pushed = await sandbox_tab.receive_json_from(timeout=10)
+        assert pushed["type"] == "state" and "ref" not in pushed
+        assert pushed["containers"] == [] and pushed["images"] == []
+        # Asking for the state is not a change: the other tab hears nothing.
+        await lesson_tab.send_json_to({"action": "state"})
+        await _until(lesson_tab, lambda f: f["type"] == "state", timeout=30)
+        assert await sandbox_tab.receive_nothing(timeout=0.5)
+    finally:
+        await lesson_tab.disconnect()
+        await sandbox_tab.disconnect()
