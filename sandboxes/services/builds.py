@@ -17,11 +17,22 @@ from django.conf import settings
 from engine import client
 from engine import images as lesson_images
 from sandboxes import naming
-from sandboxes.errors import BadRequest, InvalidName, NotInSandbox, SandboxError
+from sandboxes.errors import (
+    BadRequest,
+    InvalidName,
+    NotInSandbox,
+    QuotaExceeded,
+    SandboxError,
+)
 from sandboxes.models import Sandbox
 from sandboxes.services import dockerfile as df
 from sandboxes.services.common import engine_call, shutdown_response
-from sandboxes.services.images import find_image, require_present
+from sandboxes.services.images import (
+    find_image,
+    learner_tags,
+    own_images,
+    require_present,
+)
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +287,15 @@ def build_image(
         raise BadRequest("The Dockerfile must be text.")
     if len(dockerfile.encode("utf-8")) > MAX_DOCKERFILE:
         raise BadRequest("The Dockerfile is too large (at most 64 KiB).")
+    limit = getattr(settings, "DOCKERLAB_MAX_IMAGES", 20)
+    tags = {
+        tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)
+    }
+    if ref not in tags and len(tags) >= limit:
+        raise QuotaExceeded(
+            f"Your sandbox already has {limit} image tags, the most it may hold: "
+            "remove one first."
+        )
     text = prepare_dockerfile(sandbox, dockerfile)
     # The engine appends one LABEL step per label given below.
     steps = df.count_steps(text) + len(sandbox.labels())

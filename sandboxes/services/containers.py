@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,8 @@ from sandboxes.services.images import (
 )
 
 _ID = re.compile(r"^[0-9a-f]{4,64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_ENV = 32
 
 # Everything else the engine grants by default goes: no raw sockets, no
 # mknod, no chroot, no audit or capability juggling. What stays is what
@@ -136,12 +139,44 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
     )
 
 
+def check_env(env: Any) -> dict[str, str]:
+    """Environment variables for a container: a few plain NAME=value pairs."""
+    if env is None:
+        return {}
+    if not isinstance(env, dict) or len(env) > MAX_ENV:
+        raise BadRequest(
+            f"Give at most {MAX_ENV} environment variables as NAME: value."
+        )
+    checked = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise BadRequest(
+                f"{str(key)[:40]!r} is not a variable name (letters, digits, _)."
+            )
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise BadRequest(f"The value of {key} must be text.")
+        value = str(value)
+        if len(value) > 4096 or "\0" in value:
+            raise BadRequest(f"The value of {key} is too long or not plain text.")
+        checked[key] = value
+    return checked
+
+
 def run_container(
-    sandbox: Sandbox, image: str, name: str | None = None, port: int = 5002
+    sandbox: Sandbox,
+    image: str,
+    name: str | None = None,
+    port: int = 5002,
+    env: dict[str, str] | None = None,
 ) -> dict:
-    """Create and start a container from the learner's image (or a lesson image)."""
+    """Create and start a container from the learner's image (or a lesson image).
+
+    `env` sets environment variables (the database lesson passes MYSQL_HOST
+    to the app and MARIADB_* to the database).
+    """
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise BadRequest("The container port must be a number from 1 to 65535.")
+    environment = check_env(env)
     engine_ref, learner_ref = runnable_image(sandbox, image)
     if name is None:
         name = naming.auto_container_name(learner_ref)
@@ -160,6 +195,7 @@ def run_container(
                 engine_ref,
                 name=engine_name,
                 labels=sandbox.labels(),
+                environment=environment or None,
                 ports=[port],
                 host_config=_host_config(api, sandbox, network, port),
                 # Inside the sandbox network the container answers to the
@@ -192,10 +228,27 @@ def stop_container(sandbox: Sandbox, container: str, timeout: int = 5) -> dict:
 
 def remove_container(sandbox: Sandbox, container: str, force: bool = True) -> dict:
     found = find_container(sandbox, container)
-    with engine_call(sandbox):
-        client.api().remove_container(found["Id"], force=force, v=True)
+    try:
+        with engine_call(sandbox):
+            client.api().remove_container(found["Id"], force=force, v=True)
+    except SandboxError as exc:
+        # Another request (a second tab, a double click) is removing it
+        # already: that is the outcome asked for, once it is done.
+        if "already in progress" not in exc.message or not _gone(sandbox, found["Id"]):
+            raise
     _release_network(sandbox)
     return {"removed": container_view(sandbox, found)["name"]}
+
+
+def _gone(sandbox: Sandbox, container_id: str, wait: float = 10.0) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            find_container(sandbox, container_id)
+        except NotInSandbox:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _release_network(sandbox: Sandbox) -> None:

@@ -448,3 +448,62 @@ def test_the_reaper_removes_only_expired_sandboxes(
         services.remove_objects(expired.sid)
         with django_db_blocker.unblock():
             carol.delete()
+
+
+def test_environment_variables_reach_the_container(alice, builds):
+    services.run_container(
+        alice, "flask-app", name="with-env", env={"MYSQL_HOST": "db", "GREETING": 42}
+    )
+    try:
+        env = services.inspect(alice, "container", "with-env")["Config"]["Env"]
+        assert "MYSQL_HOST=db" in env and "GREETING=42" in env
+    finally:
+        services.remove_container(alice, "with-env")
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"BAD NAME": "x"},
+        {"1X": "x"},
+        {"X": ["list"]},
+        {"X": "a" * 5000},
+        {f"V{i}": "x" for i in range(40)},
+        "X=1",
+    ],
+)
+def test_bad_environment_variables_are_refused_before_anything_runs(alice, env):
+    before = _engine_snapshot(alice)
+    with pytest.raises(services.BadRequest):
+        services.run_container(alice, "flask-app", name="bad-env", env=env)
+    assert _engine_snapshot(alice) == before
+
+
+def test_the_image_quota_holds(bob, builds, settings):
+    tags = len(services.list_state(bob)["images"])
+    settings.DOCKERLAB_MAX_IMAGES = tags
+    with pytest.raises(services.QuotaExceeded):
+        services.build_image(bob, "one-more")
+    # Rebuilding an existing tag replaces it, so it is always allowed.
+    assert list(services.build_image(bob, "flask-app"))[-1]["kind"] == "done"
+
+
+def test_two_removals_of_one_container_at_once_both_end_well(alice, builds):
+    services.run_container(alice, "flask-app", name="double-click")
+    outcomes = []
+
+    def remove():
+        try:
+            outcomes.append(services.remove_container(alice, "double-click"))
+        except services.NotInSandbox:
+            outcomes.append("already gone")
+
+    threads = [threading.Thread(target=remove) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(outcomes) == 2
+    assert {"removed": "double-click"} in outcomes
+    names = [c["name"] for c in services.list_state(alice)["containers"]]
+    assert "double-click" not in names
