@@ -101,7 +101,8 @@ def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
         raise ProtocolError("bad_request", f"'{name}' for {action} must not be empty.")
     if len(value) > spec.max_chars:
         raise ProtocolError(
-            "bad_request", f"'{name}' for {action} is too long (at most {spec.max_chars} characters)."
+            "bad_request",
+            f"'{name}' for {action} is too long (at most {spec.max_chars} characters).",
         )
     if spec.choices and value not in spec.choices:
         raise ProtocolError(
@@ -114,19 +115,25 @@ def parse_message(text: str | None, binary: bytes | None = None) -> Request:
     """Check one incoming frame; raise ProtocolError saying what is wrong."""
     if text is None:
         raise ProtocolError(
-            "bad_frame", "Binary frames are not understood: send JSON text like {\"action\": \"state\"}."
+            "bad_frame",
+            'Binary frames are not understood: send JSON text like {"action": "state"}.',
         )
     if len(text) > MAX_FRAME_CHARS:
-        raise ProtocolError("too_large", f"The message is too large (at most {MAX_FRAME_CHARS // 1024} KiB).")
+        raise ProtocolError(
+            "too_large", f"The message is too large (at most {MAX_FRAME_CHARS // 1024} KiB)."
+        )
     try:
         message = json.loads(text)
     except ValueError:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from None
     if not isinstance(message, dict):
-        raise ProtocolError("bad_request", "A message must be a JSON object like {\"action\": \"state\"}.")
+        raise ProtocolError(
+            "bad_request", 'A message must be a JSON object like {"action": "state"}.'
+        )
     ref = message.get("ref")
     if ref is not None and not (
-        (isinstance(ref, str) and len(ref) <= 64) or (isinstance(ref, int) and not isinstance(ref, bool))
+        (isinstance(ref, str) and len(ref) <= 64)
+        or (isinstance(ref, int) and not isinstance(ref, bool))
     ):
         raise ProtocolError("bad_request", "'ref' must be a short string or a number.")
     action = message.get("action")
@@ -198,11 +205,16 @@ class LabConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.send(text_data=json.dumps({
-                "type": "error",
-                "code": "auth_required",
-                "message": "Sign in to use the lab: lessons are open to all, hands-on needs an account.",
-            }))
+            await self.send(
+                text_data=json.dumps(
+                    {
+                        "type": "error",
+                        "code": "auth_required",
+                        "message": "Sign in to use the lab: lessons are open to all, "
+                        "hands-on needs an account.",
+                    }
+                )
+            )
             await self.close(code=CLOSE_AUTH_REQUIRED)
             return
         self.user = user
@@ -244,7 +256,11 @@ class LabConsumer(AsyncWebsocketConsumer):
             self._error(exc.code, exc.message, exc.ref)
             return
         if len(self.tasks) >= MAX_PENDING:
-            self._error("busy", "Too many actions at once: wait for the previous ones to finish.", request.ref)
+            self._error(
+                "busy",
+                "Too many actions at once: wait for the previous ones to finish.",
+                request.ref,
+            )
             return
         task = asyncio.get_running_loop().create_task(self._perform(request))
         self.tasks.add(task)
@@ -288,11 +304,17 @@ class LabConsumer(AsyncWebsocketConsumer):
             )
 
     def _result(self, request: Request, data: Any) -> None:
-        self.out.frame({"type": "result", "ref": request.ref, "action": request.action, "data": data})
+        self.out.frame(
+            {"type": "result", "ref": request.ref, "action": request.action, "data": data}
+        )
 
     async def _send_state(self, ref: Any = None, *, changed: bool = True) -> None:
         data = await _slow(services.list_state)(await self._sandbox())
-        frame = {"type": "state", "images": data.get("images", []), "containers": data.get("containers", [])}
+        frame = {
+            "type": "state",
+            "images": data.get("images", []),
+            "containers": data.get("containers", []),
+        }
         if changed and self.group and self.channel_layer is not None:
             await self.channel_layer.group_send(
                 self.group, {"type": "lab.state", "origin": self.channel_name, "frame": frame}
@@ -323,7 +345,9 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     def _check_stream_room(self) -> None:
         if len(self.pumps) >= MAX_STREAMS:
-            raise ProtocolError("busy", "Too many builds and log follows open: unfollow one first.")
+            raise ProtocolError(
+                "busy", "Too many builds and log follows open: unfollow one first."
+            )
 
     def _pump(self, stream_id: str, stream: Any, relay: Any, on_end) -> None:
         def finish(error: BaseException | None) -> None:
@@ -347,19 +371,23 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def do_state(self, request: Request) -> None:
         await self._send_state(request.ref, changed=False)
 
-    async def do_build(self, request: Request, tag: str = "flask-app", dockerfile: str | None = None) -> None:
+    async def do_build(
+        self, request: Request, tag: str = "flask-app", dockerfile: str | None = None
+    ) -> None:
         self._check_stream_room()
         sandbox = await self._sandbox()
         stream = await _open_stream(services.build_image, sandbox, tag=tag, dockerfile=dockerfile)
         stream_id = self._stream_id("b")
         relay = BuildRelay(stream_id)
-        self.out.frame({
-            "type": "build.start",
-            "stream": stream_id,
-            "ref": request.ref,
-            "tag": getattr(stream, "tag", tag),
-            "steps": getattr(stream, "steps", None),
-        })
+        self.out.frame(
+            {
+                "type": "build.start",
+                "stream": stream_id,
+                "ref": request.ref,
+                "tag": getattr(stream, "tag", tag),
+                "steps": getattr(stream, "steps", None),
+            }
+        )
 
         def ended(error: BaseException | None) -> None:
             if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
@@ -369,7 +397,9 @@ class LabConsumer(AsyncWebsocketConsumer):
 
         self._pump(stream_id, stream, relay, ended)
 
-    async def do_run(self, request: Request, image: str, name: str | None = None, port: int | None = None) -> None:
+    async def do_run(
+        self, request: Request, image: str, name: str | None = None, port: int | None = None
+    ) -> None:
         kwargs = {"name": name}
         if port is not None:
             kwargs["port"] = port
@@ -379,9 +409,13 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
         self._check_stream_room()
-        stream = await _open_stream(services.follow_logs, await self._sandbox(), container, tail=tail)
+        stream = await _open_stream(
+            services.follow_logs, await self._sandbox(), container, tail=tail
+        )
         stream_id = self._stream_id("l")
-        self.out.frame({"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container})
+        self.out.frame(
+            {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container}
+        )
 
         def ended(error: BaseException | None) -> None:
             frame = {"type": "logs.end", "stream": stream_id, "container": container}
@@ -395,7 +429,9 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def do_unfollow(self, request: Request, stream: str) -> None:
         pump = self.pumps.get(stream)
         if pump is None:
-            self._error("not_found", f"No stream {stream[:40]!r} is open on this connection.", request.ref)
+            self._error(
+                "not_found", f"No stream {stream[:40]!r} is open on this connection.", request.ref
+            )
             return
         await _slow(pump.stop)()
         self._result(request, {"stream": stream})

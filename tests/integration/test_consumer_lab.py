@@ -136,7 +136,9 @@ async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(l
     try:
         done = (await _build(communicator))[-1]
         assert done["ok"], done
-        await communicator.send_json_to({"action": "run", "ref": "run", "image": "flask-app", "name": "web"})
+        await communicator.send_json_to(
+            {"action": "run", "ref": "run", "image": "flask-app", "name": "web"}
+        )
         frames = await _until(communicator, lambda f: f["type"] == "result", timeout=60)
         container = frames[-1]["data"]
         assert container["name"] == "web" and container["state"] == "running"
@@ -156,7 +158,9 @@ async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(l
         assert frames[-1]["stream"] == start["stream"]
         assert any(name.startswith(THREAD_PREFIX) for name in _readers())
 
-        await communicator.send_json_to({"action": "unfollow", "ref": "u", "stream": start["stream"]})
+        await communicator.send_json_to(
+            {"action": "unfollow", "ref": "u", "stream": start["stream"]}
+        )
         frames = await _until(communicator, lambda f: f["type"] == "logs.end", timeout=30)
         assert frames[-1]["stream"] == start["stream"]
         if not any(f.get("ref") == "u" for f in frames):
@@ -181,7 +185,9 @@ async def test_disconnecting_while_following_logs_leaves_no_reader_behind(learne
         done = (await _build(communicator))[-1]
         assert done["ok"], done
         await communicator.send_json_to({"action": "run", "image": "flask-app"})
-        container = (await _until(communicator, lambda f: f["type"] == "result", timeout=60))[-1]["data"]
+        container = (await _until(communicator, lambda f: f["type"] == "result", timeout=60))[-1][
+            "data"
+        ]
         for _ in range(3):
             await communicator.send_json_to({"action": "logs", "container": container["name"]})
             await _until(communicator, lambda f: f["type"] == "logs.start", timeout=30)
@@ -212,14 +218,19 @@ async def test_garbage_frames_are_refused_and_the_socket_still_reaches_the_engin
 
 async def test_the_real_route_refuses_an_anonymous_socket():
     communicator = WebsocketCommunicator(
-        application, "/ws/lab/", headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        application,
+        "/ws/lab/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
     )
     try:
         connected, _ = await communicator.connect()
         assert connected
         frame = await communicator.receive_json_from(timeout=5)
         assert frame["code"] == "auth_required"
-        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+        assert await communicator.receive_output(timeout=5) == {
+            "type": "websocket.close",
+            "code": 4401,
+        }
     finally:
         await communicator.disconnect()
 

@@ -140,7 +140,12 @@ def test_a_full_queue_drops_lines_and_counts_them_per_stream():
     out.lines("b1", ["late"])
     assert out.queued_lines == 5
     frames = out.drain()
-    assert frames[0] == {"type": "output", "stream": "b1", "lines": ["0", "1", "2", "3"], "skipped": 1}
+    assert frames[0] == {
+        "type": "output",
+        "stream": "b1",
+        "lines": ["0", "1", "2", "3"],
+        "skipped": 1,
+    }
     assert frames[1] == {"type": "output", "stream": "l2", "lines": ["x"], "skipped": 2}
     # Once told, the count starts again.
     out.lines("b1", ["again"])
@@ -303,16 +308,35 @@ def test_build_events_become_steps_lines_and_a_successful_done():
     ]:
         emits += relay(event)
     assert emits == [
-        ("frame", {"type": "build.step", "stream": "b1", "step": 1, "steps": 2,
-                   "text": "Step 1/2 : FROM python"}),
+        (
+            "frame",
+            {
+                "type": "build.step",
+                "stream": "b1",
+                "step": 1,
+                "steps": 2,
+                "text": "Step 1/2 : FROM python",
+            },
+        ),
         ("lines", [" ---> abc123"]),
-        ("frame", {"type": "build.step", "stream": "b1", "step": 2, "steps": 2,
-                   "text": "Step 2/2 : COPY . ."}),
+        (
+            "frame",
+            {
+                "type": "build.step",
+                "stream": "b1",
+                "step": 2,
+                "steps": 2,
+                "text": "Step 2/2 : COPY . .",
+            },
+        ),
         ("lines", ["tail without newline"]),
     ]
     assert relay.done_frame(None) == {
-        "type": "build.done", "stream": "b1", "ok": True,
-        "image": "flask-app:latest", "id": "sha256:1",
+        "type": "build.done",
+        "stream": "b1",
+        "ok": True,
+        "image": "flask-app:latest",
+        "id": "sha256:1",
     }
 
 
