@@ -144,6 +144,7 @@
     this.buildStream = null;
     this.logStream = null;
     this.container = null;
+    this.hasImage = false;
     this.frames = { output: 0, build: 0 };
     this.buttons = {};
     var self = this;
@@ -151,9 +152,18 @@
       self.buttons[button.getAttribute("data-lab-do")] = button;
       button.addEventListener("click", function () { self.act(button.getAttribute("data-lab-do")); });
     });
+    if (this.openLink) {
+      this.openLink.addEventListener("click", function () { self.markStep("open"); });
+    }
     socket.on(function (frame) { self.onFrame(frame); });
     this.refreshButtons();
   }
+
+  /* Tick the lesson's first unticked step that asks for this action. */
+  LessonLab.prototype.markStep = function (action) {
+    var steps = document.querySelectorAll('.step[data-lab-action="' + action + '"]:not(.lab-done)');
+    if (steps.length) steps[0].classList.add("lab-done");
+  };
 
   LessonLab.prototype.setStatus = function (text, kind) {
     if (!this.status) return;
@@ -186,6 +196,10 @@
     set(this.buttons.logs, open && !!c);
     set(this.buttons.stop, open && running);
     set(this.buttons.remove, open && !!c);
+    set(this.buttons.inspect, open && (!!c || this.hasImage));
+    set(this.buttons.rmi, open && this.hasImage);
+    set(this.buttons.prune, open);
+    set(this.buttons.state, open);
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
       var port = running && c.ports && c.ports.length;
@@ -236,6 +250,7 @@
       this.socket.request("run", { image: this.tag }).then(function (frame) {
         self.container = frame.data;
         self.showContainer();
+        self.markStep("run");
         self.setStatus("Container " + frame.data.name + " is " + frame.data.state + ".", "ok");
         self.refreshButtons();
       }, fail);
@@ -247,6 +262,35 @@
       if (!this.container) return;
       this.logPane.clear();
       this.socket.request("logs", { container: this.container.name }).catch(fail);
+    } else if (action === "inspect") {
+      var kind = this.container ? "container" : "image";
+      var target = this.container ? this.container.name : this.tag;
+      this.socket.request("inspect", { kind: kind, name: target }).then(function (frame) {
+        var box = self.root.querySelector("[data-lab-inspect]");
+        if (!box) return;
+        box.querySelector("summary").textContent = "docker inspect " + target;
+        box.querySelector("pre").textContent = JSON.stringify(frame.data, null, 2);
+        box.hidden = false;
+        box.open = true;
+        self.markStep("inspect");
+        self.setStatus("Inspected " + kind + " " + target + ".", "ok");
+      }, fail);
+    } else if (action === "rmi") {
+      this.setStatus("Removing image " + this.tag + "…", "busy");
+      this.socket.request("rmi", { image: this.tag }).then(function () {
+        self.markStep("rmi");
+        self.setStatus("Removed image " + self.tag + ".", "ok");
+      }, fail);
+    } else if (action === "prune") {
+      if (!window.confirm("Remove every stopped container and every unused image in your sandbox?")) return;
+      this.socket.request("prune").then(function (frame) {
+        var d = frame.data || {};
+        self.markStep("prune");
+        self.setStatus("Pruned " + (d.containers || 0) + " containers and " + (d.images || 0) +
+          " images, reclaimed " + humanSize(d.space_reclaimed || 0) + ".", "ok");
+      }, fail);
+    } else if (action === "state") {
+      this.socket.request("state").then(function () { self.markStep("state"); }, fail);
     } else if (action === "stop" || action === "remove") {
       if (!this.container) return;
       var name = this.container.name;
@@ -256,6 +300,7 @@
           self.container = null;
           self.showContainer();
         }
+        self.markStep(action);
         self.setStatus((action === "stop" ? "Stopped " : "Removed ") + name + ".", "ok");
         self.refreshButtons();
       }, fail);
@@ -300,6 +345,7 @@
         this.bar.value = this.bar.max;
         this.progress.classList.add("done");
         this.buildPane.note("Built " + frame.image + ".", "ok");
+        this.markStep("build");
         this.setStatus("Built " + frame.image + ".", "ok");
       } else {
         this.progress.classList.add("failed");
@@ -313,6 +359,7 @@
     } else if (t === "logs.start") {
       this.logStream = frame.stream;
       this.logPane.note("Following the logs of " + frame.container + "…");
+      this.markStep("logs");
       this.refreshButtons();
     } else if (t === "logs.end" && frame.stream === this.logStream) {
       this.logStream = null;
@@ -349,6 +396,8 @@
     }
     if (!current) current = containers.filter(function (c) { return c.state === "running"; })[0] || null;
     this.container = current;
+    var tag = this.tag.indexOf(":") < 0 ? this.tag + ":latest" : this.tag;
+    this.hasImage = (state.images || []).some(function (i) { return i.name === tag; });
     this.showContainer();
     this.refreshButtons();
   };

@@ -108,6 +108,7 @@ def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made)
     bar = panel.locator("[data-lab-progress] progress")
     assert bar.evaluate("b => b.value === b.max && b.max > 1")
     expect(panel.locator("[data-lab-status]")).to_contain_text("Built flask-app:latest")
+    expect(page.locator('.step[data-lab-action="build"]')).to_have_class(re.compile("lab-done"))
 
     # Run: the container shows as running with its published port.
     panel.get_by_role("button", name="Run").click()
@@ -166,3 +167,29 @@ def test_the_sandbox_page_lists_inspects_and_removes_the_learners_image(page, sa
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Prune my sandbox…").click()
     expect(page.locator("[data-lab-status]")).to_contain_text("Pruned")
+
+
+def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandboxes_made):
+    _sign_up(page)
+    page.goto("/lessons/commands/")
+    panel = page.locator("[data-lab-panel]")
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+    expect(panel.get_by_role("button", name="Remove image")).to_be_disabled()
+    panel.get_by_role("button", name="Build").click()
+    expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
+
+    panel.get_by_role("button", name="Inspect").click()
+    inspect = panel.locator("[data-lab-inspect]")
+    expect(inspect.locator("summary")).to_have_text("docker inspect flask-app")
+    expect(inspect.locator("pre")).to_contain_text('"RepoTags"')
+    expect(page.locator('.step[data-lab-action="inspect"]')).to_have_class(re.compile("lab-done"))
+
+    panel.get_by_role("button", name="Remove image").click()
+    expect(panel.locator("[data-lab-status]")).to_have_text("Removed image flask-app.")
+    expect(panel.get_by_role("button", name="Remove image")).to_be_disabled()
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    panel.get_by_role("button", name="Prune…").click()
+    expect(panel.locator("[data-lab-status]")).to_contain_text("Pruned")
+    assert _sandbox_objects(panel.get_attribute("data-sandbox-id"))["images"] == []
