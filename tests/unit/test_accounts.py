@@ -81,3 +81,11 @@ def test_the_sandbox_page_asks_anonymous_visitors_to_sign_in(client):
     response = client.get("/sandbox/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_signed_in_learner_gets_the_sandbox_page(client):
+    user = get_user_model().objects.create_user("frank", password=PASSWORD)
+    client.force_login(user)
+    response = client.get("/sandbox/")
+    assert response.status_code == 200
+    assert b"data-sandbox-page" in response.content
