@@ -30,6 +30,7 @@ from sandboxes.services.images import (
     image_view,
     iso,
     learner_tags,
+    lesson_image,
     own_images,
     runnable_image,
 )
@@ -272,15 +273,25 @@ def _stripped(sandbox: Sandbox, value: Any) -> Any:
 
 
 def inspect(sandbox: Sandbox, kind: str, name: str) -> dict:
-    """The engine's JSON for one of the sandbox's objects, prefixes stripped."""
+    """The engine's JSON for one of the sandbox's objects, prefixes stripped.
+
+    The lesson images may be inspected too (a learner may run and build on
+    them, so there is nothing to hide).
+    """
     if kind == "container":
         found = find_container(sandbox, name)
         with engine_call(sandbox):
             data = client.api().inspect_container(found["Id"])
     elif kind == "image":
-        found, _ = find_image(sandbox, name)
+        try:
+            found, _ = find_image(sandbox, name)
+            image_id = found["Id"]
+        except (InvalidName, NotInSandbox):
+            image_id = lesson_image(name)
+            if image_id is None:
+                raise
         with engine_call(sandbox):
-            data = client.api().inspect_image(found["Id"])
+            data = client.api().inspect_image(image_id)
     else:
         raise BadRequest("Inspect a container or an image.")
     return _stripped(sandbox, data)

@@ -507,3 +507,34 @@ def test_two_removals_of_one_container_at_once_both_end_well(alice, builds):
     assert {"removed": "double-click"} in outcomes
     names = [c["name"] for c in services.list_state(alice)["containers"]]
     assert "double-click" not in names
+
+
+def test_lesson_images_can_be_inspected_too(alice):
+    data = services.inspect(alice, "image", "python:3.12-slim")
+    assert data["Id"].startswith("sha256:")
+    assert "GraphDriver" not in data
+
+
+def test_the_reap_command_removes_one_sandbox_on_request(
+    django_user_model, django_db_blocker, builds
+):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with django_db_blocker.unblock():
+        dave = django_user_model.objects.create_user("dave-engine")
+        sandbox = services.sandbox_for(dave)
+    try:
+        list(services.build_image(sandbox, "flask-app"))
+        services.run_container(sandbox, "flask-app", name="web")
+        out = StringIO()
+        call_command("reap", "--sandbox", sandbox.sid, stdout=out)
+        assert f"{sandbox.sid}: 1 containers" in out.getvalue()
+        assert services.list_state(sandbox) == {"images": [], "containers": []}
+        with pytest.raises(CommandError):
+            call_command("reap", "--sandbox", "../../etc", stdout=StringIO())
+    finally:
+        services.remove_objects(sandbox.sid)
+        with django_db_blocker.unblock():
+            dave.delete()
