@@ -178,9 +178,9 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
         return _page(
             502,
             "The app is not answering",
-            f"The container {container!r} is running, but its app {reason} on port "
-            f"{APP_PORT}. Is it still starting, or listening on another port or "
-            "address than 0.0.0.0?",
+            f"The container {container!r} is running, but its app {reason}. "
+            f"Is it still starting, or listening on another port than {APP_PORT} "
+            "or on 127.0.0.1 instead of 0.0.0.0?",
         )
     finally:
         connection.close()

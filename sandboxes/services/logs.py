@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 # How often the watcher looks whether a followed container still runs, and
 # how long it then lets the engine finish sending before it cuts the stream.
 WATCH_INTERVAL = 1.0
-EXIT_GRACE = 1.0
+EXIT_GRACE = 2.0
 
 
 class LogStream:
