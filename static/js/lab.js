@@ -499,9 +499,9 @@
     }
     images.forEach(function (img) {
       var row = el("tr", { "data-image": img.name });
-      row.appendChild(el("td", { class: "mono" }, img.name));
-      row.appendChild(el("td", { class: "mono" }, (img.id || "").replace("sha256:", "").slice(0, 12)));
-      row.appendChild(el("td", null, humanSize(img.size)));
+      row.appendChild(el("td", { class: "mono", "data-label": "Name" }, img.name));
+      row.appendChild(el("td", { class: "mono", "data-label": "Id" }, (img.id || "").replace("sha256:", "").slice(0, 12)));
+      row.appendChild(el("td", { "data-label": "Size" }, humanSize(img.size)));
       var actions = el("td", { class: "actions" });
       actions.appendChild(self.button("Inspect", function () { self.inspect("image", img.name); }));
       actions.appendChild(self.button("Remove", function () {
@@ -517,12 +517,12 @@
     }
     containers.forEach(function (c) {
       var row = el("tr", { "data-container": c.name });
-      row.appendChild(el("td", { class: "mono" }, c.name));
-      row.appendChild(el("td", { class: "mono" }, c.image));
-      var st = el("td");
+      row.appendChild(el("td", { class: "mono", "data-label": "Name" }, c.name));
+      row.appendChild(el("td", { class: "mono", "data-label": "Image" }, c.image));
+      var st = el("td", { "data-label": "Status" });
       st.appendChild(el("span", { class: "badge state-" + c.state }, c.status || c.state));
       row.appendChild(st);
-      var ports = el("td", { class: "mono" });
+      var ports = el("td", { class: "mono", "data-label": "Ports" });
       (c.ports || []).forEach(function (p) {
         ports.appendChild(el("div", null, p.container + " → 127.0.0.1:" + p.host));
       });
