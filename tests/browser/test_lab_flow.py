@@ -21,16 +21,6 @@ LESSON = "/lessons/building-images/"
 PASSWORD = "a-long-Passphrase-9"
 
 
-@pytest.fixture(autouse=True)
-def _live_server_helper():
-    """Shadow pytest-django's helper of the same name.
-
-    The live server here is a separate Daphne process with its own database
-    (see conftest), so pytest-django must not set up a test database for it.
-    """
-    yield
-
-
 def _sandbox_objects(sid: str) -> dict[str, list]:
     label = {"label": [f"org.dockerlab.sandbox={sid}"]}
     api = client.api()
