@@ -538,3 +538,21 @@ def test_the_reap_command_removes_one_sandbox_on_request(
         services.remove_objects(sandbox.sid)
         with django_db_blocker.unblock():
             dave.delete()
+
+
+def test_an_admin_can_clear_a_sandboxes_engine_objects(admin_client, django_user_model):
+    erin = django_user_model.objects.create_user("erin-engine")
+    sandbox = services.sandbox_for(erin)
+    try:
+        services.ensure_network(sandbox)
+        response = admin_client.post(
+            "/admin/sandboxes/sandbox/",
+            {"action": "clear_engine_objects", "_selected_action": [sandbox.pk]},
+            follow=True,
+        )
+        assert response.status_code == 200
+        shown = [str(message) for message in response.context["messages"]]
+        assert shown == [f"{sandbox.sid}: 0 containers, 0 images, 1 networks removed."]
+        assert not client.api().networks(filters=sandbox.label_filter())
+    finally:
+        services.remove_objects(sandbox.sid)
