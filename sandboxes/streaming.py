@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # A line longer than this (in characters) is cut into pieces of this size, so a
 # program that never prints a newline cannot make us buffer without end.
 MAX_LINE = 16 * 1024
+# Sends allowed within one batching window before output is coalesced.
+BURST = 4
 # Prefix of every reader thread's name; tests count threads by it.
 THREAD_PREFIX = "dockerlab-stream"
 # Terminal escape sequences (colours, cursor moves, window titles) and other
@@ -156,8 +158,9 @@ class OutboundQueue:
     queues output lines of a stream. A sender task turns the queue into frames:
     consecutive lines of one stream become one {"type": "output"} frame.
 
-    Batching: when nothing was sent for `batch_ms`, whatever is queued goes out
-    at once; while frames keep coming, sends are spaced `batch_ms` apart so
+    Batching: up to BURST sends in any `batch_ms` window go out at once (a
+    quiet socket, or a short burst such as a cached build, is never held
+    back); past that, sends are spaced so that
     lines coalesce into fewer, larger frames.
 
     Bound: at most `max_lines` lines wait at any time. Lines that arrive while
@@ -180,7 +183,7 @@ class OutboundQueue:
         self._queued = 0
         self._dropped: dict[str, int] = {}
         self._wake = asyncio.Event()
-        self._last_send = float("-inf")
+        self._recent: deque[float] = deque()  # loop times of the latest sends
         self._closed = False
         self._task: asyncio.Task | None = None
         self.frames_sent = 0
@@ -250,11 +253,14 @@ class OutboundQueue:
             self._wake.clear()
             if self._closed:
                 return
-            wait = self._last_send + self.batch - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            now = loop.time()
+            while self._recent and self._recent[0] <= now - self.batch:
+                self._recent.popleft()
+            if len(self._recent) >= BURST:
+                await asyncio.sleep(self._recent[0] + self.batch - now)
+                self._recent.popleft()
             await self._send_all(self.drain())
-            self._last_send = loop.time()
+            self._recent.append(loop.time())
 
     async def _send_all(self, frames: list[dict]) -> None:
         for frame in frames:
@@ -292,9 +298,11 @@ class StreamPump:
     `finish(error)` runs on the loop once: `error` is None for a normal end or
     a stop, else the exception raised by the stream.
 
-    At most `window` results are in flight towards the loop; past that the
-    reader waits, which pushes back on the engine instead of piling callbacks
-    up on a loop that is busy.
+    Results wait in a buffer that the loop takes whole: at most one hand-off
+    callback is pending at a time, so a quiet stream's line is delivered at
+    once while a flood is moved in large batches instead of one callback per
+    line. At most `window` results wait; past that the reader pauses, which
+    pushes back on the engine instead of growing without bound.
     """
 
     def __init__(
@@ -307,7 +315,7 @@ class StreamPump:
         finish: Callable[[BaseException | None], None],
         transform: Callable[[Any], Any] = lambda item: item,
         tail: Callable[[], Any] | None = None,
-        window: int = 256,
+        window: int = 4096,
     ):
         self.name = name
         self.stream = stream
@@ -316,7 +324,10 @@ class StreamPump:
         self._finish = finish
         self._transform = transform
         self._tail = tail
-        self._credits = threading.Semaphore(window)
+        self._window = window
+        self._buffer: list[Any] = []
+        self._scheduled = False  # a _drain callback is pending on the loop
+        self._room = threading.Condition()
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._read, name=f"{THREAD_PREFIX}-{name}", daemon=True
@@ -336,7 +347,8 @@ class StreamPump:
         """
         self._stopping.set()
         self._close_stream()
-        self._credits.release()  # wake a reader waiting for room
+        with self._room:  # wake a reader waiting for room
+            self._room.notify_all()
         if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         if self._thread.is_alive():
@@ -357,9 +369,28 @@ class StreamPump:
             return False
         return True
 
-    def _delivered(self, result: Any) -> None:
-        self._credits.release()
-        if not self._stopping.is_set():
+    def _put(self, result: Any) -> bool:
+        """Buffer a result for the loop (reader thread); False once stopping."""
+        with self._room:
+            while len(self._buffer) >= self._window and not self._stopping.is_set():
+                self._room.wait(0.5)
+            if self._stopping.is_set():
+                return False
+            self._buffer.append(result)
+            if self._scheduled:
+                return True
+            self._scheduled = True
+        return self._hand(self._drain, None)
+
+    def _drain(self, _: Any) -> None:
+        """Deliver everything buffered so far (on the loop)."""
+        with self._room:
+            results, self._buffer = self._buffer, []
+            self._scheduled = False
+            self._room.notify_all()
+        if self._stopping.is_set():
+            return
+        for result in results:
             self._deliver(result)
 
     def _read(self) -> None:
@@ -371,15 +402,12 @@ class StreamPump:
                 result = self._transform(item)
                 if not result:
                     continue
-                while not self._credits.acquire(timeout=0.5):
-                    if self._stopping.is_set():
-                        break
-                if self._stopping.is_set() or not self._hand(self._delivered, result):
+                if not self._put(result):
                     break
             if self._tail is not None and not self._stopping.is_set():
                 result = self._tail()
                 if result:
-                    self._hand(self._delivered, result)
+                    self._put(result)
         except Exception as exc:  # reported to the socket, not raised in a thread
             if not self._stopping.is_set():
                 error = exc

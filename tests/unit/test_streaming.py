@@ -375,3 +375,18 @@ def test_terminal_colours_and_control_characters_are_removed():
 
 def test_plain_lines_are_left_alone():
     assert plain_text("just text, with ünïcode") == "just text, with ünïcode"
+
+
+async def test_a_short_burst_is_sent_at_once_and_only_a_longer_flow_waits():
+    rec = Recorder()
+    out = OutboundQueue(rec, max_lines=100, batch_ms=300)
+    out.start()
+    for i in range(6):
+        out.frame({"type": "build.step", "step": i})
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)  # far less than the batch window
+    # The first BURST frames went out as they came; the rest wait for the window.
+    assert [f["step"] for f in rec.frames] == [0, 1, 2, 3]
+    await asyncio.sleep(0.35)
+    assert [f["step"] for f in rec.frames] == [0, 1, 2, 3, 4, 5]
+    await out.close()
