@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -128,24 +127,3 @@ def drop_idle_network(sandbox: Sandbox) -> bool:
                         api.remove_network(net["Id"])
                 return True
     return False
-
-
-def shutdown_response(response) -> None:
-    """Close a streaming HTTP response from any thread, waking a blocked reader.
-
-    Closing the file object alone does not interrupt a read blocked in another
-    thread; shutting the socket down does.
-    """
-    raw = getattr(response, "raw", None)
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    inner = getattr(fp, "raw", None)
-    sock = (
-        getattr(inner, "_sock", None)
-        or getattr(inner, "sock", None)
-        or getattr(fp, "_sock", None)
-    )
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(Exception):
-        response.close()

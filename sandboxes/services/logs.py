@@ -94,14 +94,7 @@ def follow_logs(sandbox: Sandbox, container: str, tail: int = 100) -> LogStream:
     found = find_container(sandbox, container)
     name = next((n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12])
     with engine_call(sandbox):
-        stream = client.api().logs(
-            found["Id"],
-            stream=True,
-            follow=True,
-            stdout=True,
-            stderr=True,
-            tail=min(tail, 10_000),
-        )
+        stream = client.follow_log_chunks(found["Id"], tail=min(tail, 10_000))
     return LogStream(
         sandbox,
         found["Id"],

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from engine import client, kit
+from engine import client
 from engine.status import engine_status
 
 
