@@ -127,7 +127,9 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
             "Type": "json-file",
             "Config": {
                 "max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE,
-                "max-file": "1",
+                # Two files, not one: with one, each rotation truncates the
+                # file under a follower and the engine's follow stops early.
+                "max-file": "2",
             },
         },
         privileged=False,
