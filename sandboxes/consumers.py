@@ -62,7 +62,11 @@ class Arg:
 _NAME = Arg(str, required=True)
 ACTIONS: dict[str, dict[str, Arg]] = {
     "state": {},
-    "build": {"tag": Arg(str), "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS)},
+    "build": {
+        "tag": Arg(str),
+        "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
+        "no_cache": Arg(bool),
+    },
     "run": {"image": _NAME, "name": Arg(str), "port": Arg(int, minimum=1, maximum=65535)},
     "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
     "unfollow": {"stream": _NAME},
@@ -84,6 +88,10 @@ class Request:
 
 
 def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
+    if spec.kind is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError("bad_request", f"'{name}' for {action} must be true or false.")
+        return value
     if spec.kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ProtocolError("bad_request", f"'{name}' for {action} must be a whole number.")
@@ -372,11 +380,17 @@ class LabConsumer(AsyncWebsocketConsumer):
         await self._send_state(request.ref, changed=False)
 
     async def do_build(
-        self, request: Request, tag: str = "flask-app", dockerfile: str | None = None
+        self,
+        request: Request,
+        tag: str = "flask-app",
+        dockerfile: str | None = None,
+        no_cache: bool = False,
     ) -> None:
         self._check_stream_room()
         sandbox = await self._sandbox()
-        stream = await _open_stream(services.build_image, sandbox, tag=tag, dockerfile=dockerfile)
+        stream = await _open_stream(
+            services.build_image, sandbox, tag=tag, dockerfile=dockerfile, no_cache=no_cache
+        )
         stream_id = self._stream_id("b")
         relay = BuildRelay(stream_id)
         self.out.frame(

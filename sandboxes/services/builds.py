@@ -26,7 +26,7 @@ from sandboxes.errors import (
 )
 from sandboxes.models import Sandbox
 from sandboxes.services import dockerfile as df
-from sandboxes.services.common import engine_call, shutdown_response
+from sandboxes.services.common import engine_call
 from sandboxes.services.images import (
     find_image,
     learner_tags,
@@ -166,6 +166,22 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def with_labels(text: str, labels: dict[str, str]) -> str:
+    """The Dockerfile with the sandbox's labels added as one last instruction.
+
+    The build API's own `labels` option costs one build step (a container and
+    a commit) per label; one LABEL instruction costs one in all.
+    """
+    label = "LABEL " + " ".join(f'{key}="{value}"' for key, value in labels.items())
+    result = text.rstrip("\n") + "\n" + label + "\n"
+    before, after = df.instructions(text), df.instructions(result)
+    if len(after) != len(before) + 1 or after[-1].keyword != "LABEL":
+        raise BadRequest(
+            "The Dockerfile's last line ends with a line continuation: remove it."
+        )
+    return result
+
+
 class BuildStream:
     """Events of one running build. Iterate once; `close()` from any thread stops it."""
 
@@ -186,7 +202,7 @@ class BuildStream:
             return
         self._closed.set()
         if self._response is not None:
-            shutdown_response(self._response)
+            client.shutdown_response(self._response)
 
     @property
     def closed(self) -> bool:
@@ -229,7 +245,7 @@ class BuildStream:
             return
         finally:
             if self._response is not None:
-                shutdown_response(self._response)
+                client.shutdown_response(self._response)
         if self.closed:
             return
         if image_id is None:
@@ -271,9 +287,16 @@ class BuildStream:
 
 
 def build_image(
-    sandbox: Sandbox, tag: str = "flask-app", dockerfile: str | None = None
+    sandbox: Sandbox,
+    tag: str = "flask-app",
+    dockerfile: str | None = None,
+    no_cache: bool = False,
 ) -> BuildStream:
-    """Start building the sample app as `tag`; iterate the result for events."""
+    """Start building the sample app as `tag`; iterate the result for events.
+
+    `no_cache` rebuilds every step instead of reusing cached layers
+    (`docker build --no-cache`).
+    """
     ref = naming.image_ref(tag)
     directory = sample_dir()
     if dockerfile is None:
@@ -296,9 +319,8 @@ def build_image(
             f"Your sandbox already has {limit} image tags, the most it may hold: "
             "remove one first."
         )
-    text = prepare_dockerfile(sandbox, dockerfile)
-    # The engine appends one LABEL step per label given below.
-    steps = df.count_steps(text) + len(sandbox.labels())
+    text = with_labels(prepare_dockerfile(sandbox, dockerfile), sandbox.labels())
+    steps = df.count_steps(text)
     memory = settings.DOCKERLAB_CONTAINER_MEMORY_MB * 1024 * 1024
     context = build_context(directory, text)
     with engine_call(sandbox):
@@ -306,11 +328,11 @@ def build_image(
             fileobj=context,
             custom_context=True,
             tag=naming.engine_image(sandbox.sid, ref),
-            labels=sandbox.labels(),
             decode=True,
             rm=True,
             forcerm=True,
             pull=False,
+            nocache=bool(no_cache),
             container_limits={
                 "memory": memory,
                 "memswap": memory,

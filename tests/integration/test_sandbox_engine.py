@@ -144,7 +144,7 @@ def test_a_bad_instruction_reports_an_error_event(alice):
 def test_a_run_that_exits_1_reports_an_error_event_with_its_output(alice):
     dockerfile = "FROM python:3.12-slim\nRUN echo about-to-fail && exit 1\nCMD true\n"
     events, steps = _build(alice, "broken", dockerfile)
-    assert steps == 3 + 3
+    assert steps == 3 + 1  # the sandbox's labels are one LABEL step
     assert events[-1]["kind"] == "error"
     assert "non-zero code: 1" in events[-1]["message"]
     assert "about-to-fail" in "".join(
@@ -153,6 +153,19 @@ def test_a_run_that_exits_1_reports_an_error_event_with_its_output(alice):
     assert "broken:latest" not in [
         i["name"] for i in services.list_state(alice)["images"]
     ]
+
+
+def test_a_build_without_cache_runs_every_step_again(alice, builds):
+    # Its own tag: the module's shared flask-app image must keep its id.
+    cached = list(services.build_image(alice, "flask-app:cache-test"))
+    fresh = list(services.build_image(alice, "flask-app:cache-test", no_cache=True))
+    assert cached[-1]["kind"] == fresh[-1]["kind"] == "done"
+
+    def text(events):
+        return "".join(e.get("text", "") for e in events if e["kind"] == "line")
+
+    assert "Using cache" in text(cached)
+    assert "Using cache" not in text(fresh)
 
 
 def test_a_multistage_dockerfile_builds(alice):
@@ -208,7 +221,7 @@ def test_run_applies_the_limits(alice, web, settings):
         "Type": "json-file",
         "Config": {
             "max-size": settings.DOCKERLAB_CONTAINER_LOG_MAX_SIZE,
-            "max-file": "1",
+            "max-file": "2",
         },
     }
     assert host["PortBindings"] == {

@@ -68,6 +68,15 @@ def test_a_good_message_comes_back_checked():
     assert (request.action, request.ref, request.args) == ("build", 3, {"tag": "flask-app:v2"})
 
 
+def test_no_cache_must_be_a_boolean():
+    request = parse_message('{"action": "build", "no_cache": true}')
+    assert request.args == {"no_cache": True}
+    with pytest.raises(ProtocolError) as info:
+        parse_message('{"action": "build", "no_cache": "yes"}')
+    assert info.value.code == "bad_request"
+    assert "true or false" in info.value.message
+
+
 # --- the consumer, with a signed-in user -------------------------------------
 
 

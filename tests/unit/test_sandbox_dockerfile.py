@@ -1,5 +1,7 @@
 """Dockerfiles are read the way the builder reads them: steps counted, images found."""
 
+import pytest
+
 from sandboxes.services import dockerfile as df
 
 SAMPLE = """\
@@ -61,3 +63,22 @@ def test_it_finds_every_image_a_build_reads():
         ("copy-from", "builder", 3, None),
         ("copy-from", "other/image:1", 4, None),
     ]
+
+
+def test_the_sandbox_labels_are_one_last_label_step():
+    from sandboxes.services.builds import with_labels
+    from sandboxes.services.dockerfile import instructions
+
+    text = with_labels("FROM python:3.12-slim\nCMD [\"true\"]\n", {"a.b": "1", "c.d": "x"})
+    last = instructions(text)[-1]
+    assert last.keyword == "LABEL"
+    assert last.args == 'a.b="1" c.d="x"'
+    assert len(instructions(text)) == 3
+
+
+def test_a_dockerfile_ending_in_a_line_continuation_is_refused():
+    from sandboxes.errors import BadRequest
+    from sandboxes.services.builds import with_labels
+
+    with pytest.raises(BadRequest, match="line continuation"):
+        with_labels("FROM python:3.12-slim\nRUN echo hi \\\n", {"a": "1"})
