@@ -1,0 +1,521 @@
+#!/usr/bin/env python3
+"""dockerlab benchmarks: the live-lab paths on the real engine and server.
+
+Measured in one run, each against a baseline taken in the same run:
+- log latency a websocket client sees, minus the latency of following the raw
+  SDK stream of the same container (what the app adds);
+- 100 websocket clients following logs at 10 lines/s for 30 s;
+- one container flooding its log for 10 s;
+- building the sample image through the app vs `docker build` on the same
+  context, cache cold and warm.
+
+Prints a table and writes bench/results.json (figure name -> number).
+Usage: .venv/bin/python bench/run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
+os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
+# 20 learners each own one ticking container; the default quota is enough.
+
+import django  # noqa: E402
+
+django.setup()
+
+import docker  # noqa: E402  (the raw SDK is the baseline being compared against)
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from sandboxes import services  # noqa: E402
+
+TICKER = """FROM python:3.12-slim
+CMD ["python3", "-u", "-c", "import time\\nstart = time.time()\\ni = 0\\nwhile True:\\n    print('%d %.6f' % (i, time.time()), flush=True)\\n    i += 1\\n    time.sleep(max(0.0, start + i * 0.1 - time.time()))"]
+"""
+FLOOD = """FROM python:3.12-slim
+CMD ["python3", "-c", "import sys, time\\ntime.sleep(2)\\nend = time.time() + 10\\ni = 0\\nw = sys.stdout.write\\nwhile time.time() < end:\\n    for _ in range(1000):\\n        w('%d %.6f flood line with some padding to look like a real log line\\\\n' % (i, time.time()))\\n        i += 1\\n    sys.stdout.flush()\\nprint('done', i, flush=True)"]
+"""
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """Daphne serving dockerlab on a free loopback port, in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(WORKDIR / "daphne.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "dockerlab.asgi:application"],
+            cwd=ROOT, env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urlopen(self.url + "/lessons/", timeout=2).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("server did not start:\n" + (WORKDIR / "daphne.log").read_text())
+                time.sleep(0.2)
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class Learner:
+    def __init__(self, name: str) -> None:
+        self.user, _ = get_user_model().objects.get_or_create(username=name)
+        client = Client()
+        client.force_login(self.user)
+        self.cookie = client.cookies["sessionid"].value
+        self.sandbox = services.sandbox_for(self.user)
+
+    def build(self, tag: str, dockerfile: str | None = None) -> None:
+        stream = services.build_image(self.sandbox, tag=tag, dockerfile=dockerfile)
+        try:
+            for event in stream:
+                if event["kind"] == "error":
+                    raise SystemExit(f"bench image {tag} failed to build: {event['message']}")
+        finally:
+            stream.close()
+
+    def run(self, image: str, name: str) -> dict:
+        return services.run_container(self.sandbox, image, name=name)
+
+    def engine_name(self, name: str) -> str:
+        """The container's name on the engine (the learner sees it unprefixed)."""
+        return services.inspect(self.sandbox, "container", name)["Id"]
+
+
+async def ws_connect(server: Server, learner: Learner):
+    return await connect(
+        f"ws://127.0.0.1:{server.port}/ws/lab/",
+        additional_headers={"Cookie": f"sessionid={learner.cookie}", "Origin": server.url},
+        max_size=None,
+        open_timeout=30,
+    )
+
+
+async def follow(server: Server, learner: Learner, container: str, seconds: float,
+                 on_line, stats: dict, tail: int | None = None) -> None:
+    """Follow a container's logs over the websocket for `seconds`.
+
+    `stats["started"]` is when the follow began (the logs.start frame).
+    """
+    async with await ws_connect(server, learner) as ws:
+        message = {"action": "logs", "container": container, "ref": "b"}
+        if tail is not None:
+            message["tail"] = tail
+        await ws.send(json.dumps(message))
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
+            except asyncio.TimeoutError:
+                break
+            now = time.time()
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "output":
+                stats["frames"] = stats.get("frames", 0) + 1
+                stats["skipped"] = stats.get("skipped", 0) + int(frame.get("skipped") or 0)
+                for line in frame.get("lines", []):
+                    on_line(line, now)
+            elif kind == "logs.start":
+                stats["started"] = now
+            elif kind == "logs.end":
+                stats["ended"] = True
+                break
+            elif kind == "error":
+                raise SystemExit(f"websocket error while following logs: {frame}")
+
+
+def raw_follow(container_id: str, seconds: float, on_line) -> threading.Thread:
+    """Follow the same container's logs with the raw SDK in a thread."""
+    api = docker.APIClient(version="auto", timeout=3600)
+
+    def run() -> None:
+        stream = api.logs(container_id, stream=True, follow=True, tail=0)
+        timer = threading.Timer(seconds, stream.close)
+        timer.start()
+        buffer = b""
+        try:
+            for chunk in stream:
+                now = time.time()
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    text = line.decode("utf-8", "replace")
+                    if text.startswith("done "):  # the flood's last line
+                        return
+                    on_line(text, now)
+        except Exception:  # closing the stream from the timer ends the read
+            pass
+        finally:
+            timer.cancel()
+
+    thread = threading.Thread(target=run, name="bench-raw-follow", daemon=True)
+    thread.start()
+    return thread
+
+
+def parse(line: str) -> tuple[int, float] | None:
+    parts = line.split()
+    if len(parts) < 2:
+        return None
+    try:
+        return int(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+
+
+def bench_latency(server: Server, learner: Learner, container: str, seconds: float) -> dict:
+    start = time.time() + 0.5  # ignore the tail of history sent on subscribe
+    ws_lat: list[float] = []
+    raw_lat: list[float] = []
+
+    def on_ws(line: str, now: float) -> None:
+        got = parse(line)
+        if got and got[1] >= start:
+            ws_lat.append((now - got[1]) * 1000)
+
+    def on_raw(line: str, now: float) -> None:
+        got = parse(line)
+        if got and got[1] >= start:
+            raw_lat.append((now - got[1]) * 1000)
+
+    thread = raw_follow(learner.engine_name(container), seconds, on_raw)
+    asyncio.run(follow(server, learner, container, seconds, on_ws, {}))
+    thread.join(timeout=10)
+    return {
+        "log_latency_ws_p50_ms": percentile(ws_lat, 50),
+        "log_latency_ws_p99_ms": percentile(ws_lat, 99),
+        "log_latency_raw_p50_ms": percentile(raw_lat, 50),
+        "log_latency_raw_p99_ms": percentile(raw_lat, 99),
+        "log_latency_added_p50_ms": percentile(ws_lat, 50) - percentile(raw_lat, 50),
+        "log_latency_added_p99_ms": percentile(ws_lat, 99) - percentile(raw_lat, 99),
+        "log_latency_samples": len(ws_lat),
+    }
+
+
+def bench_concurrent(server: Server, learners: list[Learner], per_learner: int,
+                     seconds: float) -> dict:
+    latencies: list[float] = []
+    seqs: list[list[int]] = []
+    stats: list[dict] = []
+    peak_rss = [server.rss_mb()]
+    done = threading.Event()
+
+    def sample_rss() -> None:
+        while not done.wait(0.5):
+            peak_rss.append(server.rss_mb())
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+
+    async def main() -> None:
+        tasks = []
+        for learner in learners:
+            for _ in range(per_learner):
+                seen: list[int] = []
+                stat: dict = {}
+                seqs.append(seen)
+                stats.append(stat)
+
+                def on_line(line: str, now: float, seen=seen, stat=stat) -> None:
+                    # Only lines printed after this client's follow began:
+                    # what came before is history, not live latency.
+                    got = parse(line)
+                    if got and got[1] >= stat.get("started", now):
+                        seen.append(got[0])
+                        latencies.append((now - got[1]) * 1000)
+
+                tasks.append(follow(server, learner, "ticker", seconds, on_line, stat, tail=0))
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    done.set()
+    lost = 0
+    for seen in seqs:
+        if seen:
+            lost += (max(seen) - min(seen) + 1) - len(set(seen))
+    # A client that saw nothing at all lost its whole share.
+    silent = sum(1 for seen in seqs if not seen)
+    lost += silent * int(seconds * 10)
+    return {
+        "concurrent_clients": len(seqs),
+        "concurrent_p50_ms": percentile(latencies, 50),
+        "concurrent_p99_ms": percentile(latencies, 99),
+        "concurrent_lost_lines": lost + sum(s.get("skipped", 0) for s in stats),
+        "concurrent_lines_received": len(latencies),
+        "server_rss_mb": max(peak_rss),
+    }
+
+
+def bench_flood(server: Server, learner: Learner) -> dict:
+    """One container floods its log for 10 s, followed through the app, then
+    (a second run of the same container) through the raw SDK."""
+
+    class Counter:
+        def __init__(self) -> None:
+            self.count, self.first, self.last = 0, 0.0, 0.0
+
+        def __call__(self, line: str, now: float) -> None:
+            if not self.first:
+                self.first = now
+            self.last = now
+            self.count += 1
+
+        @property
+        def rate(self) -> float:
+            return self.count / max(self.last - self.first, 1e-9)
+
+    app, raw, stats = Counter(), Counter(), {}
+    before = server.rss_mb()
+    peak = [before]
+    done = threading.Event()
+
+    def sample_rss() -> None:
+        while not done.wait(0.25):
+            peak.append(server.rss_mb())
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+
+    async def through_app() -> None:
+        # The container sleeps 2 s before its flood, so the follow sees it all live.
+        await asyncio.to_thread(learner.run, "flood", "flood")
+        await follow(server, learner, "flood", 40, app, stats, tail=0)
+
+    asyncio.run(through_app())
+    done.set()
+    sampler.join()
+    after = server.rss_mb()
+    services.remove_container(learner.sandbox, "flood")
+
+    learner.run("flood", "flood")
+    raw_follow(learner.engine_name("flood"), 40, raw).join(45)
+    services.remove_container(learner.sandbox, "flood")
+    return {
+        "flood_delivered_lines": app.count,
+        "flood_delivered_lines_per_s": app.rate,
+        "flood_raw_sdk_lines_per_s": raw.rate,
+        "flood_ratio_app_vs_raw": app.rate / raw.rate,
+        "flood_skipped_lines": stats.get("skipped", 0),
+        "flood_rss_growth_mb": max(peak) - before,
+        "flood_rss_after_mb": after,
+    }
+
+
+def app_build_seconds(server: Server, learner: Learner, tag: str, no_cache: bool) -> float:
+    async def main() -> float:
+        async with await ws_connect(server, learner) as ws:
+            began = time.perf_counter()
+            await ws.send(json.dumps(
+                {"action": "build", "tag": tag, "no_cache": no_cache, "ref": "b"}
+            ))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=900))
+                if frame.get("type") == "build.done":
+                    if not frame.get("ok"):
+                        raise SystemExit(f"app build failed: {frame}")
+                    return time.perf_counter() - began
+                if frame.get("type") == "error":
+                    raise SystemExit(f"app build failed: {frame}")
+
+    return asyncio.run(main())
+
+
+def same_context(learner: Learner) -> Path:
+    """The exact build context the app sends the engine, unpacked for the CLI."""
+    from sandboxes.services import builds
+
+    source = builds.sample_dir()
+    text = builds.with_labels(
+        builds.prepare_dockerfile(learner.sandbox, (source / "Dockerfile").read_text()),
+        learner.sandbox.labels(),
+    )
+    target = WORKDIR / "cli-context"
+    with tarfile.open(fileobj=builds.build_context(source, text)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def cli_build_seconds(context: Path, tag: str, no_cache: bool) -> float:
+    command = ["docker", "build", "-q", "-t", tag, str(context)]
+    if no_cache:
+        command.insert(2, "--no-cache")
+    began = time.perf_counter()
+    # The app drives the engine's classic builder; the CLI is told to use it too.
+    subprocess.run(command, check=True, capture_output=True,
+                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return time.perf_counter() - began
+
+
+def bench_build(server: Server, learner: Learner, rounds: int) -> dict:
+    """Cold: every step rebuilt (--no-cache); warm: every step cached."""
+    context = same_context(learner)
+    cli_tag = "dockerlab-bench/cli:latest"
+    app_build_seconds(server, learner, "benchapp", False)  # fill the cache once
+    cli_build_seconds(context, cli_tag, False)
+    figures: dict[str, list[float]] = {"app_cold": [], "cli_cold": [], "app_warm": [],
+                                       "cli_warm": []}
+    for _ in range(rounds):
+        # Alternate app and CLI so drift on a noisy machine hits both alike.
+        figures["app_cold"].append(app_build_seconds(server, learner, "benchapp", True))
+        figures["cli_cold"].append(cli_build_seconds(context, cli_tag, True))
+        figures["app_warm"].append(app_build_seconds(server, learner, "benchapp", False))
+        figures["cli_warm"].append(cli_build_seconds(context, cli_tag, False))
+    subprocess.run(["docker", "rmi", "-f", cli_tag], capture_output=True)
+    med = {name: statistics.median(values) for name, values in figures.items()}
+    return {
+        "build_app_cold_s": med["app_cold"],
+        "build_cli_cold_s": med["cli_cold"],
+        "build_app_warm_s": med["app_warm"],
+        "build_cli_warm_s": med["cli_warm"],
+        "build_ratio_cold": med["app_cold"] / med["cli_cold"],
+        "build_ratio_warm": med["app_warm"] / med["cli_warm"],
+    }
+
+
+TARGETS = {
+    "log_latency_added_p50_ms": ("<=", 15),
+    "log_latency_added_p99_ms": ("<=", 60),
+    "concurrent_p99_ms": ("<=", 250),
+    "concurrent_lost_lines": ("<=", 0),
+    "flood_delivered_lines_per_s": (">=", 20000),
+    "build_ratio_cold": ("<=", 1.05),
+    "build_ratio_warm": ("<=", 1.05),
+}
+
+
+def report(results: dict) -> None:
+    print()
+    print(f"{'figure':34} {'value':>12}  target")
+    print("-" * 62)
+    for name, value in results.items():
+        target = ""
+        if name in TARGETS:
+            op, bound = TARGETS[name]
+            met = value <= bound if op == "<=" else value >= bound
+            target = f"{op} {bound}  {'met' if met else 'MISSED'}"
+        shown = f"{value:12.2f}" if isinstance(value, float) else f"{value:12d}"
+        print(f"{name:34} {shown}  {target}")
+
+
+def cleanup(learners: list[Learner]) -> None:
+    for learner in learners:
+        sid = learner.sandbox.sid
+        for kind in ("container", "image", "network"):
+            listing = subprocess.run(
+                ["docker", kind, "ls", "-aq" if kind != "network" else "-q",
+                 "--filter", f"label=org.dockerlab.sandbox={sid}"],
+                capture_output=True, text=True,
+            ).stdout.split()
+            if listing:
+                verb = {"container": ["rm", "-f"], "image": ["rmi", "-f"], "network": ["rm"]}[kind]
+                subprocess.run(["docker", kind, *verb, *listing], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke check)")
+    args = parser.parse_args()
+    latency_s = 8 if args.quick else 20
+    concurrent_s = 8 if args.quick else 30
+    learners_n = 4 if args.quick else 20
+    rounds = 1 if args.quick else 5
+
+    call_command("migrate", "--noinput", verbosity=0)
+    learners = [Learner(f"bench{i}") for i in range(learners_n)]
+    server = Server()
+    results: dict = {}
+    try:
+        print("==> preparing bench images in the learners' sandboxes")
+        for learner in learners:
+            learner.build("ticker", TICKER)
+        learners[0].build("flood", FLOOD)
+        for learner in learners:
+            learner.run("ticker", name="ticker")
+        time.sleep(1.5)
+
+        print(f"==> log latency: websocket vs raw SDK, {latency_s}s at 10 lines/s")
+        results.update(bench_latency(server, learners[0], "ticker", latency_s))
+
+        per = max(1, 100 // len(learners))
+        print(f"==> {per * len(learners)} websocket clients for {concurrent_s}s")
+        results.update(bench_concurrent(server, learners, per, concurrent_s))
+
+        print("==> log flood for 10s")
+        results.update(bench_flood(server, learners[0]))
+
+        print("==> builds: app vs docker CLI, cold and warm")
+        results.update(bench_build(server, learners[0], rounds))
+    finally:
+        server.stop()
+        cleanup(learners)
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+
+    report(results)
+    out = ROOT / "bench" / "results.json"
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
