@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP_QUIET ?= -q
+PIP_FLAGS ?= -q
 
 .PHONY: run test test-unit test-integration test-browser bench engine kit kit-check system venv dev-venv migrate clean system-browser
 
@@ -57,11 +57,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime-stamp: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install $(PIP_FLAGS) --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-stamp: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install $(PIP_FLAGS) --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-stamp
 
 clean:
