@@ -31,4 +31,5 @@ fi
 echo "==> installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# With recommends: the combination this project is tested with.
+apt-get install -y -q "${missing[@]}"
