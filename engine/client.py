@@ -167,10 +167,12 @@ def ping() -> dict:
 class LogChunks:
     """A container's followed output, read in bulk: iterate for bytes blocks.
 
-    docker-py's own log stream reads and yields one multiplexed frame (about
-    one line) at a time; under a flood that per-line work caps throughput well
-    below what the engine sends. This reads whatever the socket has (up to
-    64 KiB) and yields the payloads of all whole frames in it at once, joined.
+    The engine sends every log line as its own HTTP chunk, and both docker-py's
+    log stream and the HTTP client's own chunked reading return one chunk (about
+    one line) per read; under a flood that per-line work caps throughput well
+    below what the engine sends. This reads whatever the connection has (up to
+    64 KiB), undoes the chunked transfer coding and the stream multiplexing in
+    bulk, and yields the payloads of every whole frame at once, joined.
     Blocks are not line-aligned. `close()` from any thread ends iteration.
     """
 
@@ -188,27 +190,73 @@ class LogChunks:
         shutdown_response(self._response)
 
     def __iter__(self) -> Iterator[bytes]:
-        raw = self._response.raw
+        # The buffered socket file under the HTTP response: bytes not yet read
+        # as body are in it or in the socket, nowhere else.
+        body = self._response.raw._fp.fp
+        chunked = ChunkedDecoder() if self._response.raw.chunked else None
         pending = b""
         try:
             while not self._closed.is_set():
                 with translate_errors():
-                    data = raw.read1(self.READ_SIZE)
+                    data = body.read1(self.READ_SIZE)
                 if not data:
                     return
+                if chunked is not None:
+                    data = chunked.feed(data)
                 if self._tty:
-                    yield data
-                    continue
-                pending += data
-                payloads, pending = _demux(pending)
-                if payloads:
-                    yield payloads
+                    if data:
+                        yield data
+                else:
+                    pending += data
+                    payloads, pending = _demux(pending)
+                    if payloads:
+                        yield payloads
+                if chunked is not None and chunked.done:
+                    return
         except (OSError, ValueError, AttributeError):
             # A read on a socket closed under it: the follow was stopped.
             if not self._closed.is_set():
                 raise
         finally:
             self.close()
+
+
+class ChunkedDecoder:
+    """Undo HTTP/1.1 chunked transfer coding on bytes fed in any pieces."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._left = 0  # bytes of the current chunk's data still to come
+        self._crlf = False  # the CRLF after a chunk's data is still to come
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes that `data` completes (possibly none)."""
+        buffer, i, out = self._buffer + data, 0, []
+        while not self.done:
+            if self._left:
+                piece = buffer[i : i + self._left]
+                out.append(piece)
+                self._left -= len(piece)
+                i += len(piece)
+                if self._left:
+                    break
+                self._crlf = True
+            if self._crlf:
+                if len(buffer) - i < 2:
+                    break
+                i += 2
+                self._crlf = False
+            end = buffer.find(b"\r\n", i)
+            if end < 0:
+                break
+            size = int(buffer[i:end].split(b";", 1)[0], 16)
+            i = end + 2
+            if size == 0:
+                self.done = True
+            self._left = size
+        self._buffer = buffer[i:]
+        return b"".join(out)
 
 
 def _demux(buffer: bytes) -> tuple[bytes, bytes]:

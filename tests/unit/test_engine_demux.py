@@ -1,6 +1,6 @@
 """The engine's multiplexed log stream is split into payloads in bulk."""
 
-from engine.client import _demux
+from engine.client import ChunkedDecoder, _demux
 
 
 def frame(stream: int, payload: bytes) -> bytes:
@@ -22,3 +22,23 @@ def test_it_keeps_a_cut_frame_for_the_next_read():
 
 def test_it_waits_for_a_whole_header():
     assert _demux(b"\x01\x00\x00") == (b"", b"\x01\x00\x00")
+
+
+def chunked(*pieces: bytes) -> bytes:
+    body = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) if i == 1 else b"%x\r\n%s\r\n" % (len(p), p)
+                    for i, p in enumerate(pieces))
+    return body + b"0\r\n\r\n"
+
+
+def test_it_undoes_chunked_coding_fed_one_byte_at_a_time():
+    data = chunked(b"hello ", b"chunked", b" world" * 50)
+    decoder = ChunkedDecoder()
+    out = b"".join(decoder.feed(data[i : i + 1]) for i in range(len(data)))
+    assert out == b"hello chunked" + b" world" * 50
+    assert decoder.done
+
+
+def test_it_undoes_chunked_coding_fed_in_one_piece_and_stops_at_the_end():
+    decoder = ChunkedDecoder()
+    assert decoder.feed(chunked(b"a" * 20, b"b") + b"trailing") == b"a" * 20 + b"b"
+    assert decoder.done
