@@ -362,23 +362,18 @@ def bench_flood(server: Server, learner: Learner) -> dict:
     }
 
 
-def app_build_seconds(server: Server, learner: Learner, tag: str, no_cache: bool) -> float:
-    async def main() -> float:
-        async with await ws_connect(server, learner) as ws:
-            began = time.perf_counter()
-            await ws.send(json.dumps(
-                {"action": "build", "tag": tag, "no_cache": no_cache, "ref": "b"}
-            ))
-            while True:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=900))
-                if frame.get("type") == "build.done":
-                    if not frame.get("ok"):
-                        raise SystemExit(f"app build failed: {frame}")
-                    return time.perf_counter() - began
-                if frame.get("type") == "error":
-                    raise SystemExit(f"app build failed: {frame}")
-
-    return asyncio.run(main())
+async def app_build_seconds(ws, tag: str, no_cache: bool) -> float:
+    """Build through an open lab socket (as a learner's page does); seconds to build.done."""
+    began = time.perf_counter()
+    await ws.send(json.dumps({"action": "build", "tag": tag, "no_cache": no_cache, "ref": "b"}))
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=900))
+        if frame.get("type") == "build.done":
+            if not frame.get("ok"):
+                raise SystemExit(f"app build failed: {frame}")
+            return time.perf_counter() - began
+        if frame.get("type") == "error":
+            raise SystemExit(f"app build failed: {frame}")
 
 
 def same_context(learner: Learner) -> Path:
@@ -411,16 +406,21 @@ def bench_build(server: Server, learner: Learner, rounds: int) -> dict:
     """Cold: every step rebuilt (--no-cache); warm: every step cached."""
     context = same_context(learner)
     cli_tag = "dockerlab-bench/cli:latest"
-    app_build_seconds(server, learner, "benchapp", False)  # fill the cache once
-    cli_build_seconds(context, cli_tag, False)
     figures: dict[str, list[float]] = {"app_cold": [], "cli_cold": [], "app_warm": [],
                                        "cli_warm": []}
-    for _ in range(rounds):
-        # Alternate app and CLI so drift on a noisy machine hits both alike.
-        figures["app_cold"].append(app_build_seconds(server, learner, "benchapp", True))
-        figures["cli_cold"].append(cli_build_seconds(context, cli_tag, True))
-        figures["app_warm"].append(app_build_seconds(server, learner, "benchapp", False))
-        figures["cli_warm"].append(cli_build_seconds(context, cli_tag, False))
+
+    async def main() -> None:
+        async with await ws_connect(server, learner) as ws:
+            await app_build_seconds(ws, "benchapp", False)  # fill the cache once
+            cli_build_seconds(context, cli_tag, False)
+            for _ in range(rounds):
+                # Alternate app and CLI so drift on a noisy machine hits both alike.
+                figures["app_cold"].append(await app_build_seconds(ws, "benchapp", True))
+                figures["cli_cold"].append(cli_build_seconds(context, cli_tag, True))
+                figures["app_warm"].append(await app_build_seconds(ws, "benchapp", False))
+                figures["cli_warm"].append(cli_build_seconds(context, cli_tag, False))
+
+    asyncio.run(main())
     subprocess.run(["docker", "rmi", "-f", cli_tag], capture_output=True)
     med = {name: statistics.median(values) for name, values in figures.items()}
     return {
