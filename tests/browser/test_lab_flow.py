@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from engine import client
+from sandboxes import services
 
 pytestmark = pytest.mark.browser
 
@@ -33,28 +34,13 @@ def _sandbox_objects(sid: str) -> dict[str, list]:
         }
 
 
-def _remove_sandbox_objects(sid: str) -> None:
-    api = client.api()
-    objects = _sandbox_objects(sid)
-    with client.translate_errors():
-        for container in objects["containers"]:
-            api.remove_container(container["Id"], force=True, v=True)
-        for image in objects["images"]:
-            try:
-                api.remove_image(image["Id"], force=True)
-            except client.EngineError:
-                pass
-        for network in objects["networks"]:
-            api.remove_network(network["Id"])
-
-
 @pytest.fixture
 def sandboxes_made():
     """Sandbox ids the test used; everything labelled with them goes afterwards."""
     sids: list[str] = []
     yield sids
     for sid in sids:
-        _remove_sandbox_objects(sid)
+        services.remove_objects(sid)
 
 
 def _sign_up(page) -> str:

@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from dockerlab.asgi import application
-from engine import client
+from sandboxes import services
 from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
 from sandboxes.streaming import THREAD_PREFIX
@@ -41,27 +41,12 @@ async def _readers_gone(before: list[str], timeout: float = 10.0) -> list[str]:
         await asyncio.sleep(0.1)
 
 
-def _remove_sandbox_objects(sid: str) -> None:
-    api = client.api()
-    label = {"label": [f"org.dockerlab.sandbox={sid}"]}
-    with client.translate_errors():
-        for container in api.containers(all=True, filters=label):
-            api.remove_container(container["Id"], force=True, v=True)
-        for image in api.images(filters=label):
-            try:
-                api.remove_image(image["Id"], force=True)
-            except Exception:  # a child image went first and took it along
-                pass
-        for network in api.networks(filters=label):
-            api.remove_network(network["Id"])
-
-
 @pytest.fixture
 def learner(transactional_db):
     user = get_user_model().objects.create_user("lab-learner", password="a-long-Passphrase-9")
     yield user
     for sandbox in Sandbox.objects.filter(user=user):
-        _remove_sandbox_objects(sandbox.sid)
+        services.remove_objects(sandbox.sid)
 
 
 async def _socket(user) -> WebsocketCommunicator:
