@@ -14,7 +14,7 @@ PIP_FLAGS ?= -q
 run: system engine venv kit migrate
 	@echo "==> serving dockerlab on http://$(HOST):$(PORT)/"
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) dockerlab.asgi:application
+	scripts/serve.sh $(HOST) $(PORT)
 
 test: system-browser engine dev-venv kit
 	$(VENV)/bin/pytest

@@ -127,6 +127,11 @@ DOCKERLAB_CONTAINER_CPUS = env_float("DOCKERLAB_CONTAINER_CPUS", 0.5, minimum=0.
 DOCKERLAB_CONTAINER_PIDS = env_int("DOCKERLAB_CONTAINER_PIDS", 128, minimum=8)
 DOCKERLAB_CONTAINER_LOG_MAX_SIZE = env_str("DOCKERLAB_CONTAINER_LOG_MAX_SIZE", "1m")
 DOCKERLAB_MAX_CONTAINERS = env_int("DOCKERLAB_MAX_CONTAINERS", 5, minimum=1)
+DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
+# The build context of the lab's Build button.
+DOCKERLAB_SAMPLE_APP_DIR = Path(
+    env_str("DOCKERLAB_SAMPLE_APP_DIR", str(BASE_DIR / "sample" / "flaskapp"))
+)
 # Websocket streaming: per-socket bounded queue (lines) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
 DOCKERLAB_WS_BATCH_MS = env_int("DOCKERLAB_WS_BATCH_MS", 25, minimum=0)

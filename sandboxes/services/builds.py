@@ -42,8 +42,7 @@ _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 def sample_dir() -> Path:
     """The build context: the repository's sample Flask app."""
-    configured = getattr(settings, "DOCKERLAB_SAMPLE_APP_DIR", None)
-    return Path(configured) if configured else settings.BASE_DIR / "sample" / "flaskapp"
+    return Path(settings.DOCKERLAB_SAMPLE_APP_DIR)
 
 
 def _ignored(patterns: list[str], relative: str) -> bool:
@@ -310,7 +309,7 @@ def build_image(
         raise BadRequest("The Dockerfile must be text.")
     if len(dockerfile.encode("utf-8")) > MAX_DOCKERFILE:
         raise BadRequest("The Dockerfile is too large (at most 64 KiB).")
-    limit = getattr(settings, "DOCKERLAB_MAX_IMAGES", 20)
+    limit = settings.DOCKERLAB_MAX_IMAGES
     tags = {
         tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)
     }

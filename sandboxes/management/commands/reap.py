@@ -1,6 +1,16 @@
-"""`manage.py reap`: remove engine objects of expired sandboxes (cron, timers)."""
+"""`manage.py reap`: remove engine objects of expired sandboxes.
+
+Run once (cron, timers), or with `--every SECONDS` as a long-lived sweeper
+(`make run` starts one beside the server). The engine is taken to serve this
+one deployment: objects labelled with a sandbox this database does not know
+are removed too, which is how a restart with a fresh database reconciles.
+"""
+
+import time
 
 from django.core.management.base import BaseCommand, CommandError
+
+from engine.client import EngineError
 
 from sandboxes.errors import SandboxError
 from sandboxes.services import reaper
@@ -14,8 +24,29 @@ class Command(BaseCommand):
             "--sandbox",
             help="Remove everything of this one sandbox id, expired or not.",
         )
+        parser.add_argument(
+            "--every",
+            type=int,
+            metavar="SECONDS",
+            help="Keep running, sweeping every SECONDS (at least 10).",
+        )
 
     def handle(self, *args, **options):
+        every = options["every"]
+        if every is None:
+            self.sweep(options)
+            return
+        if every < 10 or options["sandbox"]:
+            raise CommandError("--every takes at least 10 seconds, and no --sandbox.")
+        while True:
+            try:
+                self.sweep(options)
+            except (CommandError, EngineError) as exc:
+                # An engine that is down for a while must not end the sweeper.
+                self.stderr.write(f"reap: {exc}")
+            time.sleep(every)
+
+    def sweep(self, options) -> None:
         try:
             if options["sandbox"]:
                 result = {options["sandbox"]: reaper.remove_objects(options["sandbox"])}
