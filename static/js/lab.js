@@ -282,7 +282,7 @@
         self.setStatus("Removed image " + self.tag + ".", "ok");
       }, fail);
     } else if (action === "prune") {
-      if (!window.confirm("Remove every stopped container and every unused image in your sandbox?")) return;
+      if (!window.confirm("Remove every stopped container and every untagged image in your sandbox?")) return;
       this.socket.request("prune").then(function (frame) {
         var d = frame.data || {};
         self.markStep("prune");
@@ -462,7 +462,7 @@
   SandboxPage.prototype.prune = function () {
     var self = this;
     var ok = window.confirm(
-      "Remove every stopped container and every unused image in your sandbox? This cannot be undone.");
+      "Remove every stopped container and every untagged image in your sandbox? This cannot be undone.");
     if (!ok) return;
     this.run("prune", {}, function (frame) {
       var d = frame.data || {};
