@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 from engine import client
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 # how long it then lets the engine finish sending before it cuts the stream.
 WATCH_INTERVAL = 1.0
 EXIT_GRACE = 2.0
+# A follow that keeps ending is given up after this many restarts in a minute.
+MAX_REOPENS_PER_MINUTE = 5
+RESUMED = (
+    b"[dockerlab: the engine's log follow broke off and was resumed;"
+    b" lines in between may be missing]\n"
+)
 
 
 class LogStream:
@@ -34,7 +41,9 @@ class LogStream:
         self.container_id = container_id
         self.container = name
         self._stream = stream
+        self._lock = threading.Lock()  # guards swapping _stream against close()
         self._closed = threading.Event()
+        self._reopened: list[float] = []
         self._watcher = threading.Thread(
             target=self._watch, name=f"logs-watch-{name}", daemon=True
         )
@@ -45,19 +54,33 @@ class LogStream:
         return self._closed.is_set()
 
     def close(self) -> None:
-        if self._closed.is_set():
-            return
-        self._closed.set()
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            stream = self._stream
         try:
-            self._stream.close()
+            stream.close()
         except Exception:  # already closed by the engine, or mid-teardown
             log.debug("closing a log stream failed", exc_info=True)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            for chunk in self._stream:
+            while True:
+                yield from self._chunks(self._stream)
+                # The engine's follow can end while the container still runs
+                # (seen when its log file rotates under a flood): follow again.
+                if self.closed or not self._running() or not self._reopen():
+                    return
+                yield RESUMED
+        finally:
+            self.close()
+
+    def _chunks(self, stream) -> Iterator[bytes]:
+        try:
+            for chunk in stream:
                 if self.closed:
-                    break
+                    return
                 yield chunk
         except Exception:
             if not self.closed:
@@ -66,8 +89,23 @@ class LogStream:
                     self.container,
                     exc_info=True,
                 )
-        finally:
-            self.close()
+
+    def _reopen(self) -> bool:
+        now = time.monotonic()
+        self._reopened = [t for t in self._reopened if now - t < 60] + [now]
+        if len(self._reopened) > MAX_REOPENS_PER_MINUTE:
+            return False
+        try:
+            with engine_call(self.sandbox):
+                stream = client.follow_log_chunks(self.container_id, tail=0)
+        except SandboxError:
+            return False
+        with self._lock:
+            if not self._closed.is_set():
+                self._stream = stream
+                return True
+        stream.close()  # closed meanwhile: nobody reads this one
+        return False
 
     def _running(self) -> bool:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -339,6 +340,35 @@ def test_the_log_stream_yields_output_and_closes_promptly(alice, web):
     stream.close()
     assert ended.wait(2), "the log stream did not end after close()"
     assert time.monotonic() - started < 2
+
+
+def test_a_follow_the_engine_breaks_off_is_resumed_while_the_container_runs(alice, web):
+    stream = services.follow_logs(alice, "web", tail=100)
+    chunks: list[bytes] = []
+    ended = threading.Event()
+
+    def read():
+        for chunk in stream:
+            chunks.append(chunk)
+        ended.set()
+
+    def wait_for(needle: bytes) -> bool:
+        deadline = time.monotonic() + 5
+        while needle not in b"".join(chunks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return needle in b"".join(chunks)
+
+    threading.Thread(target=read, daemon=True).start()
+    assert wait_for(b"Running on")
+    # Cut the engine's connection under the follow, as a rotation race does.
+    client.shutdown_response(stream._stream._response)
+    assert wait_for(b"was resumed")
+    assert not ended.is_set()
+    port = services.published_port(alice, "web")
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/?probe=resumed", timeout=5).read()
+    assert wait_for(b"probe=resumed"), "a line printed after the resume did not arrive"
+    stream.close()
+    assert ended.wait(2)
 
 
 def test_the_log_stream_ends_when_the_container_stops(alice, builds):
