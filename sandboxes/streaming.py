@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # program that never prints a newline cannot make us buffer without end.
 MAX_LINE = 16 * 1024
 # Sends allowed within one batching window before output is coalesced.
-BURST = 4
+BURST = 16
 # Prefix of every reader thread's name; tests count threads by it.
 THREAD_PREFIX = "dockerlab-stream"
 # Terminal escape sequences (colours, cursor moves, window titles) and other

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from sandboxes.streaming import (
+    BURST,
     THREAD_PREFIX,
     BuildRelay,
     LineAssembler,
@@ -381,12 +382,12 @@ async def test_a_short_burst_is_sent_at_once_and_only_a_longer_flow_waits():
     rec = Recorder()
     out = OutboundQueue(rec, max_lines=100, batch_ms=300)
     out.start()
-    for i in range(6):
+    for i in range(BURST + 2):
         out.frame({"type": "build.step", "step": i})
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.002)
     await asyncio.sleep(0.05)  # far less than the batch window
     # The first BURST frames went out as they came; the rest wait for the window.
-    assert [f["step"] for f in rec.frames] == [0, 1, 2, 3]
+    assert [f["step"] for f in rec.frames] == list(range(BURST))
     await asyncio.sleep(0.35)
-    assert [f["step"] for f in rec.frames] == [0, 1, 2, 3, 4, 5]
+    assert [f["step"] for f in rec.frames] == list(range(BURST + 2))
     await out.close()
