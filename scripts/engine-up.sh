@@ -33,25 +33,33 @@ fi
 
 "$here/scripts/system-deps.sh"
 
+start_dockerd() {
+  mkdir -p "$(dirname "$log")"
+  # A pid file left by a daemon that was killed blocks the next start.
+  if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
+  echo "==> engine: starting dockerd in the background (log: $log)"
+  setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+}
+
 # Prefer the init system where there is one; otherwise run dockerd ourselves.
+use_systemd=0
 if [[ -d /run/systemd/system ]] && systemctl start docker >/dev/null 2>&1; then
   echo "==> engine: started by systemd"
-else
-  if ! pgrep -x dockerd >/dev/null; then
-    mkdir -p "$(dirname "$log")"
-    # A stale pid file from a killed daemon blocks the next start.
-    if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-      rm -f /var/run/docker.pid
-    fi
-    echo "==> engine: starting dockerd in the background (log: $log)"
-    setsid nohup dockerd >>"$log" 2>&1 </dev/null &
-  fi
+  use_systemd=1
 fi
 
+starts=0
 for ((i = 0; i < timeout_s * 4; i++)); do
   if engine_answers; then
     echo "==> engine: running (server $(docker version --format '{{.Server.Version}}'))"
     exit 0
+  fi
+  # No daemon (none yet, or one that was dying when we looked): start one.
+  if ((use_systemd == 0 && starts < 2)) && ! pgrep -x dockerd >/dev/null; then
+    start_dockerd
+    starts=$((starts + 1))
   fi
   sleep 0.25
 done
