@@ -155,9 +155,25 @@
     if (this.openLink) {
       this.openLink.addEventListener("click", function () { self.markStep("open"); });
     }
+    this.dockerfile = root.querySelector("[data-lab-dockerfile]");
+    this.noCache = root.querySelector("[data-lab-nocache]");
+    var reset = root.querySelector("[data-lab-dockerfile-reset]");
+    if (reset && this.dockerfile) {
+      reset.addEventListener("click", function () { self.dockerfile.value = self.dockerfile.defaultValue; });
+    }
     socket.on(function (frame) { self.onFrame(frame); });
     this.refreshButtons();
   }
+
+  /* What Build sends: the learner's Dockerfile only when they changed it. */
+  LessonLab.prototype.buildArgs = function () {
+    var args = { tag: this.tag };
+    if (this.dockerfile && this.dockerfile.value !== this.dockerfile.defaultValue) {
+      args.dockerfile = this.dockerfile.value;
+    }
+    if (this.noCache && this.noCache.checked) args.no_cache = true;
+    return args;
+  };
 
   /* Tick the lesson's first unticked step that asks for this action. */
   LessonLab.prototype.markStep = function (action) {
@@ -244,7 +260,7 @@
       this.setStatus("Starting the build…", "busy");
       this.buildStream = "pending";
       this.refreshButtons();
-      this.socket.request("build", { tag: this.tag }).catch(function (err) { self.buildStream = null; fail(err); });
+      this.socket.request("build", this.buildArgs()).catch(function (err) { self.buildStream = null; fail(err); });
     } else if (action === "run") {
       this.setStatus("Starting a container from " + this.tag + "…", "busy");
       this.socket.request("run", { image: this.tag }).then(function (frame) {

@@ -169,3 +169,27 @@ def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandbox
     panel.get_by_role("button", name="Prune…").click()
     expect(panel.locator("[data-lab-status]")).to_contain_text("Pruned")
     assert _sandbox_objects(panel.get_attribute("data-sandbox-id"))["images"] == []
+
+
+def test_an_edited_dockerfile_is_built_and_a_broken_one_fails_where_it_breaks(
+    page, sandboxes_made
+):
+    _sign_up(page)
+    panel = page.locator("[data-lab-panel]")
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+
+    panel.locator(".lab-dockerfile summary").click()
+    editor = panel.locator("[data-lab-dockerfile]")
+    expect(editor).to_have_value(re.compile(r"^FROM python:3\.12-slim$", re.M))
+    editor.fill("FROM python:3.12-slim\nRUN echo before-the-break && exit 3\n")
+    panel.get_by_role("button", name="Build").click()
+
+    expect(panel).to_have_attribute("data-build-result", "failed", timeout=120_000)
+    build_pane = panel.locator("[data-lab-pane=build]")
+    expect(build_pane).to_contain_text("before-the-break")
+    expect(build_pane.locator(".line.bad")).to_contain_text("at step 2 of 3")
+    expect(panel.locator("[data-lab-error]")).to_contain_text("non-zero code: 3")
+
+    panel.get_by_role("button", name="Reset to the sample").click()
+    expect(editor).to_have_value(re.compile(r"COPY requirements\.txt"))
