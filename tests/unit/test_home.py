@@ -43,3 +43,13 @@ def test_it_names_missing_lesson_images_and_the_command_that_makes_them(client, 
     assert "missing: mariadb" in text
     assert "<code>make kit</code>" in text
     assert "ready (classroom kit build)" in text
+
+
+def test_it_lists_every_lesson_in_order(client, engine_down):
+    from lessons.loader import all_lessons
+
+    text = client.get("/").content.decode()
+    positions = [text.find(f'href="/lessons/{lesson.slug}/"') for lesson in all_lessons()]
+    assert len(positions) == 9
+    assert -1 not in positions
+    assert positions == sorted(positions)
