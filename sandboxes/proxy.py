@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import time
 from html import escape
 from urllib.parse import quote, urlsplit
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BODY = 1024 * 1024
 MAX_RESPONSE_BODY = 8 * 1024 * 1024
 CONNECT_TIMEOUT = 3.0
+# A learner clicks "Open app" right after Run, while the app is still starting:
+# an idempotent request is retried this long before the "not answering" page.
+STARTUP_WAIT = 8.0
+STARTUP_RETRY = 0.2
 READ_TIMEOUT = 30.0
 APP_PORT = 5002
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -109,6 +114,36 @@ def _rewrite_location(location: str, container: str, port: int) -> str | None:
     return target
 
 
+# What a port gives while nothing listens behind it yet: refused, or (through
+# the engine's port proxy) accepted and then dropped before any answer.
+_NOT_LISTENING = (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def _exchange(
+    port: int, method: str, target: str, body: bytes, headers: dict
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send the request to 127.0.0.1:port; return the response and its body.
+
+    While the app is still starting, an idempotent request is retried for
+    STARTUP_WAIT seconds; others are sent once.
+    """
+    deadline = time.monotonic() + STARTUP_WAIT
+    while True:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+        try:
+            connection.connect()
+            connection.sock.settimeout(READ_TIMEOUT)
+            connection.request(method, target, body=body or None, headers=headers)
+            upstream = connection.getresponse()
+            return upstream, upstream.read(MAX_RESPONSE_BODY + 1)
+        except _NOT_LISTENING:
+            if method not in ("GET", "HEAD", "OPTIONS") or time.monotonic() >= deadline:
+                raise
+        finally:
+            connection.close()
+        time.sleep(STARTUP_RETRY)
+
+
 @csrf_exempt
 @login_required
 def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpResponse:
@@ -157,13 +192,8 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
     headers["Connection"] = "close"
     target = _target_path(path, request.META.get("QUERY_STRING", ""))
 
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
     try:
-        connection.connect()
-        connection.sock.settimeout(READ_TIMEOUT)
-        connection.request(request.method, target, body=body or None, headers=headers)
-        upstream = connection.getresponse()
-        data = upstream.read(MAX_RESPONSE_BODY + 1)
+        upstream, data = _exchange(port, request.method, target, body, headers)
         if len(data) > MAX_RESPONSE_BODY:
             return _page(
                 502, "Response too large", "The app answered with more than 8 MiB."
@@ -182,8 +212,6 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
             f"Is it still starting, or listening on another port than {APP_PORT} "
             "or on 127.0.0.1 instead of 0.0.0.0?",
         )
-    finally:
-        connection.close()
 
     response = HttpResponse(data, status=upstream.status)
     for name, value in upstream.getheaders():

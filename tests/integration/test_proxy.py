@@ -75,6 +75,18 @@ def test_the_greeting_comes_through(as_alice, web):
     assert "Set-Cookie" not in response
 
 
+def test_an_app_opened_right_after_run_is_waited_for_while_it_starts(as_alice, users, web):
+    sandbox = users[0].sandbox
+    services.run_container(sandbox, "flask-app", name="fresh")
+    try:
+        # No wait for the app's first log line: the proxy waits for it to listen.
+        response = as_alice.get("/sandbox/app/fresh/")
+        assert response.status_code == 200
+        assert b"Hello from Docker!" in response.content
+    finally:
+        services.remove_container(sandbox, "fresh")
+
+
 def test_the_path_and_query_reach_the_app(as_alice, web):
     assert as_alice.get("/sandbox/app/web/?visit=1&x=%20y").status_code == 200
     missing = as_alice.get("/sandbox/app/web/no/such/page")
