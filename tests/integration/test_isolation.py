@@ -7,10 +7,10 @@ the names she gave them; nothing of alice's reaches bob's container.
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from engine import client
 from sandboxes import services
+from tests.integration.learners import two_learners
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -31,23 +31,14 @@ LISTENER = (
 
 @pytest.fixture(scope="module")
 def sandboxes(django_db_setup, django_db_blocker):
-    model = get_user_model()
-    with django_db_blocker.unblock():
-        alice = model.objects.create_user("alice-isolation")
-        bob = model.objects.create_user("bob-isolation")
-        pair = services.sandbox_for(alice), services.sandbox_for(bob)
-    for sandbox in pair:
-        events = list(services.build_image(sandbox, "listener", LISTENER))
-        assert events[-1]["kind"] == "done", events[-3:]
-    services.run_container(pair[0], "listener", name="front")
-    services.run_container(pair[0], "listener", name="back")
-    services.run_container(pair[1], "listener", name="back")
-    yield pair
-    for sandbox in pair:
-        services.remove_objects(sandbox.sid)
-    with django_db_blocker.unblock():
-        alice.delete()
-        bob.delete()
+    with two_learners(django_db_blocker, "isolation") as (_, pair):
+        for sandbox in pair:
+            events = list(services.build_image(sandbox, "listener", LISTENER))
+            assert events[-1]["kind"] == "done", events[-3:]
+        services.run_container(pair[0], "listener", name="front")
+        services.run_container(pair[0], "listener", name="back")
+        services.run_container(pair[1], "listener", name="back")
+        yield pair
 
 
 def _probe(sandbox, container: str, host: str, port: int = 5002) -> str:

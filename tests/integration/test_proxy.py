@@ -10,26 +10,17 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from sandboxes import services
+from tests.integration.learners import two_learners
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
 def users(django_db_setup, django_db_blocker):
-    model = get_user_model()
-    with django_db_blocker.unblock():
-        alice = model.objects.create_user("alice-proxy")
-        bob = model.objects.create_user("bob-proxy")
-        sandboxes = services.sandbox_for(alice), services.sandbox_for(bob)
-    yield alice, bob
-    for sandbox in sandboxes:
-        services.remove_objects(sandbox.sid)
-    with django_db_blocker.unblock():
-        alice.delete()
-        bob.delete()
+    with two_learners(django_db_blocker, "proxy") as (pair, _):
+        yield pair
 
 
 @pytest.fixture(scope="module")

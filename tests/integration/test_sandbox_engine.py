@@ -14,12 +14,12 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from engine import client
 from sandboxes import naming, services
 from sandboxes.models import Sandbox
+from tests.integration.learners import two_learners
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -54,17 +54,8 @@ def _build(sandbox, tag="flask-app", dockerfile=None) -> tuple[list[dict], int]:
 
 @pytest.fixture(scope="module")
 def learners(django_db_setup, django_db_blocker):
-    users = get_user_model()
-    with django_db_blocker.unblock():
-        alice = users.objects.create_user("alice-engine")
-        bob = users.objects.create_user("bob-engine")
-        sandboxes = services.sandbox_for(alice), services.sandbox_for(bob)
-    yield sandboxes
-    for sandbox in sandboxes:
-        services.remove_objects(sandbox.sid)
-    with django_db_blocker.unblock():
-        alice.delete()
-        bob.delete()
+    with two_learners(django_db_blocker, "engine") as (_, sandboxes):
+        yield sandboxes
 
 
 @pytest.fixture(scope="module")
@@ -320,55 +311,50 @@ def test_a_learner_can_build_on_their_own_image(alice, builds):
     assert events[-1]["kind"] == "done", events[-3:]
 
 
+class _Follower:
+    """Reads a log stream in a thread of its own, keeping every chunk."""
+
+    def __init__(self, stream):
+        self.chunks: list[bytes] = []
+        self.ended = threading.Event()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for chunk in stream:
+            self.chunks.append(chunk)
+        self.ended.set()
+
+    def wait_for(self, needle: bytes, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while needle not in b"".join(self.chunks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return needle in b"".join(self.chunks)
+
+
 def test_the_log_stream_yields_output_and_closes_promptly(alice, web):
     stream = services.follow_logs(alice, "web", tail=100)
-    chunks = []
-    ended = threading.Event()
-
-    def read():
-        for chunk in stream:
-            chunks.append(chunk)
-        ended.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 5
-    while b"Running on" not in b"".join(chunks) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert b"Running on" in b"".join(chunks)
-    assert all(isinstance(chunk, bytes) for chunk in chunks)
+    follower = _Follower(stream)
+    assert follower.wait_for(b"Running on")
+    assert all(isinstance(chunk, bytes) for chunk in follower.chunks)
     started = time.monotonic()
     stream.close()
-    assert ended.wait(2), "the log stream did not end after close()"
+    assert follower.ended.wait(2), "the log stream did not end after close()"
     assert time.monotonic() - started < 2
 
 
 def test_a_follow_the_engine_breaks_off_is_resumed_while_the_container_runs(alice, web):
     stream = services.follow_logs(alice, "web", tail=100)
-    chunks: list[bytes] = []
-    ended = threading.Event()
-
-    def read():
-        for chunk in stream:
-            chunks.append(chunk)
-        ended.set()
-
-    def wait_for(needle: bytes) -> bool:
-        deadline = time.monotonic() + 5
-        while needle not in b"".join(chunks) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return needle in b"".join(chunks)
-
-    threading.Thread(target=read, daemon=True).start()
-    assert wait_for(b"Running on")
+    follower = _Follower(stream)
+    assert follower.wait_for(b"Running on")
     # Cut the engine's connection under the follow, as a rotation race does.
     client.shutdown_response(stream._stream._response)
-    assert wait_for(b"was resumed")
-    assert not ended.is_set()
+    assert follower.wait_for(b"was resumed")
+    assert not follower.ended.is_set()
     port = services.published_port(alice, "web")
     urllib.request.urlopen(f"http://127.0.0.1:{port}/?probe=resumed", timeout=5).read()
-    assert wait_for(b"probe=resumed"), "a line printed after the resume did not arrive"
+    assert follower.wait_for(b"probe=resumed"), "a line printed after the resume did not arrive"
     stream.close()
-    assert ended.wait(2)
+    assert follower.ended.wait(2)
 
 
 def test_the_log_stream_ends_when_the_container_stops(alice, builds):
