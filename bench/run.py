@@ -134,8 +134,8 @@ class Learner:
     def run(self, image: str, name: str) -> dict:
         return services.run_container(self.sandbox, image, name=name)
 
-    def engine_name(self, name: str) -> str:
-        """The container's name on the engine (the learner sees it unprefixed)."""
+    def container_id(self, name: str) -> str:
+        """The engine's id of this learner's container (for the raw SDK)."""
         return services.inspect(self.sandbox, "container", name)["Id"]
 
 
@@ -239,7 +239,7 @@ def bench_latency(server: Server, learner: Learner, container: str, seconds: flo
         if got and got[1] >= start:
             raw_lat.append((now - got[1]) * 1000)
 
-    thread = raw_follow(learner.engine_name(container), seconds, on_raw)
+    thread = raw_follow(learner.container_id(container), seconds, on_raw)
     asyncio.run(follow(server, learner, container, seconds, on_ws, {}))
     thread.join(timeout=10)
     return {
@@ -253,20 +253,33 @@ def bench_latency(server: Server, learner: Learner, container: str, seconds: flo
     }
 
 
+class PeakRss:
+    """Samples the server's RSS in a thread while the block runs; `.peak` after."""
+
+    def __init__(self, server: Server, every: float) -> None:
+        self.server, self.every = server, every
+        self.before = self.peak = server.rss_mb()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.every):
+            self.peak = max(self.peak, self.server.rss_mb())
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def bench_concurrent(server: Server, learners: list[Learner], per_learner: int,
                      seconds: float) -> dict:
     latencies: list[float] = []
     seqs: list[list[int]] = []
     stats: list[dict] = []
-    peak_rss = [server.rss_mb()]
-    done = threading.Event()
-
-    def sample_rss() -> None:
-        while not done.wait(0.5):
-            peak_rss.append(server.rss_mb())
-
-    sampler = threading.Thread(target=sample_rss, daemon=True)
-    sampler.start()
 
     async def main() -> None:
         tasks = []
@@ -288,8 +301,8 @@ def bench_concurrent(server: Server, learners: list[Learner], per_learner: int,
                 tasks.append(follow(server, learner, "ticker", seconds, on_line, stat, tail=0))
         await asyncio.gather(*tasks)
 
-    asyncio.run(main())
-    done.set()
+    with PeakRss(server, 0.5) as rss:
+        asyncio.run(main())
     lost = 0
     for seen in seqs:
         if seen:
@@ -303,7 +316,7 @@ def bench_concurrent(server: Server, learners: list[Learner], per_learner: int,
         "concurrent_p99_ms": percentile(latencies, 99),
         "concurrent_lost_lines": lost + sum(s.get("skipped", 0) for s in stats),
         "concurrent_lines_received": len(latencies),
-        "server_rss_mb": max(peak_rss),
+        "server_rss_mb": rss.peak,
     }
 
 
@@ -326,30 +339,19 @@ def bench_flood(server: Server, learner: Learner) -> dict:
             return self.count / max(self.last - self.first, 1e-9)
 
     app, raw, stats = Counter(), Counter(), {}
-    before = server.rss_mb()
-    peak = [before]
-    done = threading.Event()
-
-    def sample_rss() -> None:
-        while not done.wait(0.25):
-            peak.append(server.rss_mb())
-
-    sampler = threading.Thread(target=sample_rss, daemon=True)
-    sampler.start()
 
     async def through_app() -> None:
         # The container sleeps 2 s before its flood, so the follow sees it all live.
         await asyncio.to_thread(learner.run, "flood", "flood")
         await follow(server, learner, "flood", 40, app, stats, tail=0)
 
-    asyncio.run(through_app())
-    done.set()
-    sampler.join()
+    with PeakRss(server, 0.25) as rss:
+        asyncio.run(through_app())
     after = server.rss_mb()
     services.remove_container(learner.sandbox, "flood")
 
     learner.run("flood", "flood")
-    raw_follow(learner.engine_name("flood"), 40, raw).join(45)
+    raw_follow(learner.container_id("flood"), 40, raw).join(45)
     services.remove_container(learner.sandbox, "flood")
     return {
         "flood_delivered_lines": app.count,
@@ -357,7 +359,7 @@ def bench_flood(server: Server, learner: Learner) -> dict:
         "flood_raw_sdk_lines_per_s": raw.rate,
         "flood_ratio_app_vs_raw": app.rate / raw.rate,
         "flood_skipped_lines": stats.get("skipped", 0),
-        "flood_rss_growth_mb": max(peak) - before,
+        "flood_rss_growth_mb": rss.peak - rss.before,
         "flood_rss_after_mb": after,
     }
 
@@ -460,16 +462,7 @@ def report(results: dict) -> None:
 
 def cleanup(learners: list[Learner]) -> None:
     for learner in learners:
-        sid = learner.sandbox.sid
-        for kind in ("container", "image", "network"):
-            listing = subprocess.run(
-                ["docker", kind, "ls", "-aq" if kind != "network" else "-q",
-                 "--filter", f"label=org.dockerlab.sandbox={sid}"],
-                capture_output=True, text=True,
-            ).stdout.split()
-            if listing:
-                verb = {"container": ["rm", "-f"], "image": ["rmi", "-f"], "network": ["rm"]}[kind]
-                subprocess.run(["docker", kind, *verb, *listing], capture_output=True)
+        services.remove_objects(learner.sandbox.sid)
 
 
 def main() -> None:
