@@ -8,7 +8,6 @@ each with a message fit to show a learner.
 from __future__ import annotations
 
 import contextlib
-import functools
 import socket
 import threading
 from collections.abc import Iterator
@@ -142,17 +141,6 @@ def translate_errors() -> Iterator[None]:
         raise EngineError(message) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
-
-
-def client_errors(func):
-    """Decorator form of translate_errors()."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with translate_errors():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def ping() -> dict:
