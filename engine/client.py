@@ -143,10 +143,10 @@ def translate_errors() -> Iterator[None]:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
 
 
-def ping() -> dict:
-    """Engine facts for the status page; raises EngineUnavailable when down."""
+def ping(timeout: float = 5) -> dict:
+    """The engine's version facts; raises EngineUnavailable when it is down."""
     with translate_errors():
-        client = api(timeout=5)
+        client = api(timeout=timeout)
         client.ping()
         version = client.version()
     return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}

@@ -46,15 +46,7 @@ def engine_status() -> dict:
         "fix": FIX_COMMAND,
     }
     try:
-        with client.translate_errors():
-            api = client.api(timeout=STATUS_TIMEOUT)
-            api.ping()
-            version = api.version()
-        status.update(
-            reachable=True,
-            version=version.get("Version", "?"),
-            api_version=version.get("ApiVersion", "?"),
-        )
+        status.update(reachable=True, **client.ping(timeout=STATUS_TIMEOUT))
         for role, name in images.items():
             state = kit.image_state(name, timeout=STATUS_TIMEOUT)
             status["images"].append(
