@@ -326,7 +326,7 @@
   LessonLab.prototype.onFrame = function (frame) {
     var t = frame.type;
     if (t === "_open") {
-      this.setStatus("Connected to your sandbox.", "ok");
+      this.setStatus("Opening your sandbox…", "");
       this.socket.request("state").catch(function () {});
     } else if (t === "_closed") {
       this.buildStream = null;
@@ -336,6 +336,7 @@
       this.setStatus("Sign in to use the lab.", "bad");
     } else if (t === "hello") {
       this.root.setAttribute("data-sandbox-id", frame.sandbox || "");
+      this.setStatus("Connected to your sandbox.", "ok");
     } else if (t === "state") {
       this.onState(frame);
     } else if (t === "build.start") {
@@ -489,12 +490,13 @@
 
   SandboxPage.prototype.onFrame = function (frame) {
     if (frame.type === "_open") {
-      this.setStatus("Connected to your sandbox.", "ok");
+      this.setStatus("Opening your sandbox…", "");
       this.socket.request("state").catch(function () {});
     } else if (frame.type === "_closed") {
       this.setStatus("Connection lost; reconnecting…", "bad");
     } else if (frame.type === "hello") {
       this.root.setAttribute("data-sandbox-id", frame.sandbox || "");
+      this.setStatus("Connected to your sandbox.", "ok");
     } else if (frame.type === "state") {
       this.render(frame);
     } else if (frame.type === "error" && frame.ref === undefined) {

@@ -54,6 +54,13 @@ def _sign_up(page) -> str:
     return username
 
 
+def _connected(panel) -> str:
+    """Wait until the panel's socket is open and names its sandbox; return the id."""
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    expect(panel).to_have_attribute("data-sandbox-id", re.compile(r"^[0-9a-f]{10}$"))
+    return panel.get_attribute("data-sandbox-id")
+
+
 def test_anonymous_visitors_read_the_lesson_and_are_asked_to_sign_in_for_the_lab(page):
     page.goto(LESSON)
     expect(page.locator("h1")).to_contain_text("Building")
@@ -69,9 +76,7 @@ def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made)
     username = _sign_up(page)
     expect(page.locator(".account-nav")).to_contain_text(username)
     panel = page.locator("[data-lab-panel]")
-    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
-    expect(panel).to_have_attribute("data-sandbox-id", re.compile(r"^[0-9a-z]+$"))
-    sid = panel.get_attribute("data-sandbox-id")
+    sid = _connected(panel)
     sandboxes_made.append(sid)
 
     # Build: lines arrive in several frames before the build is done.
@@ -122,8 +127,7 @@ def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made)
 def test_the_sandbox_page_lists_inspects_and_removes_the_learners_image(page, sandboxes_made):
     _sign_up(page)
     panel = page.locator("[data-lab-panel]")
-    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
-    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+    sandboxes_made.append(_connected(panel))
     panel.get_by_role("button", name="Build").click()
     expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
 
@@ -149,8 +153,8 @@ def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandbox
     _sign_up(page)
     page.goto("/lessons/commands/")
     panel = page.locator("[data-lab-panel]")
-    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
-    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+    sid = _connected(panel)
+    sandboxes_made.append(sid)
     expect(panel.get_by_role("button", name="Remove image")).to_be_disabled()
     panel.get_by_role("button", name="Build").click()
     expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
@@ -168,7 +172,7 @@ def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandbox
     page.on("dialog", lambda dialog: dialog.accept())
     panel.get_by_role("button", name="Prune…").click()
     expect(panel.locator("[data-lab-status]")).to_contain_text("Pruned")
-    assert _sandbox_objects(panel.get_attribute("data-sandbox-id"))["images"] == []
+    assert _sandbox_objects(sid)["images"] == []
 
 
 def test_an_edited_dockerfile_is_built_and_a_broken_one_fails_where_it_breaks(
@@ -176,8 +180,7 @@ def test_an_edited_dockerfile_is_built_and_a_broken_one_fails_where_it_breaks(
 ):
     _sign_up(page)
     panel = page.locator("[data-lab-panel]")
-    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
-    sandboxes_made.append(panel.get_attribute("data-sandbox-id"))
+    sandboxes_made.append(_connected(panel))
 
     panel.locator(".lab-dockerfile summary").click()
     editor = panel.locator("[data-lab-dockerfile]")
