@@ -166,15 +166,24 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> str:
 
 
 def with_labels(text: str, labels: dict[str, str]) -> str:
-    """The Dockerfile with the sandbox's labels added as one last instruction.
+    """The Dockerfile with the sandbox's labels as one last step of every stage.
 
     The build API's own `labels` option costs one build step (a container and
-    a commit) per label; one LABEL instruction costs one in all.
+    a commit) per label; one LABEL instruction costs one in all. Ending each
+    stage with it, not just the last, labels the images the builder keeps for
+    a multistage build's earlier stages too, so the sandbox's prune and the
+    reaper find them instead of leaving them behind untagged.
     """
     label = "LABEL " + " ".join(f'{key}="{value}"' for key, value in labels.items())
-    result = text.rstrip("\n") + "\n" + label + "\n"
-    before, after = df.instructions(text), df.instructions(result)
-    if len(after) != len(before) + 1 or after[-1].keyword != "LABEL":
+    before = df.instructions(text)
+    froms = [ins.line for ins in before if ins.keyword == "FROM"]
+    lines = text.rstrip("\n").split("\n")
+    for line in reversed(froms[1:]):
+        lines.insert(line, label)
+    result = "\n".join(lines) + "\n" + label + "\n"
+    after = df.instructions(result)
+    added = max(len(froms), 1)
+    if len(after) != len(before) + added or after[-1].keyword != "LABEL":
         raise BadRequest(
             "The Dockerfile's last line ends with a line continuation: remove it."
         )

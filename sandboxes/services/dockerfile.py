@@ -34,7 +34,9 @@ def _escape_char(lines: list[str]) -> str:
 
 def instructions(text: str) -> list[Instruction]:
     """The Dockerfile's instructions, in order, the way the builder splits them."""
-    lines = text.splitlines()
+    # The builder splits on "\n" alone (dropping a "\r" before it), not on
+    # every character Python counts as a line break.
+    lines = [raw.removesuffix("\r") for raw in text.split("\n")]
     continuation = re.compile(re.escape(_escape_char(lines)) + r"[ \t]*$")
     result: list[Instruction] = []
     parts: list[str] = []

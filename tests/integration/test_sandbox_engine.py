@@ -78,7 +78,6 @@ def builds(alice, bob):
 def web(alice, builds):
     """alice's sample app running as `web`, answering."""
     view = services.run_container(alice, "flask-app", name="web")
-    services.follow_logs  # noqa: B018 - imported API used below
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         stream = services.follow_logs(alice, "web", tail=50)
@@ -160,13 +159,27 @@ def test_a_build_without_cache_runs_every_step_again(alice, builds):
     assert "Using cache" not in text(fresh)
 
 
-def test_a_multistage_dockerfile_builds(alice):
+def _dangling_images() -> dict[str, dict]:
+    with client.translate_errors():
+        found = client.api().images(filters={"dangling": True})
+    return {image["Id"]: image.get("Labels") or {} for image in found}
+
+
+def test_a_multistage_dockerfile_builds_and_its_builder_stage_is_the_sandboxes(alice):
     text = (services.builds.sample_dir() / "Dockerfile.multistage").read_text()
+    before = _dangling_images()
     events, steps = _build(alice, "flask-app:slim", text)
     assert events[-1]["kind"] == "done", events[-3:]
     assert [e["step"] for e in events if e["kind"] == "step"] == list(
         range(1, steps + 1)
     )
+    # The builder keeps the first stage's image, untagged: it must carry the
+    # sandbox's labels, or nothing of the sandbox would ever remove it.
+    left = {k: v for k, v in _dangling_images().items() if k not in before}
+    assert left, "the builder stage left no image of its own"
+    assert all(labels.get("org.dockerlab.sandbox") == alice.sid for labels in left.values())
+    services.prune(alice)
+    assert not set(left) & set(_dangling_images())
 
 
 @pytest.mark.parametrize("name", HOSTILE)

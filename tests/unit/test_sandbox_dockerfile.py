@@ -82,3 +82,28 @@ def test_a_dockerfile_ending_in_a_line_continuation_is_refused():
 
     with pytest.raises(BadRequest, match="line continuation"):
         with_labels("FROM python:3.12-slim\nRUN echo hi \\\n", {"a": "1"})
+
+
+def test_every_stage_of_a_multistage_build_ends_with_the_sandbox_labels():
+    from sandboxes.services.builds import with_labels
+    from sandboxes.services.dockerfile import instructions
+
+    source = (
+        "ARG BASE=python:3.12-slim\n"
+        "FROM ${BASE} AS builder\n"
+        "RUN echo build \\\n"
+        "    && echo more\n"
+        "\n"
+        "# the runtime stage\n"
+        "FROM python:3.12-slim\r\n"
+        "COPY --from=builder /opt /opt\n"
+    )
+    keywords = [ins.keyword for ins in instructions(with_labels(source, {"a": "1"}))]
+    assert keywords == ["ARG", "FROM", "RUN", "LABEL", "FROM", "COPY", "LABEL"]
+
+
+def test_line_breaks_the_builder_does_not_know_stay_inside_a_line():
+    from sandboxes.services.dockerfile import instructions
+
+    found = instructions("FROM python:3.12-slim\nRUN echo a\u2028FROM evil\n")
+    assert [ins.keyword for ins in found] == ["FROM", "RUN"]
