@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
 os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
+# A deployment id of its own: a site's reaper on this engine leaves it alone.
+os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-{os.getpid()}"
 # 20 learners each own one ticking container; the default quota is enough.
 
 import django  # noqa: E402

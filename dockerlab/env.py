@@ -7,6 +7,7 @@ read, so a typo in a deployment fails at start-up with a clear message.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -65,6 +66,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _generated_once(path: Path, make) -> str:
+    """The value kept in `path`, or a new one from `make()` written there (0600)."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
 def secret_key(name: str, path: Path) -> str:
     """The secret key from the environment, or one generated once into `path`.
 
@@ -74,13 +89,24 @@ def secret_key(name: str, path: Path) -> str:
     raw = os.environ.get(name)
     if raw:
         return raw
-    if path.exists():
-        key = path.read_text().strip()
-        if key:
-            return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    return key
+    return _generated_once(path, lambda: secrets.token_urlsafe(50))
+
+
+_DEPLOYMENT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def deployment_id(name: str, path: Path) -> str:
+    """This deployment's id on the engine, from the environment or generated once.
+
+    Every engine object the site creates is labelled with it, so the reaper of
+    one deployment (or test run) never touches another's on a shared engine.
+    """
+    raw = os.environ.get(name)
+    if raw is not None:
+        if not _DEPLOYMENT_RE.match(raw):
+            raise ImproperlyConfigured(
+                f"{name} must be 1-40 lower-case letters, digits or dashes, "
+                f"starting with a letter or digit; got {raw!r}"
+            )
+        return raw
+    return _generated_once(path, lambda: secrets.token_hex(6))

@@ -3,7 +3,15 @@
 import os
 from pathlib import Path
 
-from dockerlab.env import env_bool, env_float, env_int, env_list, env_str, secret_key
+from dockerlab.env import (
+    deployment_id,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state that must not be committed: generated secret key, SQLite file,
@@ -121,6 +129,8 @@ DOCKERLAB_KIT_DIR = Path(env_str("DOCKERLAB_KIT_DIR", str(VAR_DIR / "kit")))
 DOCKERLAB_KIT_SUITE = env_str("DOCKERLAB_KIT_SUITE", "bookworm")
 
 # --- Sandboxes ----------------------------------------------------------------
+# Labels every engine object of this site; the reaper sweeps only its own.
+DOCKERLAB_DEPLOYMENT = deployment_id("DOCKERLAB_DEPLOYMENT", VAR_DIR / "deployment_id")
 DOCKERLAB_SANDBOX_TTL_HOURS = env_int("DOCKERLAB_SANDBOX_TTL_HOURS", 8, minimum=1)
 DOCKERLAB_CONTAINER_MEMORY_MB = env_int("DOCKERLAB_CONTAINER_MEMORY_MB", 256, minimum=16)
 DOCKERLAB_CONTAINER_CPUS = env_float("DOCKERLAB_CONTAINER_CPUS", 0.5, minimum=0.05)

@@ -43,6 +43,7 @@ class Sandbox(models.Model):
         """The labels every engine object of this sandbox carries."""
         expires = self.expires_at.astimezone(UTC).replace(microsecond=0)
         return {
+            "org.dockerlab.deployment": settings.DOCKERLAB_DEPLOYMENT,
             "org.dockerlab.sandbox": self.sid,
             "org.dockerlab.owner": str(self.user_id),
             "org.dockerlab.expires": expires.isoformat().replace("+00:00", "Z"),

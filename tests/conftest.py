@@ -3,7 +3,14 @@
 Playwright's sync API keeps an event loop running in the main thread for the
 life of the browser; async tests that ran after it would find a loop already
 running. Browser tests therefore go last.
+
+Each run labels its engine objects with a deployment id of its own, so a
+site's reaper on the same engine leaves them alone (and the run's reaper
+tests leave the site's alone). Servers the tests start inherit it.
 """
+
+import os
+import secrets
 
 TIER_ORDER = {"unit": 0, "integration": 1, "browser": 2}
 
@@ -14,3 +21,12 @@ def pytest_collection_modifyitems(items):
         return TIER_ORDER.get(parts[1] if len(parts) > 1 else "", 1)
 
     items.sort(key=tier)
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    deployment = os.environ.setdefault(
+        "DOCKERLAB_DEPLOYMENT", f"test-{secrets.token_hex(4)}"
+    )
+    settings.DOCKERLAB_DEPLOYMENT = deployment

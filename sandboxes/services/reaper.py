@@ -10,6 +10,7 @@ import contextlib
 import logging
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from engine import client
@@ -19,6 +20,7 @@ from sandboxes.services.common import engine_call
 
 log = logging.getLogger(__name__)
 LABEL = "org.dockerlab.sandbox"
+DEPLOYMENT_LABEL = "org.dockerlab.deployment"
 
 
 def remove_objects(sid: str) -> dict[str, int]:
@@ -51,9 +53,9 @@ def remove_objects(sid: str) -> dict[str, int]:
 
 
 def labelled_sids() -> set[str]:
-    """Every sandbox id that labels something on the engine."""
+    """Every sandbox id of this deployment that labels something on the engine."""
     sids: set[str] = set()
-    flt = {"label": [LABEL]}
+    flt = {"label": [LABEL, f"{DEPLOYMENT_LABEL}={settings.DOCKERLAB_DEPLOYMENT}"]}
     with engine_call():
         api = client.api()
         objects = (
@@ -71,9 +73,10 @@ def labelled_sids() -> set[str]:
 def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str, dict]:
     """Remove engine objects of expired or unknown sandboxes; return counts by sid.
 
-    "Unknown" means labelled on the engine but absent from this database, so
-    the engine is taken to serve this one deployment. `only` limits the sweep
-    to some sandbox ids (tests share an engine with other runs).
+    Only objects labelled with this deployment's id are candidates; of those,
+    "unknown" means a sandbox absent from this database (a restart with a
+    fresh one). Other deployments and test runs on the same engine carry
+    other ids and are left alone. `only` limits the sweep to some sandbox ids.
     """
     now = now or timezone.now()
     live = set(Sandbox.objects.filter(expires_at__gt=now).values_list("sid", flat=True))

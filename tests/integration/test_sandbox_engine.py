@@ -464,6 +464,25 @@ def test_an_oversized_dockerfile_is_refused(alice):
     assert info.value.code == "bad_request"
 
 
+def test_the_reaper_sweeps_only_this_deployments_objects(settings):
+    mine, theirs = naming.new_sid(), naming.new_sid()
+    api = client.api()
+    made = {}
+    for sid, deployment in ((mine, settings.DOCKERLAB_DEPLOYMENT), (theirs, "another-site")):
+        labels = {"org.dockerlab.sandbox": sid, "org.dockerlab.deployment": deployment}
+        with client.translate_errors():
+            made[sid] = api.create_network(f"dl-reaper-{sid}", labels=labels)["Id"]
+    try:
+        swept = services.reap(only={mine, theirs})
+        assert set(swept) == {mine}
+        assert swept[mine]["networks"] == 1
+        with client.translate_errors():
+            assert api.inspect_network(made[theirs])["Labels"]["org.dockerlab.sandbox"] == theirs
+    finally:
+        services.remove_objects(theirs)
+        services.remove_objects(mine)
+
+
 def test_the_reaper_removes_only_expired_sandboxes(
     alice, bob, builds, django_user_model, django_db_blocker
 ):

@@ -42,3 +42,22 @@ def test_it_generates_a_secret_key_once_and_reuses_it(tmp_path, monkeypatch):
     assert env.secret_key("X_SECRET", path) == first
     monkeypatch.setenv("X_SECRET", "from-env")
     assert env.secret_key("X_SECRET", path) == "from-env"
+
+
+def test_the_deployment_id_is_generated_once_or_taken_from_the_environment(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("X_DEPLOYMENT", raising=False)
+    path = tmp_path / "deployment_id"
+    first = env.deployment_id("X_DEPLOYMENT", path)
+    assert len(first) == 12 and first == first.lower()
+    assert env.deployment_id("X_DEPLOYMENT", path) == first
+    monkeypatch.setenv("X_DEPLOYMENT", "classroom-2")
+    assert env.deployment_id("X_DEPLOYMENT", path) == "classroom-2"
+
+
+@pytest.mark.parametrize("bad", ["", "Upper", "a=b", "-lead", "x" * 41, "a b"])
+def test_a_bad_deployment_id_names_the_variable(monkeypatch, tmp_path, bad):
+    monkeypatch.setenv("X_DEPLOYMENT", bad)
+    with pytest.raises(ImproperlyConfigured, match="X_DEPLOYMENT"):
+        env.deployment_id("X_DEPLOYMENT", tmp_path / "deployment_id")

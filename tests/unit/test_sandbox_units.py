@@ -51,6 +51,7 @@ def test_labels_name_sandbox_owner_and_expiry(db, alice):
     assert labels["org.dockerlab.sandbox"] == sandbox.sid
     assert labels["org.dockerlab.owner"] == str(alice.pk)
     assert labels["org.dockerlab.expires"].endswith("Z")
+    assert labels["org.dockerlab.deployment"].startswith("test-")
     assert sandbox.label_filter() == {"label": [f"org.dockerlab.sandbox={sandbox.sid}"]}
     assert sandbox.network == f"dl-{sandbox.sid}-net"
 

@@ -1,9 +1,10 @@
 """`manage.py reap`: remove engine objects of expired sandboxes.
 
 Run once (cron, timers), or with `--every SECONDS` as a long-lived sweeper
-(`make run` starts one beside the server). The engine is taken to serve this
-one deployment: objects labelled with a sandbox this database does not know
-are removed too, which is how a restart with a fresh database reconciles.
+(`make run` starts one beside the server). It sweeps only objects labelled
+with this deployment's id (DOCKERLAB_DEPLOYMENT); of those, objects of a
+sandbox this database does not know are removed too, which is how a restart
+with a fresh database reconciles.
 """
 
 import time
