@@ -31,6 +31,7 @@ CLOSE_AUTH_REQUIRED = 4401
 MAX_FRAME_CHARS = 96 * 1024
 MAX_NAME_CHARS = 256
 MAX_DOCKERFILE_CHARS = 64 * 1024
+MAX_COMMAND_CHARS = 2048
 # Streams (builds and log follows) one socket may have open at once.
 MAX_STREAMS = 4
 # Actions one socket may have in progress at once.
@@ -67,7 +68,12 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
         "no_cache": Arg(bool),
     },
-    "run": {"image": _NAME, "name": Arg(str), "port": Arg(int, minimum=1, maximum=65535)},
+    "run": {
+        "image": _NAME,
+        "name": Arg(str),
+        "port": Arg(int, minimum=1, maximum=65535),
+        "command": Arg(str, max_chars=MAX_COMMAND_CHARS),
+    },
     "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
     "unfollow": {"stream": _NAME},
     "stop": {"container": _NAME},
@@ -412,10 +418,20 @@ class LabConsumer(AsyncWebsocketConsumer):
         self._pump(stream_id, stream, relay, ended)
 
     async def do_run(
-        self, request: Request, image: str, name: str | None = None, port: int | None = None
+        self,
+        request: Request,
+        image: str,
+        name: str | None = None,
+        port: int | None = None,
+        command: str | None = None,
     ) -> None:
-        kwargs = {"name": name}
-        if port is not None:
+        kwargs: dict[str, Any] = {"name": name}
+        if command is not None:
+            # `docker run IMAGE COMMAND`: a one-off; nothing is published
+            # unless a port is asked for.
+            kwargs["command"] = command
+            kwargs["port"] = port
+        elif port is not None:
             kwargs["port"] = port
         view = await _slow(services.run_container)(await self._sandbox(), image, **kwargs)
         self._result(request, view)
@@ -436,6 +452,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             if error is not None:
                 log.info("log stream %s ended with %r", stream_id, error)
                 frame["error"] = getattr(error, "message", None) or "The log stream broke."
+            elif stream.exit_code is not None:
+                frame["exit_code"] = stream.exit_code
             self.out.frame(frame)
 
         self._pump(stream_id, stream, LogRelay(stream_id), ended)

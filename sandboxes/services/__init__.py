@@ -11,8 +11,8 @@ Known limits, by design of the engine rather than oversight:
   the engine's default bridge; the classic builder offers neither setting.
 - The container quota is checked under a lock per process; two server
   processes could each let one container too many through at the same time.
-- The reaper treats labelled objects unknown to the database as orphans: one
-  deployment per engine.
+- The reaper treats objects labelled with this deployment's id but unknown to
+  its database as orphans; other deployments' objects are left alone.
 - Each sandbox network takes an address pool; an engine's default pools run
   out after a few dozen, so classroom engines should set
   `default-address-pools` in daemon.json to many small (/24) subnets.

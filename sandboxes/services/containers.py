@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from typing import Any
 
@@ -38,6 +39,9 @@ from sandboxes.services.images import (
 _ID = re.compile(r"^[0-9a-f]{4,64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ENV = 32
+MAX_COMMAND_CHARS = 2048
+MAX_COMMAND_WORDS = 64
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # Everything else the engine grants by default goes: no raw sockets, no
 # mknod, no chroot, no audit or capability juggling. What stays is what
@@ -116,7 +120,40 @@ def container_view(sandbox: Sandbox, container: dict) -> dict:
     }
 
 
-def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
+def parse_command(command: Any) -> list[str]:
+    """A container command as a learner types it after the image name.
+
+    Split like a shell would split it (quotes group words), but never run by
+    one: `python -c "print(1)"` becomes three arguments. A shell, when wanted,
+    is asked for explicitly: `sh -c "echo $HOME"`.
+    """
+    if isinstance(command, list):
+        words = command
+        if not all(isinstance(word, str) for word in words):
+            raise BadRequest("Each word of the command must be text.")
+    elif isinstance(command, str):
+        if len(command) > MAX_COMMAND_CHARS:
+            raise BadRequest(f"The command is too long (at most {MAX_COMMAND_CHARS} characters).")
+        if _CONTROL.search(command):
+            raise BadRequest("The command must be one line of plain text.")
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            raise BadRequest(
+                "The command has a quote that is never closed: close it, or escape it with \\."
+            ) from None
+    else:
+        raise BadRequest("The command must be text.")
+    if not words:
+        raise BadRequest("Type a command to run, for example: python --version")
+    if len(words) > MAX_COMMAND_WORDS or sum(len(w) for w in words) > MAX_COMMAND_CHARS:
+        raise BadRequest(f"The command is too long (at most {MAX_COMMAND_WORDS} words).")
+    if any(_CONTROL.search(word) for word in words):
+        raise BadRequest("The command must be one line of plain text.")
+    return words
+
+
+def _host_config(api, sandbox: Sandbox, network: str, port: int | None) -> dict:
     memory = f"{settings.DOCKERLAB_CONTAINER_MEMORY_MB}m"
     return api.create_host_config(
         mem_limit=memory,
@@ -136,7 +173,7 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int) -> dict:
         security_opt=["no-new-privileges"],
         cap_drop=["ALL"],
         cap_add=CAP_ADD,
-        port_bindings={port: ("127.0.0.1", None)},
+        port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
         network_mode=network,
         restart_policy={"Name": "no"},
     )
@@ -169,16 +206,22 @@ def run_container(
     sandbox: Sandbox,
     image: str,
     name: str | None = None,
-    port: int = 5002,
+    port: int | None = 5002,
     env: dict[str, str] | None = None,
+    command: str | list[str] | None = None,
 ) -> dict:
     """Create and start a container from the learner's image (or a lesson image).
 
-    `env` sets environment variables (the database lesson passes MYSQL_HOST
-    to the app and MARIADB_* to the database).
+    `port` is published on 127.0.0.1 (None publishes nothing). `env` sets
+    environment variables (the database lesson passes MYSQL_HOST to the app
+    and MARIADB_* to the database). `command` replaces the image's own, as
+    in `docker run IMAGE COMMAND`.
     """
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+    if port is not None and (
+        not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535
+    ):
         raise BadRequest("The container port must be a number from 1 to 65535.")
+    argv = None if command is None else parse_command(command)
     environment = check_env(env)
     engine_ref, learner_ref = runnable_image(sandbox, image)
     if name is None:
@@ -198,8 +241,9 @@ def run_container(
                 engine_ref,
                 name=engine_name,
                 labels=sandbox.labels(),
+                command=argv,
                 environment=environment or None,
-                ports=[port],
+                ports=[port] if port is not None else None,
                 host_config=_host_config(api, sandbox, network, port),
                 # Inside the sandbox network the container answers to the
                 # learner's name (`web`, `db`), as it would on their own machine.

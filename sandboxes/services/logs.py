@@ -44,6 +44,8 @@ class LogStream:
         self._lock = threading.Lock()  # guards swapping _stream against close()
         self._closed = threading.Event()
         self._reopened: list[float] = []
+        # The container's exit code, once a look at its state found it stopped.
+        self.exit_code: int | None = None
         self._watcher = threading.Thread(
             target=self._watch, name=f"logs-watch-{name}", daemon=True
         )
@@ -115,7 +117,11 @@ class LogStream:
                 )
         except SandboxError:
             return False
-        return bool(state.get("Running"))
+        if state.get("Running"):
+            return True
+        if isinstance(state.get("ExitCode"), int):
+            self.exit_code = state["ExitCode"]
+        return False
 
     def _watch(self) -> None:
         while not self._closed.wait(WATCH_INTERVAL):

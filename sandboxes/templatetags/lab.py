@@ -2,7 +2,7 @@
 
 from django import template
 
-from engine.images import localize_dockerfile
+from engine.images import OFFICIAL, configured, localize_dockerfile
 from sandboxes.services.builds import sample_dir
 
 register = template.Library()
@@ -16,3 +16,13 @@ def sample_dockerfile() -> str:
         return localize_dockerfile(path.read_text())
     except OSError:
         return ""
+
+
+@register.simple_tag
+def command_images() -> list[dict[str, str]]:
+    """The lesson images a one-off command may run in, with their official names."""
+    images = configured()
+    return [
+        {"name": images.get(role, OFFICIAL[role]), "official": OFFICIAL[role]}
+        for role in ("python", "mariadb")
+    ]

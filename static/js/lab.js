@@ -155,6 +155,21 @@
     if (this.openLink) {
       this.openLink.addEventListener("click", function () { self.markStep("open"); });
     }
+    this.commandPane = new Pane(root.querySelector("[data-lab-pane=command]"));
+    this.commandForm = root.querySelector("[data-lab-command]");
+    this.commandStream = null;
+    this.commandPending = null;
+    this.commandRm = false;
+    if (this.commandForm) {
+      this.commandRun = this.commandForm.querySelector("[data-lab-command-run]");
+      this.commandImage = this.commandForm.querySelector("[data-lab-command-image]");
+      this.commandText = this.commandForm.querySelector("[data-lab-command-text]");
+      this.commandForm.addEventListener("submit", function (event) {
+        event.preventDefault();
+        self.act("command");
+      });
+      this.offerTries();
+    }
     this.dockerfile = root.querySelector("[data-lab-dockerfile]");
     this.noCache = root.querySelector("[data-lab-nocache]");
     var reset = root.querySelector("[data-lab-dockerfile-reset]");
@@ -173,6 +188,64 @@
     }
     if (this.noCache && this.noCache.checked) args.no_cache = true;
     return args;
+  };
+
+  /* `docker run` lines of the lesson that the command form can run as they are:
+   * [--rm] [-d] [-i] [-t] [--name NAME] IMAGE COMMAND..., IMAGE a lesson image. */
+  LessonLab.prototype.parseRunLine = function (line) {
+    var m = /^\$\s+(?:time\s+)?docker\s+(?:container\s+)?run\s+(.*)$/.exec(line.trim());
+    if (!m) return null;
+    var words = m[1].split(/\s+/);
+    var result = { rm: false, name: null, image: null, command: "" };
+    var i = 0;
+    for (; i < words.length && words[i].charAt(0) === "-"; i += 1) {
+      var w = words[i];
+      if (w === "--rm") result.rm = true;
+      else if (/^-[dit]+$/.test(w) || w === "--detach" || w === "--interactive" || w === "--tty") continue;
+      else if (w === "--name" && i + 1 < words.length) { i += 1; result.name = words[i]; }
+      else if (w.indexOf("--name=") === 0) result.name = w.slice(7);
+      else return null;
+    }
+    if (i >= words.length) return null;
+    var options = this.commandImage ? this.commandImage.options : [];
+    for (var k = 0; k < options.length; k += 1) {
+      var o = options[k];
+      if (words[i] === o.value || words[i] === o.getAttribute("data-official")) result.image = o.value;
+    }
+    if (!result.image) return null;
+    result.command = words.slice(i + 1).join(" ");
+    return result.command ? result : null;
+  };
+
+  /* A "Try it" button beside each runnable `docker run` line of the steps; the
+   * first one also fills the form. */
+  LessonLab.prototype.offerTries = function () {
+    var self = this;
+    var first = true;
+    document.querySelectorAll(".step").forEach(function (step) {
+      step.querySelectorAll("pre").forEach(function (pre) {
+        pre.textContent.split("\n").forEach(function (line) {
+          var run = self.parseRunLine(line);
+          if (!run) return;
+          if (first) { self.fillCommand(run); first = false; }
+          var button = el("button", { type: "button", class: "secondary lab-try", "data-lab-try": run.command },
+            "Try: " + run.command);
+          button.addEventListener("click", function () {
+            self.fillCommand(run);
+            self.commandForm.scrollIntoView({ block: "nearest" });
+            self.act("command");
+          });
+          pre.parentNode.insertBefore(button, pre.nextSibling);
+        });
+      });
+    });
+  };
+
+  LessonLab.prototype.fillCommand = function (run) {
+    this.commandImage.value = run.image;
+    this.commandText.value = run.command;
+    this.commandForm.querySelector("[data-lab-command-rm]").checked = run.rm;
+    this.commandName = run.name;
   };
 
   /* Tick the lesson's first unticked step that asks for this action. */
@@ -216,6 +289,8 @@
     set(this.buttons.rmi, open && this.hasImage);
     set(this.buttons.prune, open);
     set(this.buttons.state, open);
+    set(this.commandRun, open && !this.commandPending && !this.commandStream);
+    document.querySelectorAll("[data-lab-try]").forEach(function (b) { b.disabled = !open; });
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
       var port = running && c.ports && c.ports.length;
@@ -270,6 +345,29 @@
         self.setStatus("Container " + frame.data.name + " is " + frame.data.state + ".", "ok");
         self.refreshButtons();
       }, fail);
+    } else if (action === "command") {
+      if (this.commandPending || this.commandStream) return;
+      var image = this.commandImage.value;
+      var command = this.commandText.value;
+      var args = { image: image, command: command };
+      if (this.commandName) args.name = this.commandName;
+      this.commandRm = this.commandForm.querySelector("[data-lab-command-rm]").checked;
+      this.commandPane.clear();
+      this.commandPane.note("$ docker run " + (this.commandRm ? "--rm " : "") +
+        (args.name ? "--name " + args.name + " " : "") + image + " " + command);
+      this.root.removeAttribute("data-command-exit");
+      this.setStatus("Running " + command + " in " + image + "…", "busy");
+      this.commandPending = "starting";
+      this.commandStarted = Date.now();
+      this.refreshButtons();
+      this.socket.request("run", args).then(function (frame) {
+        self.commandPending = frame.data.name;
+        return self.socket.request("logs", { container: frame.data.name, tail: 10000 });
+      }).catch(function (err) {
+        self.commandPending = null;
+        self.commandPane.note(err.message || "The command did not start.", "bad");
+        fail(err);
+      });
     } else if (action === "logs") {
       if (this.logStream) {
         this.socket.request("unfollow", { stream: this.logStream }).catch(fail);
@@ -331,6 +429,8 @@
     } else if (t === "_closed") {
       this.buildStream = null;
       this.logStream = null;
+      this.commandStream = null;
+      this.commandPending = null;
       this.setStatus("Connection lost; reconnecting…", "bad");
     } else if (t === "_refused") {
       this.setStatus("Sign in to use the lab.", "bad");
@@ -373,6 +473,12 @@
         this.showError({ status: "Build failed" + where + ".", message: frame.error });
       }
       this.refreshButtons();
+    } else if (t === "logs.start" && this.commandPending && frame.container === this.commandPending) {
+      this.commandStream = frame.stream;
+      this.commandContainer = frame.container;
+      this.commandPending = null;
+    } else if (t === "logs.end" && frame.stream === this.commandStream) {
+      this.commandEnded(frame);
     } else if (t === "logs.start") {
       this.logStream = frame.stream;
       this.logPane.note("Following the logs of " + frame.container + "…");
@@ -380,10 +486,41 @@
       this.refreshButtons();
     } else if (t === "logs.end" && frame.stream === this.logStream) {
       this.logStream = null;
+      if (typeof frame.exit_code === "number") {
+        this.logPane.note(frame.container + " exited with code " + frame.exit_code + ".");
+        this.socket.request("state").catch(function () {});
+      }
       this.logPane.note(frame.error ? "Log stream ended: " + frame.error : "No longer following the logs.");
       this.refreshButtons();
     } else if (t === "error" && frame.ref === undefined) {
       this.showError(frame);
+    }
+    this.refreshButtons();
+  };
+
+  LessonLab.prototype.commandEnded = function (frame) {
+    var self = this;
+    var name = this.commandContainer;
+    this.commandStream = null;
+    if (frame.error) {
+      this.commandPane.note("Output stopped: " + frame.error, "bad");
+    } else if (typeof frame.exit_code === "number") {
+      this.root.setAttribute("data-command-exit", String(frame.exit_code));
+      var ok = frame.exit_code === 0;
+      var seconds = ((Date.now() - this.commandStarted) / 1000).toFixed(1);
+      this.commandPane.note("Exited with code " + frame.exit_code + ", " + seconds +
+        " s after you pressed Run (as your browser saw it).", ok ? "ok" : "bad");
+      this.markStep("command");
+      this.setStatus(name + " exited with code " + frame.exit_code + ".", ok ? "ok" : "bad");
+      if (this.commandRm) {
+        this.socket.request("remove", { container: name }).then(function () {
+          self.commandPane.note("Removed " + name + " (--rm).");
+        }, function (err) { self.showError(err); });
+      } else {
+        this.socket.request("state").catch(function () {});
+      }
+    } else {
+      this.commandPane.note("No longer following " + name + "; it is still running.");
     }
     this.refreshButtons();
   };
@@ -398,6 +535,8 @@
       this.root.setAttribute("data-build-frames", String(this.frames.build));
     } else if (frame.stream === this.logStream) {
       pane = this.logPane;
+    } else if (frame.stream === this.commandStream) {
+      pane = this.commandPane;
     }
     if (!pane) return;
     pane.add(frame.lines || []);

@@ -114,3 +114,14 @@ def page(browser, live_server):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def sandboxes_made():
+    """Sandbox ids the test used; everything labelled with them goes afterwards."""
+    from sandboxes import services
+
+    sids: list[str] = []
+    yield sids
+    for sid in sids:
+        services.remove_objects(sid)

@@ -8,57 +8,15 @@ visit in the followed logs, then stop and remove it.
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from engine import client
-from sandboxes import services
+from tests.browser.learners import connected, sandbox_objects, sign_up
 
 pytestmark = pytest.mark.browser
 
 LESSON = "/lessons/building-images/"
-PASSWORD = "a-long-Passphrase-9"
-
-
-def _sandbox_objects(sid: str) -> dict[str, list]:
-    label = {"label": [f"org.dockerlab.sandbox={sid}"]}
-    api = client.api()
-    with client.translate_errors():
-        return {
-            "running": api.containers(filters=label),
-            "containers": api.containers(all=True, filters=label),
-            "images": api.images(filters=label),
-            "networks": api.networks(filters=label),
-        }
-
-
-@pytest.fixture
-def sandboxes_made():
-    """Sandbox ids the test used; everything labelled with them goes afterwards."""
-    sids: list[str] = []
-    yield sids
-    for sid in sids:
-        services.remove_objects(sid)
-
-
-def _sign_up(page) -> str:
-    username = f"learner-{uuid.uuid4().hex[:8]}"
-    page.goto(f"/accounts/signup/?next={LESSON}")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"**{LESSON}")
-    return username
-
-
-def _connected(panel) -> str:
-    """Wait until the panel's socket is open and names its sandbox; return the id."""
-    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
-    expect(panel).to_have_attribute("data-sandbox-id", re.compile(r"^[0-9a-f]{10}$"))
-    return panel.get_attribute("data-sandbox-id")
 
 
 def test_anonymous_visitors_read_the_lesson_and_are_asked_to_sign_in_for_the_lab(page):
@@ -73,10 +31,10 @@ def test_anonymous_visitors_read_the_lesson_and_are_asked_to_sign_in_for_the_lab
 
 
 def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made):
-    username = _sign_up(page)
+    username = sign_up(page, LESSON)
     expect(page.locator(".account-nav")).to_contain_text(username)
     panel = page.locator("[data-lab-panel]")
-    sid = _connected(panel)
+    sid = connected(panel)
     sandboxes_made.append(sid)
 
     # Build: lines arrive in several frames before the build is done.
@@ -119,15 +77,15 @@ def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made)
     panel.get_by_role("button", name="Remove").click()
     expect(panel.locator("[data-lab-status]")).to_have_text(f"Removed {name}.", timeout=60_000)
     expect(container).to_contain_text("No container yet.")
-    objects = _sandbox_objects(sid)
+    objects = sandbox_objects(sid)
     assert objects["running"] == []
     assert objects["containers"] == []
 
 
 def test_the_sandbox_page_lists_inspects_and_removes_the_learners_image(page, sandboxes_made):
-    _sign_up(page)
+    sign_up(page, LESSON)
     panel = page.locator("[data-lab-panel]")
-    sandboxes_made.append(_connected(panel))
+    sandboxes_made.append(connected(panel))
     panel.get_by_role("button", name="Build").click()
     expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
 
@@ -150,10 +108,10 @@ def test_the_sandbox_page_lists_inspects_and_removes_the_learners_image(page, sa
 
 
 def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandboxes_made):
-    _sign_up(page)
+    sign_up(page, LESSON)
     page.goto("/lessons/commands/")
     panel = page.locator("[data-lab-panel]")
-    sid = _connected(panel)
+    sid = connected(panel)
     sandboxes_made.append(sid)
     expect(panel.get_by_role("button", name="Remove image")).to_be_disabled()
     panel.get_by_role("button", name="Build").click()
@@ -172,15 +130,15 @@ def test_the_commands_lesson_inspects_removes_the_image_and_prunes(page, sandbox
     page.on("dialog", lambda dialog: dialog.accept())
     panel.get_by_role("button", name="Prune…").click()
     expect(panel.locator("[data-lab-status]")).to_contain_text("Pruned")
-    assert _sandbox_objects(sid)["images"] == []
+    assert sandbox_objects(sid)["images"] == []
 
 
 def test_an_edited_dockerfile_is_built_and_a_broken_one_fails_where_it_breaks(
     page, sandboxes_made
 ):
-    _sign_up(page)
+    sign_up(page, LESSON)
     panel = page.locator("[data-lab-panel]")
-    sandboxes_made.append(_connected(panel))
+    sandboxes_made.append(connected(panel))
 
     panel.locator(".lab-dockerfile summary").click()
     editor = panel.locator("[data-lab-dockerfile]")

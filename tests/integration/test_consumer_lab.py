@@ -237,3 +237,42 @@ async def test_a_change_made_in_one_tab_reaches_the_learners_other_tabs(learner)
     finally:
         await lesson_tab.disconnect()
         await sandbox_tab.disconnect()
+
+
+async def test_a_one_off_command_prints_its_output_and_ends_with_its_exit_code(learner):
+    communicator = await _socket(learner)
+    try:
+        await communicator.send_json_to(
+            {
+                "action": "run",
+                "ref": "c",
+                "image": "python:3.12-slim",
+                "command": "python -c \"import sys; print('six times seven', 6 * 7); sys.exit(3)\"",
+            }
+        )
+        result = (await _until(communicator, lambda f: f["type"] == "result"))[-1]
+        name = result["data"]["name"]
+        assert result["data"]["ports"] == []  # a one-off publishes nothing
+        await communicator.send_json_to(
+            {"action": "logs", "ref": "l", "container": name, "tail": 10000}
+        )
+        frames = await _until(communicator, lambda f: f["type"] == "logs.end", timeout=30)
+        lines = [line for f in frames if f["type"] == "output" for line in f["lines"]]
+        assert "six times seven 42" in lines
+        assert frames[-1]["exit_code"] == 3
+        assert "error" not in frames[-1]
+
+        # A quote never closed is the learner's mistake, told plainly.
+        await communicator.send_json_to(
+            {"action": "run", "ref": "q", "image": "python:3.12-slim", "command": "echo 'oops"}
+        )
+        while True:
+            frame = await communicator.receive_json_from(timeout=30)
+            if frame.get("ref") == "q":
+                break
+        assert frame["type"] == "error" and frame["code"] == "bad_request"
+        assert "quote" in frame["message"]
+        await communicator.send_json_to({"action": "remove", "ref": "rm", "container": name})
+        await _until(communicator, lambda f: f.get("ref") == "rm", timeout=30)
+    finally:
+        await communicator.disconnect()

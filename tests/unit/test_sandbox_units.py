@@ -119,3 +119,38 @@ def test_the_proxy_says_503_when_the_engine_is_down(db, alice, client, settings)
         assert b"not reachable" in response.content
     finally:
         engine_client.reset()
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("python --version", ["python", "--version"]),
+        ("python -c \"print('a b')\"", ["python", "-c", "print('a b')"]),
+        ("sh -c 'echo $HOME | wc -c'", ["sh", "-c", "echo $HOME | wc -c"]),
+        (["uname", "-r"], ["uname", "-r"]),
+    ],
+)
+def test_a_command_is_split_into_words_like_a_shell_would(typed, words):
+    from sandboxes.services.containers import parse_command
+
+    assert parse_command(typed) == words
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("echo 'oops", "quote"),
+        ("   ", "Type a command"),
+        ("echo a\nrm -rf /", "one line"),
+        ("echo \x00", "one line"),
+        ("x " * 1500, "too long"),
+        (42, "must be text"),
+        (["echo", 3], "text"),
+    ],
+)
+def test_a_bad_command_is_refused_with_a_reason(typed, says):
+    from sandboxes.errors import BadRequest
+    from sandboxes.services.containers import parse_command
+
+    with pytest.raises(BadRequest, match=says):
+        parse_command(typed)

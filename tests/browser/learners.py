@@ -1,0 +1,44 @@
+"""Signing a new learner up in the browser, and waiting for their lab panel."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from playwright.sync_api import expect
+
+from engine import client
+
+PASSWORD = "a-long-Passphrase-9"
+
+
+def sign_up(page, next_path: str) -> str:
+    """Sign a fresh learner up and land on `next_path`; return the username."""
+    username = f"learner-{uuid.uuid4().hex[:8]}"
+    page.goto(f"/accounts/signup/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+    return username
+
+
+def connected(panel) -> str:
+    """Wait until the panel's socket is open and names its sandbox; return the id."""
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    expect(panel).to_have_attribute("data-sandbox-id", re.compile(r"^[0-9a-f]{10}$"))
+    return panel.get_attribute("data-sandbox-id")
+
+
+def sandbox_objects(sid: str) -> dict[str, list]:
+    """What the engine holds of one sandbox, by its label."""
+    label = {"label": [f"org.dockerlab.sandbox={sid}"]}
+    api = client.api()
+    with client.translate_errors():
+        return {
+            "running": api.containers(filters=label),
+            "containers": api.containers(all=True, filters=label),
+            "images": api.images(filters=label),
+            "networks": api.networks(filters=label),
+        }
