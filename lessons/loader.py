@@ -30,7 +30,7 @@ MAX_INCLUDE_BYTES = 64 * 1024
 # What a step or a lesson's lab panel may ask the sandbox to do.
 LAB_ACTIONS = frozenset(
     {
-        "build", "run", "command", "logs", "stop", "remove", "open", "rmi", "inspect", "prune",
+        "build", "run", "command", "images", "logs", "stop", "remove", "open", "rmi", "inspect", "prune",
         "state", "network", "compose", "push", "pull", "tag", "login", "registry",
         "scale",
     }

@@ -19,6 +19,19 @@ def sample_dockerfile() -> str:
 
 
 @register.simple_tag
+def sample_dockerfiles() -> dict[str, str]:
+    """Every Dockerfile of the sample app (Dockerfile first), as it would be built."""
+    found = {}
+    paths = sorted(sample_dir().glob("Dockerfile*"), key=lambda p: (p.name != "Dockerfile", p.name))
+    for path in paths:
+        try:
+            found[path.name] = localize_dockerfile(path.read_text())
+        except OSError:
+            continue
+    return found
+
+
+@register.simple_tag
 def command_images() -> list[dict[str, str]]:
     """The lesson images a one-off command may run in, with their official names."""
     images = configured()

@@ -168,7 +168,6 @@
         event.preventDefault();
         self.act("command");
       });
-      this.offerTries();
     }
     this.dockerfile = root.querySelector("[data-lab-dockerfile]");
     this.noCache = root.querySelector("[data-lab-nocache]");
@@ -176,14 +175,30 @@
     if (reset && this.dockerfile) {
       reset.addEventListener("click", function () { self.dockerfile.value = self.dockerfile.defaultValue; });
     }
+    var samples = document.getElementById("lab-samples");
+    this.samples = samples ? JSON.parse(samples.textContent) : {};
+    this.sampleSelect = root.querySelector("[data-lab-sample]");
+    if (this.sampleSelect) {
+      this.sampleSelect.addEventListener("change", function () { self.chooseSample(self.sampleSelect.value); });
+    }
+    this.tagInput = root.querySelector("[data-lab-tag]");
+    if (this.tagInput) {
+      this.tagInput.addEventListener("input", function () { self.setTag(self.tagInput.value); });
+    }
+    this.imageRows = root.querySelector("[data-lab-images-rows]");
+    this.lastState = null;
+    this.offerTries();
     socket.on(function (frame) { self.onFrame(frame); });
     this.refreshButtons();
   }
 
-  /* What Build sends: the learner's Dockerfile only when they changed it. */
+  /* What Build sends: the Dockerfile's text unless it is the sample's own
+   * Dockerfile, which the server builds by default. */
   LessonLab.prototype.buildArgs = function () {
     var args = { tag: this.tag };
-    if (this.dockerfile && this.dockerfile.value !== this.dockerfile.defaultValue) {
+    var standard = this.samples.Dockerfile !== undefined ? this.samples.Dockerfile
+      : (this.dockerfile ? this.dockerfile.defaultValue : "");
+    if (this.dockerfile && this.dockerfile.value !== standard) {
       args.dockerfile = this.dockerfile.value;
     }
     if (this.noCache && this.noCache.checked) args.no_cache = true;
@@ -217,28 +232,83 @@
     return result.command ? result : null;
   };
 
-  /* A "Try it" button beside each runnable `docker run` line of the steps; the
-   * first one also fills the form. */
+  /* `docker build [-f FILE] [-t TAG] [--no-cache] .` lines of the lesson, with
+   * FILE one of the sample's Dockerfiles. */
+  LessonLab.prototype.parseBuildLine = function (line) {
+    var m = /^\$\s+docker\s+(?:image\s+)?build\s+(.*)$/.exec(line.trim());
+    if (!m || !this.sampleSelect) return null;
+    var words = m[1].split(/\s+/);
+    var result = { file: "Dockerfile", tag: "flask-app", noCache: false };
+    for (var i = 0; i < words.length; i += 1) {
+      var w = words[i];
+      if ((w === "-f" || w === "--file") && i + 1 < words.length) { i += 1; result.file = words[i]; }
+      else if ((w === "-t" || w === "--tag") && i + 1 < words.length) { i += 1; result.tag = words[i]; }
+      else if (w === "--no-cache") result.noCache = true;
+      else if (w === "." && i === words.length - 1) return this.samples[result.file] !== undefined ? result : null;
+      else return null;
+    }
+    return null;
+  };
+
+  /* A "Try" button beside each lesson line the panel can do as written:
+   * `docker run` (the command form) and `docker build` (Build). The first
+   * runnable line also fills the command form. */
   LessonLab.prototype.offerTries = function () {
     var self = this;
-    var first = true;
+    var add = function (pre, label, kind, go) {
+      var button = el("button", { type: "button", class: "secondary lab-try", "data-lab-try": kind }, "Try: " + label);
+      button.disabled = true;
+      button.addEventListener("click", go);
+      pre.parentNode.insertBefore(button, pre.nextSibling);
+    };
     document.querySelectorAll(".step").forEach(function (step) {
       step.querySelectorAll("pre").forEach(function (pre) {
-        pre.textContent.split("\n").forEach(function (line) {
-          var run = self.parseRunLine(line);
-          if (!run) return;
-          if (first) { self.fillCommand(run); first = false; }
-          var button = el("button", { type: "button", class: "secondary lab-try", "data-lab-try": run.command },
-            "Try: " + run.command);
-          button.addEventListener("click", function () {
-            self.fillCommand(run);
-            self.commandForm.scrollIntoView({ block: "nearest" });
-            self.act("command");
-          });
-          pre.parentNode.insertBefore(button, pre.nextSibling);
+        pre.textContent.split("\n").reverse().forEach(function (line) {
+          var run = self.commandForm ? self.parseRunLine(line) : null;
+          if (run) {
+            add(pre, run.command, "command", function () {
+              self.fillCommand(run);
+              self.commandForm.scrollIntoView({ block: "nearest" });
+              self.act("command");
+            });
+            return;
+          }
+          var build = self.parseBuildLine(line);
+          if (build) {
+            add(pre, "build " + (build.file === "Dockerfile" ? "" : "-f " + build.file + " ") + "-t " + build.tag,
+              "build", function () {
+                self.sampleSelect.value = build.file;
+                self.chooseSample(build.file);
+                self.tagInput.value = build.tag;
+                self.setTag(build.tag);
+                if (self.noCache) self.noCache.checked = build.noCache;
+                self.act("build");
+              });
+          }
         });
       });
     });
+    if (!this.commandForm) return;
+    var pres = document.querySelectorAll(".step pre");
+    for (var i = 0; i < pres.length; i += 1) {
+      var lines = pres[i].textContent.split("\n");
+      for (var j = 0; j < lines.length; j += 1) {
+        var run = this.parseRunLine(lines[j]);
+        if (run) { this.fillCommand(run); return; }
+      }
+    }
+  };
+
+  LessonLab.prototype.chooseSample = function (name) {
+    var text = this.samples[name];
+    if (text === undefined || !this.dockerfile) return;
+    this.dockerfile.defaultValue = text;
+    this.dockerfile.value = text;
+  };
+
+  LessonLab.prototype.setTag = function (tag) {
+    this.tag = (tag || "").trim() || "flask-app";
+    if (this.lastState) this.onState(this.lastState);
   };
 
   LessonLab.prototype.fillCommand = function (run) {
@@ -290,7 +360,11 @@
     set(this.buttons.prune, open);
     set(this.buttons.state, open);
     set(this.commandRun, open && !this.commandPending && !this.commandStream);
-    document.querySelectorAll("[data-lab-try]").forEach(function (b) { b.disabled = !open; });
+    var self = this;
+    document.querySelectorAll("[data-lab-try]").forEach(function (b) {
+      b.disabled = !open || (b.getAttribute("data-lab-try") === "build" ? !!self.buildStream
+        : !!(self.commandPending || self.commandStream));
+    });
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
       var port = running && c.ports && c.ports.length;
@@ -544,6 +618,8 @@
   };
 
   LessonLab.prototype.onState = function (state) {
+    this.lastState = state;
+    this.showImages(state.images || []);
     var containers = state.containers || [];
     var current = null;
     if (this.container) {
@@ -556,6 +632,27 @@
     this.hasImage = (state.images || []).some(function (i) { return i.name === tag; });
     this.showContainer();
     this.refreshButtons();
+  };
+
+  LessonLab.prototype.showImages = function (images) {
+    if (!this.imageRows) return;
+    var rows = this.imageRows;
+    rows.textContent = "";
+    if (!images.length) {
+      var empty = el("tr");
+      empty.appendChild(el("td", { colspan: "3", class: "muted" }, "No images yet."));
+      rows.appendChild(empty);
+      return;
+    }
+    this.markStep("images");
+    images.forEach(function (image) {
+      var tr = el("tr", { "data-image": image.name });
+      tr.appendChild(el("td", { class: "mono", "data-label": "Image" }, image.name));
+      tr.appendChild(el("td", { "data-label": "Size", "data-size": String(image.size) }, humanSize(image.size)));
+      var created = image.created ? new Date(image.created) : null;
+      tr.appendChild(el("td", { "data-label": "Created" }, created ? created.toLocaleTimeString() : ""));
+      rows.appendChild(tr);
+    });
   };
 
   /* ---- the sandbox page --------------------------------------------------- */

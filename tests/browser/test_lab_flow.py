@@ -50,7 +50,7 @@ def test_a_learner_builds_runs_opens_follows_and_cleans_up(page, sandboxes_made)
     expect(page.locator('.step[data-lab-action="build"]')).to_have_class(re.compile("lab-done"))
 
     # Run: the container shows as running with its published port.
-    panel.get_by_role("button", name="Run").click()
+    panel.get_by_role("button", name="Run", exact=True).click()
     container = panel.locator("[data-lab-container]")
     expect(container.locator("[data-lab-container-state]")).to_have_class(
         re.compile("state-running"), timeout=60_000
