@@ -73,6 +73,8 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "name": Arg(str),
         "port": Arg(int, minimum=1, maximum=65535),
         "command": Arg(str, max_chars=MAX_COMMAND_CHARS),
+        "env": Arg(dict),
+        "publish": Arg(bool),
     },
     "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
     "unfollow": {"stream": _NAME},
@@ -94,6 +96,13 @@ class Request:
 
 
 def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
+    if spec.kind is dict:
+        # The service checks the entries (names, values, how many).
+        if not isinstance(value, dict):
+            raise ProtocolError(
+                "bad_request", f"'{name}' for {action} must be an object of NAME: value."
+            )
+        return value
     if spec.kind is bool:
         if not isinstance(value, bool):
             raise ProtocolError("bad_request", f"'{name}' for {action} must be true or false.")
@@ -424,13 +433,15 @@ class LabConsumer(AsyncWebsocketConsumer):
         name: str | None = None,
         port: int | None = None,
         command: str | None = None,
+        env: dict | None = None,
+        publish: bool | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"name": name}
+        kwargs: dict[str, Any] = {"name": name, "env": env}
         if command is not None:
-            # `docker run IMAGE COMMAND`: a one-off; nothing is published
-            # unless a port is asked for.
             kwargs["command"] = command
-            kwargs["port"] = port
+        if publish is False or (command is not None and port is None):
+            # `docker run IMAGE COMMAND` publishes nothing unless asked to.
+            kwargs["port"] = None
         elif port is not None:
             kwargs["port"] = port
         view = await _slow(services.run_container)(await self._sandbox(), image, **kwargs)

@@ -168,6 +168,9 @@
         event.preventDefault();
         self.act("command");
       });
+      var typed = function () { self.commandExtra = null; };
+      this.commandText.addEventListener("input", typed);
+      this.commandImage.addEventListener("change", typed);
     }
     this.dockerfile = root.querySelector("[data-lab-dockerfile]");
     this.noCache = root.querySelector("[data-lab-nocache]");
@@ -205,31 +208,60 @@
     return args;
   };
 
-  /* `docker run` lines of the lesson that the command form can run as they are:
-   * [--rm] [-d] [-i] [-t] [--name NAME] IMAGE COMMAND..., IMAGE a lesson image. */
+  /* `docker run` lines of the lesson that the run form can do as written:
+   * [--rm] [-d] [-i] [-t] [--name NAME] [-e NAME=value]... [-p [IP:]HOST:PORT]
+   * [--network NAME] IMAGE [COMMAND...]. IMAGE is a lesson image or, for any
+   * other name, one of the learner's own (the server says so if it is not). */
   LessonLab.prototype.parseRunLine = function (line) {
     var m = /^\$\s+(?:time\s+)?docker\s+(?:container\s+)?run\s+(.*)$/.exec(line.trim());
-    if (!m) return null;
+    if (!m || /[`|;&<>]/.test(m[1])) return null;
     var words = m[1].split(/\s+/);
-    var result = { rm: false, name: null, image: null, command: "" };
+    var result = { rm: false, name: null, image: null, command: "", env: {}, port: null, network: null };
+    var value = function (w, long, short) {
+      if (w === long || w === short) { i += 1; return i < words.length ? words[i] : null; }
+      if (w.indexOf(long + "=") === 0) return w.slice(long.length + 1);
+      return undefined;
+    };
     var i = 0;
     for (; i < words.length && words[i].charAt(0) === "-"; i += 1) {
       var w = words[i];
+      var v;
       if (w === "--rm") result.rm = true;
       else if (/^-[dit]+$/.test(w) || w === "--detach" || w === "--interactive" || w === "--tty") continue;
-      else if (w === "--name" && i + 1 < words.length) { i += 1; result.name = words[i]; }
-      else if (w.indexOf("--name=") === 0) result.name = w.slice(7);
+      else if ((v = value(w, "--name", null)) !== undefined) { if (!v) return null; result.name = v; }
+      else if ((v = value(w, "--env", "-e")) !== undefined) {
+        var eq = v ? v.indexOf("=") : -1;
+        if (eq < 1) return null;
+        result.env[v.slice(0, eq)] = v.slice(eq + 1);
+      } else if ((v = value(w, "--publish", "-p")) !== undefined) {
+        var port = v ? parseInt(v.split(":").pop().split("/")[0], 10) : NaN;
+        if (!(port >= 1 && port <= 65535)) return null;
+        result.port = port;
+      } else if ((v = value(w, "--network", null)) !== undefined) { if (!v) return null; result.network = v; }
       else return null;
     }
-    if (i >= words.length) return null;
+    if (i >= words.length || /["'$]/.test(words.slice(0, i + 1).join(" "))) return null;
+    var image = words[i];
+    if (!/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_.-]+)?$/.test(image)) return null;
+    result.image = image;
     var options = this.commandImage ? this.commandImage.options : [];
     for (var k = 0; k < options.length; k += 1) {
-      var o = options[k];
-      if (words[i] === o.value || words[i] === o.getAttribute("data-official")) result.image = o.value;
+      if (image === options[k].getAttribute("data-official")) result.image = options[k].value;
     }
-    if (!result.image) return null;
     result.command = words.slice(i + 1).join(" ");
-    return result.command ? result : null;
+    return result;
+  };
+
+  /* The docker run line the form will do, as the learner would type it. */
+  LessonLab.prototype.runLine = function (args, rm) {
+    var parts = ["$ docker run"];
+    if (rm) parts.push("--rm");
+    if (args.name) parts.push("--name " + args.name);
+    Object.keys(args.env || {}).forEach(function (key) { parts.push("-e " + key + "=" + args.env[key]); });
+    if (args.port) parts.push("-p 127.0.0.1:<any free port>:" + args.port);
+    parts.push(args.image);
+    if (args.command) parts.push(args.command);
+    return parts.join(" ");
   };
 
   /* `docker build [-f FILE] [-t TAG] [--no-cache] .` lines of the lesson, with
@@ -263,10 +295,11 @@
     };
     document.querySelectorAll(".step").forEach(function (step) {
       step.querySelectorAll("pre").forEach(function (pre) {
-        pre.textContent.split("\n").reverse().forEach(function (line) {
+        pre.textContent.replace(/\\\n\s*/g, " ").split("\n").reverse().forEach(function (line) {
           var run = self.commandForm ? self.parseRunLine(line) : null;
           if (run) {
-            add(pre, run.command, "command", function () {
+            add(pre, run.command || (run.name ? "run " + run.name + " (" + run.image + ")" : "run " + run.image),
+              "command", function () {
               self.fillCommand(run);
               self.commandForm.scrollIntoView({ block: "nearest" });
               self.act("command");
@@ -291,10 +324,10 @@
     if (!this.commandForm) return;
     var pres = document.querySelectorAll(".step pre");
     for (var i = 0; i < pres.length; i += 1) {
-      var lines = pres[i].textContent.split("\n");
+      var lines = pres[i].textContent.replace(/\\\n\s*/g, " ").split("\n");
       for (var j = 0; j < lines.length; j += 1) {
         var run = this.parseRunLine(lines[j]);
-        if (run) { this.fillCommand(run); return; }
+        if (run && run.command) { this.fillCommand(run); return; }
       }
     }
   };
@@ -312,10 +345,15 @@
   };
 
   LessonLab.prototype.fillCommand = function (run) {
-    this.commandImage.value = run.image;
+    var select = this.commandImage;
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value === run.image; });
+    if (!known) select.appendChild(el("option", { value: run.image, "data-own": "" }, run.image));
+    select.value = run.image;
     this.commandText.value = run.command;
     this.commandForm.querySelector("[data-lab-command-rm]").checked = run.rm;
-    this.commandName = run.name;
+    // What the form does not show (name, -e, -p) holds until the learner
+    // changes the image or the command by hand.
+    this.commandExtra = { name: run.name, env: run.env, port: run.port, network: run.network };
   };
 
   /* Tick the lesson's first unticked step that asks for this action. */
@@ -359,11 +397,11 @@
     set(this.buttons.rmi, open && this.hasImage);
     set(this.buttons.prune, open);
     set(this.buttons.state, open);
-    set(this.commandRun, open && !this.commandPending && !this.commandStream);
+    set(this.commandRun, open && !this.commandPending);
     var self = this;
     document.querySelectorAll("[data-lab-try]").forEach(function (b) {
       b.disabled = !open || (b.getAttribute("data-lab-try") === "build" ? !!self.buildStream
-        : !!(self.commandPending || self.commandStream));
+        : !!self.commandPending);
     });
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
@@ -420,26 +458,41 @@
         self.refreshButtons();
       }, fail);
     } else if (action === "command") {
-      if (this.commandPending || this.commandStream) return;
-      var image = this.commandImage.value;
-      var command = this.commandText.value;
-      var args = { image: image, command: command };
-      if (this.commandName) args.name = this.commandName;
+      if (this.commandPending) return;
+      var extra = this.commandExtra || {};
+      var args = { image: this.commandImage.value };
+      var command = this.commandText.value.trim();
+      if (command) args.command = command;
+      if (extra.name) args.name = extra.name;
+      if (extra.env && Object.keys(extra.env).length) args.env = extra.env;
+      if (extra.port) args.port = extra.port;
+      else args.publish = false;
+      if (this.commandStream) {
+        // One follow at a time in this pane: let the previous container be.
+        this.socket.request("unfollow", { stream: this.commandStream }).catch(function () {});
+        this.commandStream = null;
+      }
       this.commandRm = this.commandForm.querySelector("[data-lab-command-rm]").checked;
       this.commandPane.clear();
-      this.commandPane.note("$ docker run " + (this.commandRm ? "--rm " : "") +
-        (args.name ? "--name " + args.name + " " : "") + image + " " + command);
+      this.commandPane.note(this.runLine(args, this.commandRm));
+      if (extra.network) {
+        this.commandPane.note("(--network " + extra.network + ": in the lab every container of your sandbox " +
+          "joins your sandbox's own network, where names like this one's resolve.)");
+      }
       this.root.removeAttribute("data-command-exit");
-      this.setStatus("Running " + command + " in " + image + "…", "busy");
+      this.setStatus("Starting a container from " + args.image + "…", "busy");
       this.commandPending = "starting";
       this.commandStarted = Date.now();
       this.refreshButtons();
       this.socket.request("run", args).then(function (frame) {
         self.commandPending = frame.data.name;
+        self.container = frame.data;
+        self.showContainer();
+        self.setStatus("Container " + frame.data.name + " is " + frame.data.state + ".", "ok");
         return self.socket.request("logs", { container: frame.data.name, tail: 10000 });
       }).catch(function (err) {
         self.commandPending = null;
-        self.commandPane.note(err.message || "The command did not start.", "bad");
+        self.commandPane.note(err.message || "The container did not start.", "bad");
         fail(err);
       });
     } else if (action === "logs") {
@@ -551,6 +604,7 @@
       this.commandStream = frame.stream;
       this.commandContainer = frame.container;
       this.commandPending = null;
+      this.markStep("command");
     } else if (t === "logs.end" && frame.stream === this.commandStream) {
       this.commandEnded(frame);
     } else if (t === "logs.start") {
@@ -584,7 +638,6 @@
       var seconds = ((Date.now() - this.commandStarted) / 1000).toFixed(1);
       this.commandPane.note("Exited with code " + frame.exit_code + ", " + seconds +
         " s after you pressed Run (as your browser saw it).", ok ? "ok" : "bad");
-      this.markStep("command");
       this.setStatus(name + " exited with code " + frame.exit_code + ".", ok ? "ok" : "bad");
       if (this.commandRm) {
         this.socket.request("remove", { container: name }).then(function () {

@@ -67,5 +67,5 @@ def test_a_step_with_a_lab_action_points_to_the_lab(page):
     link.click()
     assert page.url.endswith("#lab")
     # Lessons without a lab get no such links.
-    page.goto("/lessons/networking/")
+    page.goto("/lessons/orchestration/")
     expect(page.locator(".step-lab-link")).to_have_count(0)
