@@ -12,7 +12,7 @@ class SandboxAdmin(admin.ModelAdmin):
     readonly_fields = ["sid", "created_at"]
     actions = ["clear_engine_objects"]
 
-    @admin.action(description="Remove their containers, images and network")
+    @admin.action(description="Remove their containers, images, volumes and network")
     def clear_engine_objects(self, request, queryset):
         for sandbox in queryset:
             try:
@@ -22,8 +22,4 @@ class SandboxAdmin(admin.ModelAdmin):
                     request, f"{sandbox.sid}: {exc.message}", messages.ERROR
                 )
                 continue
-            self.message_user(
-                request,
-                f"{sandbox.sid}: {removed['containers']} containers, "
-                f"{removed['images']} images, {removed['networks']} networks removed.",
-            )
+            self.message_user(request, f"{sandbox.sid}: {reaper.describe(removed)}.")

@@ -21,7 +21,15 @@ from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
 from sandboxes import services
-from sandboxes.streaming import BuildRelay, LogRelay, OutboundQueue, StreamPump, post
+from sandboxes.services import compose
+from sandboxes.streaming import (
+    BuildRelay,
+    ComposeRelay,
+    LogRelay,
+    OutboundQueue,
+    StreamPump,
+    post,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,11 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     "rmi": {"image": _NAME},
     "inspect": {"kind": Arg(str, required=True, choices=("container", "image")), "name": _NAME},
     "prune": {},
+    "compose": {
+        "command": Arg(str, required=True, choices=("up", "ps", "down")),
+        "build": Arg(bool),
+        "volumes": Arg(bool),
+    },
 }
 
 
@@ -421,6 +434,40 @@ class LabConsumer(AsyncWebsocketConsumer):
         def ended(error: BaseException | None) -> None:
             if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
                 log.warning("build stream %s broke: %r", stream_id, error)
+            self.out.frame(relay.done_frame(error))
+            self._refresh_state()
+
+        self._pump(stream_id, stream, relay, ended)
+
+    async def do_compose(
+        self, request: Request, command: str, build: bool = True, volumes: bool = False
+    ) -> None:
+        sandbox = await self._sandbox()
+        if command == "ps":
+            self._result(request, {"services": await _slow(compose.ps)(sandbox)})
+            return
+        if command == "down":
+            data = await _slow(compose.down)(sandbox, volumes=volumes)
+            self._result(request, data)
+            await self._send_state()
+            return
+        self._check_stream_room()
+        stream = await _open_stream(compose.up, sandbox, build=build)
+        stream_id = self._stream_id("c")
+        relay = ComposeRelay(stream_id)
+        self.out.frame(
+            {
+                "type": "compose.start",
+                "stream": stream_id,
+                "ref": request.ref,
+                "project": stream.project.name,
+                "steps": stream.steps,
+            }
+        )
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("compose stream %s broke: %r", stream_id, error)
             self.out.frame(relay.done_frame(error))
             self._refresh_state()
 

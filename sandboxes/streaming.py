@@ -441,12 +441,16 @@ class BuildRelay:
     remembers how the build ended for the final "build.done".
     """
 
+    # Frame names: "<prefix>.step", "<prefix>.done".
+    prefix = "build"
+
     def __init__(self, stream: str):
         self.stream = stream
         self.assembler = LineAssembler()
         self.error: str | None = None
         self.image: str | None = None
         self.image_id: str | None = None
+        self.result: dict | None = None
 
     def __call__(self, event: Any) -> list[Emit]:
         if not isinstance(event, dict):
@@ -460,7 +464,7 @@ class BuildRelay:
         elif kind == "step":
             out.extend(self.tail())
             frame = {
-                "type": "build.step",
+                "type": f"{self.prefix}.step",
                 "stream": self.stream,
                 "step": event.get("step"),
                 "steps": event.get("steps"),
@@ -474,6 +478,7 @@ class BuildRelay:
             out.extend(self.tail())
             self.image = event.get("image")
             self.image_id = event.get("id")
+            self.result = event
         return out
 
     def tail(self) -> list[Emit]:
@@ -482,7 +487,7 @@ class BuildRelay:
 
     def done_frame(self, error: BaseException | None) -> dict:
         """The "build.done" frame, given how the reader ended."""
-        frame: dict = {"type": "build.done", "stream": self.stream}
+        frame: dict = {"type": f"{self.prefix}.done", "stream": self.stream}
         if error is not None and self.error is None:
             self.error = getattr(error, "message", None) or "The build stopped unexpectedly."
         if self.error is None and self.image is None:
@@ -519,3 +524,21 @@ def post(queue: OutboundQueue, stream: str, emits: list[Emit]) -> None:
             queue.lines(stream, value)
         else:
             queue.frame(value)
+
+
+class ComposeRelay(BuildRelay):
+    """`compose up` events (shaped like a build's) as "compose.*" frames."""
+
+    prefix = "compose"
+
+    def done_frame(self, error: BaseException | None) -> dict:
+        frame: dict = {"type": "compose.done", "stream": self.stream}
+        if error is not None and self.error is None:
+            self.error = getattr(error, "message", None) or "compose up stopped unexpectedly."
+        if self.error is None and self.result is None:
+            self.error = "compose up ended before every service was up."
+        if self.error is not None:
+            frame.update(ok=False, error=self.error)
+        else:
+            frame.update(ok=True, services=self.result.get("services", []))
+        return frame

@@ -153,7 +153,23 @@ def parse_command(command: Any) -> list[str]:
     return words
 
 
-def _host_config(api, sandbox: Sandbox, network: str, port: int | None) -> dict:
+def _volume_binds(sandbox: Sandbox, volumes: dict[str, str] | None) -> dict | None:
+    """Named volumes of this sandbox only: never a path on the host."""
+    if not volumes:
+        return None
+    binds = {}
+    for source, target in volumes.items():
+        if not source.startswith(naming.container_prefix(sandbox.sid)) or "/" in source:
+            raise BadRequest(f"{source!r} is not one of your sandbox's volumes.")
+        if not isinstance(target, str) or not target.startswith("/") or ":" in target:
+            raise BadRequest(f"{target!r} is not a path inside the container.")
+        binds[source] = {"bind": target, "mode": "rw"}
+    return binds
+
+
+def _host_config(
+    api, sandbox: Sandbox, network: str, port: int | None, binds: dict | None = None
+) -> dict:
     memory = f"{settings.DOCKERLAB_CONTAINER_MEMORY_MB}m"
     return api.create_host_config(
         mem_limit=memory,
@@ -174,6 +190,7 @@ def _host_config(api, sandbox: Sandbox, network: str, port: int | None) -> dict:
         cap_drop=["ALL"],
         cap_add=CAP_ADD,
         port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
+        binds=binds,
         network_mode=network,
         restart_policy={"Name": "no"},
     )
@@ -209,6 +226,11 @@ def run_container(
     port: int | None = 5002,
     env: dict[str, str] | None = None,
     command: str | list[str] | None = None,
+    *,
+    aliases: tuple[str, ...] = (),
+    labels: dict[str, str] | None = None,
+    volumes: dict[str, str] | None = None,
+    healthcheck: dict | None = None,
 ) -> dict:
     """Create and start a container from the learner's image (or a lesson image).
 
@@ -216,6 +238,11 @@ def run_container(
     environment variables (the database lesson passes MYSQL_HOST to the app
     and MARIADB_* to the database). `command` replaces the image's own, as
     in `docker run IMAGE COMMAND`.
+
+    For Compose only: `aliases` are more names on the sandbox network,
+    `labels` more labels (the sandbox's own always win), `volumes` maps the
+    engine names of the sandbox's own named volumes to container paths, and
+    `healthcheck` is the engine's health check.
     """
     if port is not None and (
         not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535
@@ -240,15 +267,19 @@ def run_container(
             created = api.create_container(
                 engine_ref,
                 name=engine_name,
-                labels=sandbox.labels(),
+                labels={**(labels or {}), **sandbox.labels()},
                 command=argv,
+                healthcheck=healthcheck,
                 environment=environment or None,
                 ports=[port] if port is not None else None,
-                host_config=_host_config(api, sandbox, network, port),
+                volumes=list((volumes or {}).values()) or None,
+                host_config=_host_config(
+                    api, sandbox, network, port, _volume_binds(sandbox, volumes)
+                ),
                 # Inside the sandbox network the container answers to the
                 # learner's name (`web`, `db`), as it would on their own machine.
                 networking_config=api.create_networking_config(
-                    {network: api.create_endpoint_config(aliases=[name])}
+                    {network: api.create_endpoint_config(aliases=[name, *aliases])}
                 ),
                 detach=True,
             )

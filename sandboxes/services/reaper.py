@@ -24,10 +24,10 @@ DEPLOYMENT_LABEL = "org.dockerlab.deployment"
 
 
 def remove_objects(sid: str) -> dict[str, int]:
-    """Remove every container, image and network labelled with sandbox `sid`."""
+    """Remove every container, image, volume and network labelled with sandbox `sid`."""
     naming.check_sid(sid)
     flt = {"label": [f"{LABEL}={sid}"]}
-    removed = {"containers": 0, "images": 0, "networks": 0}
+    removed = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
     with engine_call():
         api = client.api()
         for container in api.containers(all=True, filters=flt):
@@ -44,12 +44,24 @@ def remove_objects(sid: str) -> dict[str, int]:
                 with client.translate_errors():
                     api.remove_image(image["Id"], force=True)
                 removed["images"] += 1
+        for volume in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+            with contextlib.suppress(client.NotFound, client.Conflict):
+                with client.translate_errors():
+                    api.remove_volume(volume["Name"], force=True)
+                removed["volumes"] += 1
         for network in api.networks(filters=flt):
             with contextlib.suppress(client.NotFound, client.Conflict):
                 with client.translate_errors():
                     api.remove_network(network["Id"])
                 removed["networks"] += 1
     return removed
+
+
+def describe(removed: dict[str, int]) -> str:
+    """What remove_objects removed, in words."""
+    return ", ".join(
+        f"{removed.get(kind, 0)} {kind}" for kind in ("containers", "images", "volumes", "networks")
+    ) + " removed"
 
 
 def labelled_sids() -> set[str]:
@@ -61,6 +73,7 @@ def labelled_sids() -> set[str]:
         objects = (
             api.containers(all=True, filters=flt)
             + api.images(filters=flt)
+            + ((api.volumes(filters=flt) or {}).get("Volumes") or [])
             + api.networks(filters=flt)
         )
     for obj in objects:

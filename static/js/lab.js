@@ -189,6 +189,16 @@
       this.tagInput.addEventListener("input", function () { self.setTag(self.tagInput.value); });
     }
     this.imageRows = root.querySelector("[data-lab-images-rows]");
+    this.composePane = new Pane(root.querySelector("[data-lab-pane=compose]"));
+    this.composeRows = root.querySelector("[data-lab-compose-rows]");
+    this.composeProgress = root.querySelector("[data-lab-compose-progress]");
+    this.composeStream = null;
+    this.composeBusy = false;
+    root.querySelectorAll("[data-lab-compose-do]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        self.compose(button.getAttribute("data-lab-compose-do"));
+      });
+    });
     this.lastState = null;
     this.offerTries();
     socket.on(function (frame) { self.onFrame(frame); });
@@ -306,6 +316,23 @@
             });
             return;
           }
+          var composed = self.parseComposeLine(line);
+          if (composed) {
+            add(pre, "compose " + composed.label, "compose", function () {
+              if (composed.logs) {
+                var name = "flaskapp-" + composed.logs + "-1";
+                var known = ((self.lastState || {}).containers || []).filter(function (c) {
+                  return c.name === name;
+                })[0];
+                self.container = known || { name: name };
+                self.showContainer();
+                if (!self.logStream) self.act("logs");
+                return;
+              }
+              self.compose(composed.command, composed.volumes);
+            });
+            return;
+          }
           var build = self.parseBuildLine(line);
           if (build) {
             add(pre, "build " + (build.file === "Dockerfile" ? "" : "-f " + build.file + " ") + "-t " + build.tag,
@@ -330,6 +357,93 @@
         if (run && run.command) { this.fillCommand(run); return; }
       }
     }
+  };
+
+  /* `docker compose up [-d] [--build]`, `ps`, `down [-v]`, `logs [-f] SERVICE`. */
+  LessonLab.prototype.parseComposeLine = function (line) {
+    if (!this.composeRows) return null;
+    var m = /^\$\s+docker\s+compose\s+(up|ps|down|logs)((?:\s+\S+)*)\s*$/.exec(line.trim());
+    if (!m) return null;
+    var words = m[2].trim() ? m[2].trim().split(/\s+/) : [];
+    var command = m[1];
+    var allowed = { up: ["-d", "--detach", "--build"], ps: ["-a", "--all"], down: ["-v", "--volumes"], logs: ["-f", "--follow"] };
+    var rest = words.filter(function (w) { return allowed[command].indexOf(w) < 0; });
+    if (command === "logs") {
+      if (rest.length !== 1 || !/^[a-z0-9][a-z0-9_.-]*$/.test(rest[0])) return null;
+      return { command: "logs", logs: rest[0], label: "logs -f " + rest[0] };
+    }
+    if (rest.length) return null;
+    var volumes = words.indexOf("-v") >= 0 || words.indexOf("--volumes") >= 0;
+    return { command: command, volumes: volumes, label: m[1] + m[2] };
+  };
+
+  LessonLab.prototype.compose = function (command, volumes) {
+    var self = this;
+    this.clearError();
+    var fail = function (err) { self.composeBusy = false; self.showError(err); self.refreshButtons(); };
+    if (this.composeBusy || this.composeStream) return;
+    if (command === "up") {
+      this.composePane.clear();
+      this.composePane.note("$ docker compose up -d --build");
+      this.setStatus("Starting the compose project…", "busy");
+      this.composeStream = "pending";
+      this.refreshButtons();
+      this.socket.request("compose", { command: "up" }).catch(function (err) {
+        self.composeStream = null;
+        self.composePane.note(err.message || "compose up did not start.", "bad");
+        fail(err);
+      });
+      return;
+    }
+    var box = this.root.querySelector("[data-lab-compose-volumes]");
+    if (volumes !== undefined && box) box.checked = volumes;
+    var args = { command: command };
+    if (command === "down") args.volumes = !!(box && box.checked);
+    this.composePane.note("$ docker compose " + command + (args.volumes ? " -v" : ""));
+    this.composeBusy = true;
+    this.refreshButtons();
+    this.socket.request("compose", args).then(function (frame) {
+      self.composeBusy = false;
+      var d = frame.data || {};
+      if (command === "ps") {
+        self.showServices(d.services || []);
+        (d.services || []).forEach(function (c) {
+          self.composePane.add([c.service + "  " + c.name + "  " + (c.status || c.state)]);
+        });
+        if (!(d.services || []).length) self.composePane.note("No containers of the project.");
+        self.setStatus("Listed the project's containers.", "ok");
+      } else {
+        (d.removed || []).forEach(function (name) { self.composePane.add(["Container " + name + "  Removed"]); });
+        (d.volumes || []).forEach(function (name) { self.composePane.add(["Volume " + name + "  Removed"]); });
+        self.showServices([]);
+        self.markStep("compose");
+        self.setStatus("The compose project is down.", "ok");
+      }
+      self.refreshButtons();
+    }, fail);
+  };
+
+  LessonLab.prototype.showServices = function (services) {
+    if (!this.composeRows) return;
+    var rows = this.composeRows;
+    rows.textContent = "";
+    if (!services.length) {
+      var empty = el("tr");
+      empty.appendChild(el("td", { colspan: "4", class: "muted" }, "Not up."));
+      rows.appendChild(empty);
+      return;
+    }
+    services.forEach(function (c) {
+      var tr = el("tr", { "data-service": c.service });
+      tr.appendChild(el("td", { "data-label": "Service" }, c.service));
+      tr.appendChild(el("td", { class: "mono", "data-label": "Container" }, c.name));
+      tr.appendChild(el("td", { "data-label": "State" }, c.status || c.state));
+      tr.appendChild(el("td", { class: "mono", "data-label": "Ports" },
+        (c.ports || []).map(function (p) { return p.container + " → 127.0.0.1:" + p.host; }).join(", ")));
+      rows.appendChild(tr);
+    });
+    var web = services.filter(function (c) { return (c.ports || []).length && c.state === "running"; })[0];
+    if (web) { this.container = web; this.showContainer(); }
   };
 
   LessonLab.prototype.chooseSample = function (name) {
@@ -398,10 +512,13 @@
     set(this.buttons.prune, open);
     set(this.buttons.state, open);
     set(this.commandRun, open && !this.commandPending);
+    var composeIdle = open && !this.composeStream && !this.composeBusy;
+    this.root.querySelectorAll("[data-lab-compose-do]").forEach(function (b) { b.disabled = !composeIdle; });
     var self = this;
     document.querySelectorAll("[data-lab-try]").forEach(function (b) {
-      b.disabled = !open || (b.getAttribute("data-lab-try") === "build" ? !!self.buildStream
-        : !!self.commandPending);
+      var kind = b.getAttribute("data-lab-try");
+      b.disabled = !open || (kind === "build" ? !!self.buildStream
+        : kind === "compose" ? !composeIdle : !!self.commandPending);
     });
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
@@ -558,6 +675,8 @@
       this.logStream = null;
       this.commandStream = null;
       this.commandPending = null;
+      this.composeStream = null;
+      this.composeBusy = false;
       this.setStatus("Connection lost; reconnecting…", "bad");
     } else if (t === "_refused") {
       this.setStatus("Sign in to use the lab.", "bad");
@@ -580,6 +699,33 @@
       this.stepText.textContent = "Step " + frame.step + " of " + frame.steps;
       this.buildPane.add([frame.text], "step");
       this.setStatus(frame.text, "busy");
+    } else if (t === "compose.start") {
+      this.composeStream = frame.stream;
+      this.composeProgress.hidden = false;
+      this.composeProgress.classList.remove("failed", "done");
+      this.composeBar().max = frame.steps || 1;
+      this.composeBar().value = 0;
+    } else if (t === "compose.step" && frame.stream === this.composeStream) {
+      this.composeBar().max = frame.steps || this.composeBar().max;
+      this.composeBar().value = Math.max(0, (frame.step || 1) - 1);
+      this.root.querySelector("[data-lab-compose-step]").textContent = "Step " + frame.step + " of " + frame.steps;
+      this.composePane.add([frame.text], "step");
+      this.setStatus(frame.text + "…", "busy");
+    } else if (t === "compose.done" && frame.stream === this.composeStream) {
+      this.composeStream = null;
+      this.root.setAttribute("data-compose-result", frame.ok ? "ok" : "failed");
+      if (frame.ok) {
+        this.composeBar().value = this.composeBar().max;
+        this.composeProgress.classList.add("done");
+        this.composePane.note("The project is up.", "ok");
+        this.showServices(frame.services || []);
+        this.markStep("compose");
+        this.setStatus("The compose project is up.", "ok");
+      } else {
+        this.composeProgress.classList.add("failed");
+        this.composePane.note("compose up failed: " + frame.error, "bad");
+        this.showError({ status: "compose up failed.", message: frame.error });
+      }
     } else if (t === "output") {
       this.onOutput(frame);
     } else if (t === "build.done" && frame.stream === this.buildStream) {
@@ -664,6 +810,8 @@
       pane = this.logPane;
     } else if (frame.stream === this.commandStream) {
       pane = this.commandPane;
+    } else if (frame.stream === this.composeStream) {
+      pane = this.composePane;
     }
     if (!pane) return;
     pane.add(frame.lines || []);
@@ -685,6 +833,10 @@
     this.hasImage = (state.images || []).some(function (i) { return i.name === tag; });
     this.showContainer();
     this.refreshButtons();
+  };
+
+  LessonLab.prototype.composeBar = function () {
+    return this.composeProgress.querySelector("progress");
   };
 
   LessonLab.prototype.showImages = function (images) {

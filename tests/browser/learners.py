@@ -41,4 +41,5 @@ def sandbox_objects(sid: str) -> dict[str, list]:
             "containers": api.containers(all=True, filters=label),
             "images": api.images(filters=label),
             "networks": api.networks(filters=label),
+            "volumes": (api.volumes(filters=label) or {}).get("Volumes") or [],
         }

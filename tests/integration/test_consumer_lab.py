@@ -276,3 +276,42 @@ async def test_a_one_off_command_prints_its_output_and_ends_with_its_exit_code(l
         await _until(communicator, lambda f: f.get("ref") == "rm", timeout=30)
     finally:
         await communicator.disconnect()
+
+
+async def test_compose_up_streams_its_steps_then_ps_and_down_answer(learner):
+    communicator = await _socket(learner)
+    try:
+        await communicator.send_json_to({"action": "compose", "ref": "up", "command": "up"})
+        frames = await _until(communicator, lambda f: f["type"] == "compose.done")
+        start = frames[0]
+        assert start["type"] == "compose.start" and start["project"] == "flaskapp"
+        steps = [f for f in frames if f["type"] == "compose.step"]
+        assert [s["step"] for s in steps] == list(range(1, start["steps"] + 1))
+        lines = [line for f in frames if f["type"] == "output" for line in f["lines"]]
+        assert any("db is healthy" in line for line in lines)
+        done = frames[-1]
+        assert done["ok"] is True, done
+        assert {s["service"] for s in done["services"]} == {"db", "web"}
+
+        await communicator.send_json_to({"action": "compose", "ref": "ps", "command": "ps"})
+        ps = (await _until(communicator, lambda f: f.get("ref") == "ps"))[-1]
+        assert [s["name"] for s in ps["data"]["services"]] == ["flaskapp-db-1", "flaskapp-web-1"]
+
+        await communicator.send_json_to(
+            {"action": "compose", "ref": "down", "command": "down", "volumes": True}
+        )
+        down = (await _until(communicator, lambda f: f.get("ref") == "down"))[-1]
+        assert down["data"] == {
+            "removed": ["flaskapp-web-1", "flaskapp-db-1"],
+            "volumes": ["flaskapp_db-data"],
+        }
+
+        await communicator.send_json_to({"action": "compose", "ref": "x", "command": "rm"})
+        while True:
+            frame = await communicator.receive_json_from(timeout=10)
+            if frame.get("ref") == "x":
+                break
+        assert frame["type"] == "error" and "up, ps, down" in frame["message"]
+    finally:
+        await communicator.disconnect()
+    assert await _readers_gone([]) == []

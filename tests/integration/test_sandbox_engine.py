@@ -613,7 +613,7 @@ def test_an_admin_can_clear_a_sandboxes_engine_objects(admin_client, django_user
         )
         assert response.status_code == 200
         shown = [str(message) for message in response.context["messages"]]
-        assert shown == [f"{sandbox.sid}: 0 containers, 0 images, 1 networks removed."]
+        assert shown == [f"{sandbox.sid}: 0 containers, 0 images, 0 volumes, 1 networks removed."]
         assert not client.api().networks(filters=sandbox.label_filter())
     finally:
         services.remove_objects(sandbox.sid)

@@ -18,7 +18,7 @@ from sandboxes.services import reaper
 
 
 class Command(BaseCommand):
-    help = "Remove containers, images and networks of expired or unknown sandboxes."
+    help = "Remove containers, images, volumes and networks of expired or unknown sandboxes."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -58,7 +58,4 @@ class Command(BaseCommand):
         if not result:
             self.stdout.write("Nothing to reap.")
         for sid, removed in result.items():
-            self.stdout.write(
-                f"{sid}: {removed['containers']} containers, "
-                f"{removed['images']} images, {removed['networks']} networks removed"
-            )
+            self.stdout.write(f"{sid}: {reaper.describe(removed)}")

@@ -1,0 +1,477 @@
+"""`docker compose` for the sample app's compose file, inside one sandbox.
+
+The lab reads the sample's compose.yaml and does what `docker compose up -d
+--build`, `ps` and `down [-v]` would: build what has a `build:`, create the
+named volumes, start the services in dependency order (waiting for a
+dependency's health check where `depends_on` asks for it) and remove them
+again. Every object goes through the sandbox services, so it carries the
+sandbox's labels, names, network and limits. Only the parts of the Compose
+file format the lessons use are read; anything else is refused by name
+rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine import client
+from sandboxes import naming
+from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
+from sandboxes.models import Sandbox
+from sandboxes.services.builds import build_image, sample_dir
+from sandboxes.services.common import engine_call
+from sandboxes.services.containers import (
+    container_view,
+    find_container,
+    parse_command,
+    remove_container,
+    run_container,
+)
+
+PROJECT_LABEL = "org.dockerlab.compose.project"
+SERVICE_LABEL = "org.dockerlab.compose.service"
+SERVICE_KEYS = {
+    "image", "build", "ports", "environment", "depends_on", "healthcheck", "volumes", "command",
+}
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+HEALTH_TIMEOUT = 120.0
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
+
+
+@dataclass
+class Service:
+    name: str
+    image: str  # what the container runs: a lesson image or the sandbox's build
+    build: str | None = None  # the sample Dockerfile to build, when the service builds
+    port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    depends: dict[str, str] = field(default_factory=dict)  # service -> condition
+    healthcheck: dict | None = None
+    volumes: dict[str, str] = field(default_factory=dict)  # project volume -> path
+    command: list[str] | None = None
+
+    def container(self, project: str) -> str:
+        return f"{project}-{self.name}-1"
+
+
+@dataclass
+class Project:
+    name: str
+    services: dict[str, Service]
+    volumes: list[str]
+
+    def order(self) -> list[Service]:
+        """Services with every dependency before its dependents."""
+        done: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in done:
+                return
+            if name in path:
+                raise BadRequest(f"services: {' -> '.join((*path, name))} depend on each other.")
+            for dependency in self.services[name].depends:
+                visit(dependency, (*path, name))
+            done.append(name)
+
+        for name in self.services:
+            visit(name, ())
+        return [self.services[name] for name in done]
+
+    def volume(self, sandbox: Sandbox, name: str) -> str:
+        """The engine name of one of the project's volumes in this sandbox."""
+        return naming.container_prefix(sandbox.sid) + f"{self.name}_{name}"
+
+
+# --- reading the file -----------------------------------------------------------
+
+
+def _where(*parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _duration_ns(value: Any, where: str) -> int:
+    match = _DURATION.match(str(value).strip()) if value not in (None, "") else None
+    if not match or not any(match.groups()):
+        raise BadRequest(f"{where}: {value!r} is not a duration like 2s, 500ms or 1m30s.")
+    hours, minutes, seconds, millis = (int(g or 0) for g in match.groups())
+    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + millis * 1_000_000
+
+
+def _port(value: Any, where: str) -> int:
+    """The container port of a `ports:` entry; the lab picks the host port."""
+    text = str(value).split("/")[0]
+    try:
+        port = int(text.rsplit(":", 1)[-1])
+    except ValueError:
+        raise BadRequest(f"{where}: {value!r} is not a port mapping like 127.0.0.1:5002:5002.") from None
+    if not 1 <= port <= 65535:
+        raise BadRequest(f"{where}: {port} is not a port number.")
+    return port
+
+
+def _env(value: Any, where: str) -> dict[str, str]:
+    if isinstance(value, list):
+        pairs = {}
+        for item in value:
+            key, sep, val = str(item).partition("=")
+            if not sep:
+                raise BadRequest(f"{where}: {item!r} is not NAME=value.")
+            pairs[key] = val
+        return pairs
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    raise BadRequest(f"{where} must be a mapping of NAME: value or a list of NAME=value.")
+
+
+def _healthcheck(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be a mapping.")
+    unknown = set(value) - {"test", "interval", "timeout", "retries", "start_period"}
+    if unknown:
+        raise BadRequest(f"{where}.{sorted(unknown)[0]} is not supported in the lab.")
+    test = value.get("test")
+    if isinstance(test, str):
+        test = ["CMD-SHELL", test]
+    if not (isinstance(test, list) and test and all(isinstance(t, str) for t in test)):
+        raise BadRequest(f"{where}.test must be a command, like [\"CMD\", \"healthcheck.sh\"].")
+    check: dict[str, Any] = {"test": test}
+    for key in ("interval", "timeout", "start_period"):
+        if key in value:
+            check[key] = _duration_ns(value[key], f"{where}.{key}")
+    if "retries" in value:
+        if not isinstance(value["retries"], int) or not 0 < value["retries"] <= 1000:
+            raise BadRequest(f"{where}.retries must be a whole number from 1 to 1000.")
+        check["retries"] = value["retries"]
+    return check
+
+
+def _depends(value: Any, where: str) -> dict[str, str]:
+    if isinstance(value, list):
+        return {str(name): "service_started" for name in value}
+    if isinstance(value, dict):
+        result = {}
+        for name, spec in value.items():
+            condition = (spec or {}).get("condition", "service_started") if isinstance(spec, dict) else None
+            if condition not in CONDITIONS:
+                raise BadRequest(
+                    f"{_where(where, name)}.condition must be one of {', '.join(sorted(CONDITIONS))}."
+                )
+            result[str(name)] = condition
+        return result
+    raise BadRequest(f"{where} must be a list of services or a mapping.")
+
+
+def _build(value: Any, where: str, directory: Path) -> str:
+    if isinstance(value, str):
+        context, dockerfile = value, "Dockerfile"
+    elif isinstance(value, dict):
+        context, dockerfile = value.get("context", "."), value.get("dockerfile", "Dockerfile")
+    else:
+        raise BadRequest(f"{where} must be a path or a mapping.")
+    if str(context).rstrip("/") not in (".", ""):
+        raise BadRequest(f"{where}: the lab builds from the sample app's own folder (context: .).")
+    if not re.match(r"^Dockerfile[A-Za-z0-9._-]*$", str(dockerfile)) or not (
+        directory / str(dockerfile)
+    ).is_file():
+        raise BadRequest(f"{where}.dockerfile: {dockerfile!r} is not one of the sample's Dockerfiles.")
+    return str(dockerfile)
+
+
+def _service(name: Any, raw: Any, project: str, directory: Path, volumes: list[str]) -> Service:
+    where = _where("services", name)
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be a mapping.")
+    if not isinstance(name, str) or not naming.NAME_RE.match(name):
+        raise BadRequest(f"{where}: a service name is lower-case letters, digits, '-', '_' or '.'.")
+    unknown = set(raw) - SERVICE_KEYS
+    if unknown:
+        raise BadRequest(f"{where}.{sorted(unknown)[0]} is not supported in the lab.")
+    build = _build(raw["build"], f"{where}.build", directory) if "build" in raw else None
+    image = raw.get("image")
+    if image is None and build is None:
+        raise BadRequest(f"{where} needs an image or a build.")
+    if image is not None and not isinstance(image, str):
+        raise BadRequest(f"{where}.image must be an image name.")
+    service = Service(name=name, image=image or f"{project}-{name}", build=build)
+    ports = raw.get("ports") or []
+    if not isinstance(ports, list) or len(ports) > 1:
+        raise BadRequest(f"{where}.ports: the lab publishes at most one port per service.")
+    if ports:
+        service.port = _port(ports[0], f"{where}.ports[0]")
+    if "environment" in raw:
+        service.env = _env(raw["environment"], f"{where}.environment")
+    if "depends_on" in raw:
+        service.depends = _depends(raw["depends_on"], f"{where}.depends_on")
+    if "healthcheck" in raw:
+        service.healthcheck = _healthcheck(raw["healthcheck"], f"{where}.healthcheck")
+    for index, entry in enumerate(raw.get("volumes") or []):
+        source, sep, target = str(entry).partition(":")
+        target = target.split(":")[0]
+        if not sep or source not in volumes:
+            raise BadRequest(
+                f"{where}.volumes[{index}]: the lab mounts only the file's named volumes "
+                "(no folders of the host)."
+            )
+        service.volumes[source] = target
+    if raw.get("command") is not None:
+        service.command = parse_command(raw["command"])
+    return service
+
+
+def load(text: str, project: str, directory: Path) -> Project:
+    """A compose file's project, checked; BadRequest names what is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BadRequest(f"compose.yaml is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+        raise BadRequest("compose.yaml needs a services: mapping.")
+    unknown = set(data) - {"services", "volumes", "name"}
+    if unknown:
+        raise BadRequest(f"{sorted(unknown)[0]} (top level) is not supported in the lab.")
+    volumes = list((data.get("volumes") or {}).keys())
+    for volume in volumes:
+        if not isinstance(volume, str) or not naming.NAME_RE.match(volume):
+            raise BadRequest(f"volumes.{volume}: a volume name is lower-case letters, digits, '-', '_'.")
+    services = {
+        name: _service(name, raw, project, directory, volumes)
+        for name, raw in data["services"].items()
+    }
+    for service in services.values():
+        for dependency in service.depends:
+            if dependency not in services:
+                raise BadRequest(f"services.{service.name}.depends_on: there is no service {dependency!r}.")
+    result = Project(name=project, services=services, volumes=volumes)
+    result.order()  # refuses dependency cycles
+    return result
+
+
+def sample_project() -> Project:
+    directory = sample_dir()
+    path = directory / "compose.yaml"
+    if not path.is_file():
+        raise SandboxError("The sample app has no compose.yaml.", code="not_found")
+    return load(path.read_text(), directory.name, directory)
+
+
+# --- up, ps, down ------------------------------------------------------------------
+
+
+def _project_containers(sandbox: Sandbox, project: Project) -> list[dict]:
+    flt = {"label": [*sandbox.label_filter()["label"], f"{PROJECT_LABEL}={project.name}"]}
+    with engine_call(sandbox):
+        return client.api().containers(all=True, filters=flt)
+
+
+def ps(sandbox: Sandbox, project: Project | None = None) -> list[dict]:
+    """The project's containers, like `docker compose ps -a`."""
+    project = project or sample_project()
+    rows = []
+    for container in _project_containers(sandbox, project):
+        view = container_view(sandbox, container)
+        view["service"] = (container.get("Labels") or {}).get(SERVICE_LABEL, "")
+        rows.append(view)
+    return sorted(rows, key=lambda row: row["service"])
+
+
+def down(sandbox: Sandbox, volumes: bool = False, project: Project | None = None) -> dict:
+    """Remove the project's containers (and, with `volumes`, its named volumes)."""
+    project = project or sample_project()
+    removed = []
+    for service in reversed(project.order()):
+        try:
+            remove_container(sandbox, service.container(project.name))
+        except NotInSandbox:
+            continue
+        removed.append(service.container(project.name))
+    dropped = []
+    if volumes:
+        for name in project.volumes:
+            engine_name = project.volume(sandbox, name)
+            with engine_call(sandbox):
+                api = client.api()
+                found = api.volumes(filters={"name": engine_name, **sandbox.label_filter()})
+                for volume in (found or {}).get("Volumes") or []:
+                    if volume.get("Name") == engine_name:
+                        api.remove_volume(engine_name, force=True)
+                        dropped.append(f"{project.name}_{name}")
+    return {"removed": removed, "volumes": dropped}
+
+
+class ComposeUp:
+    """`docker compose up -d --build` as events; iterate once, `close()` from any thread.
+
+    Events have the shape of a build's: {"kind": "step", "step", "steps",
+    "text"}, {"kind": "line", "text"}, {"kind": "error", "message"} and
+    finally {"kind": "done", "services": [...]}.
+    """
+
+    def __init__(self, sandbox: Sandbox, project: Project, build: bool = True):
+        self.sandbox = sandbox
+        self.project = project
+        self.build = build
+        self.tag = f"compose up ({project.name})"
+        order = project.order()
+        self.steps = (
+            len(project.volumes)
+            + sum(1 for s in order if s.build and build)
+            + len(order)
+            + sum(1 for s in order for c in s.depends.values() if c != "service_started")
+        )
+        self._step = 0
+        self._closed = threading.Event()
+        self._current = None  # the build stream running now, to close it
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        self._closed.set()
+        current = self._current
+        if current is not None:
+            current.close()
+
+    def _next(self, text: str) -> dict:
+        self._step += 1
+        return {"kind": "step", "step": self._step, "steps": self.steps, "text": text}
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            yield from self._up()
+        except SandboxError as exc:
+            if not self.closed:
+                yield {"kind": "error", "message": naming.strip(self.sandbox.sid, exc.message)}
+
+    def _up(self) -> Iterator[dict]:
+        sandbox, project = self.sandbox, self.project
+        for name in project.volumes:
+            yield self._next(f"Volume {project.name}_{name}")
+            yield from self._line(self._ensure_volume(project.volume(sandbox, name)))
+        for service in project.order():
+            if self.closed:
+                return
+            if service.build and self.build:
+                yield self._next(f"Building {service.name} ({service.build}) as {service.image}")
+                ok = yield from self._build(service)
+                if not ok:
+                    return
+            for dependency, condition in service.depends.items():
+                if condition == "service_started":
+                    continue
+                yield self._next(f"Waiting for {dependency}: {condition.replace('_', ' ')}")
+                ok = yield from self._wait(project.services[dependency], condition)
+                if not ok:
+                    return
+            yield self._next(f"Container {service.container(project.name)}")
+            yield from self._line(self._start(service))
+        yield {"kind": "done", "services": ps(sandbox, project)}
+
+    @staticmethod
+    def _line(text: str) -> Iterator[dict]:
+        yield {"kind": "line", "text": text + "\n"}
+
+    def _ensure_volume(self, engine_name: str) -> str:
+        labels = {**self.sandbox.labels(), PROJECT_LABEL: self.project.name}
+        with engine_call(self.sandbox):
+            api = client.api()
+            found = (api.volumes(filters={"name": engine_name}) or {}).get("Volumes") or []
+            for volume in found:
+                if volume.get("Name") != engine_name:
+                    continue
+                if (volume.get("Labels") or {}).get("org.dockerlab.sandbox") != self.sandbox.sid:
+                    raise SandboxError("That volume exists but is not this sandbox's.", code="conflict")
+                return " Exists"
+            api.create_volume(name=engine_name, driver="local", labels=labels)
+        return " Created"
+
+    def _build(self, service: Service) -> Iterator[dict]:
+        dockerfile = None
+        if service.build != "Dockerfile":
+            dockerfile = (sample_dir() / service.build).read_text()
+        stream = build_image(self.sandbox, service.image, dockerfile)
+        self._current = stream
+        try:
+            for event in stream:
+                kind = event.get("kind")
+                if kind == "step":
+                    yield {"kind": "line", "text": f" {event.get('text', '')}\n"}
+                elif kind == "line":
+                    yield event
+                elif kind == "error":
+                    yield {"kind": "error", "message": f"Building {service.name}: {event.get('message')}"}
+                    return False
+                elif kind == "done":
+                    return True
+        finally:
+            self._current = None
+        return False
+
+    def _start(self, service: Service) -> str:
+        name = service.container(self.project.name)
+        try:
+            existing = find_container(self.sandbox, name)
+        except NotInSandbox:
+            existing = None
+        if existing is not None and existing.get("State") == "running":
+            return " Running"
+        if existing is not None:
+            with engine_call(self.sandbox):
+                client.api().start(existing["Id"])
+            return " Started"
+        run_container(
+            self.sandbox,
+            service.image,
+            name=name,
+            port=service.port,
+            env=service.env,
+            command=service.command,
+            aliases=(service.name,),
+            labels={PROJECT_LABEL: self.project.name, SERVICE_LABEL: service.name},
+            volumes={self.project.volume(self.sandbox, v): p for v, p in service.volumes.items()},
+            healthcheck=service.healthcheck,
+        )
+        return " Created and started"
+
+    def _wait(self, dependency: Service, condition: str) -> Iterator[dict]:
+        name = dependency.container(self.project.name)
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        said = None
+        while not self.closed:
+            container = find_container(self.sandbox, name)
+            with engine_call(self.sandbox):
+                state = client.api().inspect_container(container["Id"]).get("State") or {}
+            health = (state.get("Health") or {}).get("Status")
+            if condition == "service_healthy" and health == "healthy":
+                yield from self._line(f" {dependency.name} is healthy")
+                return True
+            if condition == "service_completed_successfully" and not state.get("Running"):
+                if state.get("ExitCode") == 0:
+                    yield from self._line(f" {dependency.name} completed")
+                    return True
+            if not state.get("Running") or health == "unhealthy":
+                detail = f"exited with code {state.get('ExitCode')}" if not state.get("Running") else "unhealthy"
+                yield {"kind": "error", "message": f"{dependency.name} is {detail}: see its logs."}
+                return False
+            if time.monotonic() > deadline:
+                yield {"kind": "error", "message": f"{dependency.name} was not {condition.split('_')[1]} within {HEALTH_TIMEOUT:.0f} s."}
+                return False
+            now = health or state.get("Status")
+            if now != said:
+                yield from self._line(f" {dependency.name}: {now}")
+                said = now
+            self._closed.wait(0.5)
+        return False
+
+
+def up(sandbox: Sandbox, build: bool = True) -> ComposeUp:
+    """Start bringing the sample project up; iterate the result for events."""
+    return ComposeUp(sandbox, sample_project(), build=build)

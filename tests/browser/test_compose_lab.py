@@ -1,0 +1,58 @@
+"""The Compose lesson in the browser: up, open the counting app, logs, down -v."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.learners import connected, sandbox_objects, sign_up
+
+pytestmark = pytest.mark.browser
+
+
+def test_compose_up_opens_a_counting_app_and_down_v_leaves_nothing(
+    page, live_server, sandboxes_made
+):
+    sign_up(page, "/lessons/compose/")
+    panel = page.locator("[data-lab-panel]")
+    sid = connected(panel)
+    sandboxes_made.append(sid)
+
+    tries = page.locator('.step [data-lab-try="compose"]')
+    expect(tries.first).to_have_text("Try: compose up -d --build")
+    tries.first.click()
+    output = panel.locator("[data-lab-pane=compose]")
+    expect(output).to_contain_text("Waiting for db: service healthy", timeout=180_000)
+    expect(panel).to_have_attribute("data-compose-result", "ok", timeout=180_000)
+    rows = panel.locator("[data-lab-compose-rows] tr")
+    expect(rows).to_have_count(2)
+    expect(panel.locator('[data-lab-compose-rows] tr[data-service="web"]')).to_contain_text(
+        re.compile(r"5002 → 127\.0\.0\.1:\d+")
+    )
+    expect(panel.locator("[data-lab-open]")).to_have_attribute(
+        "href", "/sandbox/app/flaskapp-web-1/"
+    )
+
+    app = page.context.new_page()
+    deadline = time.monotonic() + 60
+    while True:
+        response = app.goto(live_server + "/sandbox/app/flaskapp-web-1/")
+        if response.status == 200 or time.monotonic() > deadline:
+            break
+        app.wait_for_timeout(500)
+    expect(app.locator("body")).to_contain_text("visited 1 time.")
+    app.close()
+
+    # `docker compose logs -f web` follows the app's output, with that visit in it.
+    page.get_by_role("button", name="Try: compose logs -f web").click()
+    expect(panel.locator("[data-lab-pane=logs]")).to_contain_text('"GET / HTTP/1.1" 200')
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    panel.locator("[data-lab-compose-volumes]").check()
+    panel.locator('[data-lab-compose-do="down"]').click()
+    expect(output).to_contain_text("Volume flaskapp_db-data  Removed", timeout=60_000)
+    objects = sandbox_objects(sid)
+    assert objects["containers"] == [] and objects["volumes"] == []

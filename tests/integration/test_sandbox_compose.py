@@ -1,0 +1,89 @@
+"""The sample's compose.yaml brought up, listed and taken down in a sandbox."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from engine import client
+from sandboxes import services
+from sandboxes.services import compose
+from tests.integration.learners import two_learners
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def learners(django_db_setup, django_db_blocker):
+    with two_learners(django_db_blocker, "compose") as (_, sandboxes):
+        yield sandboxes
+
+
+def _fetch(url: str, timeout: float = 60.0) -> tuple[int, str]:
+    """The app's first 200 answer (it starts a moment after its container)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            answer = exc.code, exc.read().decode()
+        except OSError as exc:
+            answer = 0, repr(exc)
+        if time.monotonic() > deadline:
+            return answer
+        time.sleep(0.3)
+
+
+def _volumes(sandbox) -> list[dict]:
+    with client.translate_errors():
+        return client.api().volumes(filters=sandbox.label_filter()).get("Volumes") or []
+
+
+def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(learners):
+    alice, bob = learners
+    events = list(compose.up(alice))
+    assert events[-1]["kind"] == "done", events[-3:]
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    texts = [s["text"] for s in steps]
+    assert texts[0] == "Volume flaskapp_db-data"
+    # db starts before web, and web waits until db's health check passes.
+    assert texts.index("Container flaskapp-db-1") < texts.index(
+        "Waiting for db: service healthy"
+    ) < texts.index("Container flaskapp-web-1")
+    lines = "".join(e["text"] for e in events if e["kind"] == "line")
+    assert "db is healthy" in lines
+
+    rows = {row["service"]: row for row in compose.ps(alice)}
+    assert set(rows) == {"db", "web"}
+    assert rows["db"]["ports"] == []
+    assert rows["web"]["state"] == "running"
+    port = services.published_port(alice, "flaskapp-web-1")
+    status, body = _fetch(f"http://127.0.0.1:{port}/")
+    assert status == 200 and "visited 1 time." in body, body
+
+    # The volume is the sandbox's, labelled; bob sees no project of his own.
+    assert [v["Name"] for v in _volumes(alice)] == [f"dl-{alice.sid}-flaskapp_db-data"]
+    assert compose.ps(bob) == []
+
+    # A second up keeps what runs.
+    again = list(compose.up(alice, build=False))
+    assert again[-1]["kind"] == "done"
+    assert " Running\n" in [e["text"] for e in again if e["kind"] == "line"]
+
+    # down keeps the data volume; down -v removes it too.
+    assert compose.down(alice) == {
+        "removed": ["flaskapp-web-1", "flaskapp-db-1"],
+        "volumes": [],
+    }
+    assert compose.ps(alice) == [] and len(_volumes(alice)) == 1
+    list(compose.up(alice, build=False))
+    port = services.published_port(alice, "flaskapp-web-1")
+    status, body = _fetch(f"http://127.0.0.1:{port}/")
+    assert "visited 2 times." in body, body  # the count survived down/up
+    assert compose.down(alice, volumes=True)["volumes"] == ["flaskapp_db-data"]
+    assert _volumes(alice) == []
