@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import docker.tls
+import docker.types
 import requests.exceptions
 from django.conf import settings
 
@@ -141,6 +142,12 @@ def translate_errors() -> Iterator[None]:
         raise EngineError(message) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
+
+
+def volume_mount(target: str, source: str | None = None, labels: dict | None = None):
+    """A volume mount for a container's host config: `source` names a volume;
+    None makes an anonymous one, labelled with `labels` when the engine creates it."""
+    return docker.types.Mount(target, source, type="volume", labels=labels)
 
 
 def ping(timeout: float = 5) -> dict:

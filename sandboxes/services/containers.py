@@ -153,22 +153,34 @@ def parse_command(command: Any) -> list[str]:
     return words
 
 
-def _volume_binds(sandbox: Sandbox, volumes: dict[str, str] | None) -> dict | None:
-    """Named volumes of this sandbox only: never a path on the host."""
-    if not volumes:
-        return None
-    binds = {}
-    for source, target in volumes.items():
+def _mounts(
+    sandbox: Sandbox, engine_ref: str, volumes: dict[str, str] | None
+) -> list | None:
+    """Volume mounts: the sandbox's named volumes, never a path on the host.
+
+    The image's own VOLUME paths get anonymous volumes made here rather than
+    by the engine, so they carry the sandbox's labels like everything else
+    (the reaper finds them; removing the container removes them).
+    """
+    mounts = []
+    targets = set()
+    for source, target in (volumes or {}).items():
         if not source.startswith(naming.container_prefix(sandbox.sid)) or "/" in source:
             raise BadRequest(f"{source!r} is not one of your sandbox's volumes.")
         if not isinstance(target, str) or not target.startswith("/") or ":" in target:
             raise BadRequest(f"{target!r} is not a path inside the container.")
-        binds[source] = {"bind": target, "mode": "rw"}
-    return binds
+        mounts.append(client.volume_mount(target, source))
+        targets.add(target)
+    with engine_call(sandbox):
+        config = client.api().inspect_image(engine_ref).get("Config") or {}
+    for target in sorted(config.get("Volumes") or {}):
+        if target not in targets:
+            mounts.append(client.volume_mount(target, None, labels=sandbox.labels()))
+    return mounts or None
 
 
 def _host_config(
-    api, sandbox: Sandbox, network: str, port: int | None, binds: dict | None = None
+    api, sandbox: Sandbox, network: str, port: int | None, mounts: list | None = None
 ) -> dict:
     memory = f"{settings.DOCKERLAB_CONTAINER_MEMORY_MB}m"
     return api.create_host_config(
@@ -190,7 +202,7 @@ def _host_config(
         cap_drop=["ALL"],
         cap_add=CAP_ADD,
         port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
-        binds=binds,
+        mounts=mounts,
         network_mode=network,
         restart_policy={"Name": "no"},
     )
@@ -254,6 +266,7 @@ def run_container(
     if name is None:
         name = naming.auto_container_name(learner_ref)
     engine_name = naming.engine_container(sandbox.sid, name)
+    mounts = _mounts(sandbox, engine_ref, volumes)
     with sandbox_lock(sandbox):
         network = ensure_network(sandbox)
         limit = settings.DOCKERLAB_MAX_CONTAINERS
@@ -272,10 +285,7 @@ def run_container(
                 healthcheck=healthcheck,
                 environment=environment or None,
                 ports=[port] if port is not None else None,
-                volumes=list((volumes or {}).values()) or None,
-                host_config=_host_config(
-                    api, sandbox, network, port, _volume_binds(sandbox, volumes)
-                ),
+                host_config=_host_config(api, sandbox, network, port, mounts),
                 # Inside the sandbox network the container answers to the
                 # learner's name (`web`, `db`), as it would on their own machine.
                 networking_config=api.create_networking_config(
@@ -371,6 +381,9 @@ def inspect(sandbox: Sandbox, kind: str, name: str) -> dict:
             data = client.api().inspect_image(image_id)
     else:
         raise BadRequest("Inspect a container or an image.")
+    for mount in data.get("Mounts") or []:
+        if mount.get("Type") == "volume":
+            mount.pop("Source", None)  # the volume's folder on the server
     return _stripped(sandbox, data)
 
 

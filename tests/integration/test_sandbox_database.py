@@ -90,3 +90,21 @@ def test_the_app_counts_visits_in_the_sandboxes_database_reached_by_name(learner
             assert time.monotonic() < deadline, "bob's app never answered"
             time.sleep(0.3)
     assert status == 503 and "not answering" in body, body
+
+
+def test_the_databases_data_volume_is_the_sandboxes_and_goes_with_the_container(learners):
+    from engine import client
+
+    alice, _ = learners
+    services.run_container(alice, "mariadb:11", name="db2", port=None, env=DB_ENV)
+    raw = services.inspect(alice, "container", "db2")
+    mounts = [m for m in raw["Mounts"] if m.get("Destination") == "/var/lib/mysql"]
+    assert len(mounts) == 1 and mounts[0]["Type"] == "volume"
+    assert "Source" not in mounts[0]  # no folder of the server is shown
+    with client.translate_errors():
+        volume = client.api().inspect_volume(mounts[0]["Name"])
+    assert volume["Labels"]["org.dockerlab.sandbox"] == alice.sid
+    services.remove_container(alice, "db2")
+    with client.translate_errors():
+        left = client.api().volumes(filters={"name": mounts[0]["Name"]})["Volumes"] or []
+    assert left == []
