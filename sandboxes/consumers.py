@@ -21,7 +21,7 @@ from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
 from sandboxes import services
-from sandboxes.services import compose
+from sandboxes.services import compose, registry
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
@@ -91,6 +91,9 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     "rmi": {"image": _NAME},
     "inspect": {"kind": Arg(str, required=True, choices=("container", "image")), "name": _NAME},
     "prune": {},
+    "tag": {"source": _NAME, "target": _NAME},
+    "push": {"image": _NAME},
+    "pull": {"image": _NAME},
     "compose": {
         "command": Arg(str, required=True, choices=("up", "ps", "down")),
         "build": Arg(bool),
@@ -434,6 +437,34 @@ class LabConsumer(AsyncWebsocketConsumer):
         def ended(error: BaseException | None) -> None:
             if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
                 log.warning("build stream %s broke: %r", stream_id, error)
+            self.out.frame(relay.done_frame(error))
+            self._refresh_state()
+
+        self._pump(stream_id, stream, relay, ended)
+
+    async def do_tag(self, request: Request, source: str, target: str) -> None:
+        data = await _slow(registry.tag_image)(await self._sandbox(), source, target)
+        self._result(request, data)
+        await self._send_state()
+
+    async def do_push(self, request: Request, image: str) -> None:
+        await self._registry_stream(request, registry.push, image, "push")
+
+    async def do_pull(self, request: Request, image: str) -> None:
+        await self._registry_stream(request, registry.pull, image, "pull")
+
+    async def _registry_stream(self, request: Request, start, image: str, kind: str) -> None:
+        self._check_stream_room()
+        stream = await _open_stream(start, await self._sandbox(), image)
+        stream_id = self._stream_id(kind[:2])
+        relay = BuildRelay(stream_id, prefix=kind)
+        self.out.frame(
+            {"type": f"{kind}.start", "stream": stream_id, "ref": request.ref, "image": stream.tag}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("%s stream %s broke: %r", kind, stream_id, error)
             self.out.frame(relay.done_frame(error))
             self._refresh_state()
 

@@ -444,8 +444,10 @@ class BuildRelay:
     # Frame names: "<prefix>.step", "<prefix>.done".
     prefix = "build"
 
-    def __init__(self, stream: str):
+    def __init__(self, stream: str, prefix: str | None = None):
         self.stream = stream
+        if prefix is not None:
+            self.prefix = prefix
         self.assembler = LineAssembler()
         self.error: str | None = None
         self.image: str | None = None
@@ -489,9 +491,9 @@ class BuildRelay:
         """The "build.done" frame, given how the reader ended."""
         frame: dict = {"type": f"{self.prefix}.done", "stream": self.stream}
         if error is not None and self.error is None:
-            self.error = getattr(error, "message", None) or "The build stopped unexpectedly."
+            self.error = getattr(error, "message", None) or f"The {self.prefix} stopped unexpectedly."
         if self.error is None and self.image is None:
-            self.error = "The build ended without producing an image."
+            self.error = f"The {self.prefix} ended without an image."
         if self.error is not None:
             frame.update(ok=False, error=self.error)
         else:

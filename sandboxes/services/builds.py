@@ -21,16 +21,14 @@ from sandboxes.errors import (
     BadRequest,
     InvalidName,
     NotInSandbox,
-    QuotaExceeded,
     SandboxError,
 )
 from sandboxes.models import Sandbox
 from sandboxes.services import dockerfile as df
 from sandboxes.services.common import engine_call
 from sandboxes.services.images import (
+    check_tag_room,
     find_image,
-    learner_tags,
-    own_images,
     require_present,
 )
 
@@ -318,15 +316,7 @@ def build_image(
         raise BadRequest("The Dockerfile must be text.")
     if len(dockerfile.encode("utf-8")) > MAX_DOCKERFILE:
         raise BadRequest("The Dockerfile is too large (at most 64 KiB).")
-    limit = settings.DOCKERLAB_MAX_IMAGES
-    tags = {
-        tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)
-    }
-    if ref not in tags and len(tags) >= limit:
-        raise QuotaExceeded(
-            f"Your sandbox already has {limit} image tags, the most it may hold: "
-            "remove one first."
-        )
+    check_tag_room(sandbox, ref)
     text = with_labels(prepare_dockerfile(sandbox, dockerfile), sandbox.labels())
     steps = df.count_steps(text)
     memory = settings.DOCKERLAB_CONTAINER_MEMORY_MB * 1024 * 1024

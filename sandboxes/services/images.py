@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from django.conf import settings
+
 from engine import client
 from engine import images as lesson_images
 from sandboxes import naming
-from sandboxes.errors import InvalidName, NotInSandbox
+from sandboxes.errors import InvalidName, NotInSandbox, QuotaExceeded
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 
@@ -137,3 +139,14 @@ def remove_image(sandbox: Sandbox, image: str) -> dict:
         ],
         "deleted": [item["Deleted"] for item in result if "Deleted" in item],
     }
+
+
+def check_tag_room(sandbox: Sandbox, ref: str) -> None:
+    """Refuse a new tag `ref` once the sandbox holds as many tags as it may."""
+    limit = settings.DOCKERLAB_MAX_IMAGES
+    tags = {tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)}
+    if ref not in tags and len(tags) >= limit:
+        raise QuotaExceeded(
+            f"Your sandbox already has {limit} image tags, the most it may hold: "
+            "remove one first."
+        )

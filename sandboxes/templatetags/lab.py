@@ -37,5 +37,5 @@ def command_images() -> list[dict[str, str]]:
     images = configured()
     return [
         {"name": images.get(role, OFFICIAL[role]), "official": OFFICIAL[role]}
-        for role in ("python", "mariadb")
+        for role in ("python", "mariadb", "registry")
     ]

@@ -316,6 +316,11 @@
             });
             return;
           }
+          var op = self.commandForm ? self.parseImageLine(line) : null;
+          if (op) {
+            add(pre, op.label, "image", function () { self.imageOp(op); });
+            return;
+          }
           var composed = self.parseComposeLine(line);
           if (composed) {
             add(pre, "compose " + composed.label, "compose", function () {
@@ -356,6 +361,50 @@
         var run = this.parseRunLine(lines[j]);
         if (run && run.command) { this.fillCommand(run); return; }
       }
+    }
+  };
+
+  /* `docker tag SOURCE TARGET`, `docker push IMAGE`, `docker pull IMAGE`, `docker rmi IMAGE`. */
+  LessonLab.prototype.parseImageLine = function (line) {
+    var m = /^\$\s+docker\s+(?:image\s+)?(tag|push|pull|rmi)\s+(\S+)(?:\s+(\S+))?\s*$/.exec(line.trim());
+    if (!m) return null;
+    var name = /^[a-z0-9][a-z0-9._:\/-]*$/;
+    if (!name.test(m[2]) || (m[3] && !name.test(m[3]))) return null;
+    if ((m[1] === "tag") !== !!m[3]) return null;
+    var op = { op: m[1], label: "docker " + m[1] + " " + m[2] + (m[3] ? " " + m[3] : "") };
+    if (m[1] === "tag") { op.source = m[2]; op.target = m[3]; } else { op.image = m[2]; }
+    return op;
+  };
+
+  LessonLab.prototype.imageOp = function (op) {
+    var self = this;
+    this.clearError();
+    if (this.registryStream) return;
+    this.commandPane.note("$ " + op.label);
+    var fail = function (err) {
+      self.registryStream = null;
+      self.commandPane.note(err.message || "That did not work.", "bad");
+      self.showError(err);
+      self.refreshButtons();
+    };
+    if (op.op === "tag") {
+      this.socket.request("tag", { source: op.source, target: op.target }).then(function (frame) {
+        self.commandPane.note("Tagged " + frame.data.source + " as " + frame.data.target + ".", "ok");
+        self.markStep("tag");
+        self.setStatus("Tagged " + frame.data.target + ".", "ok");
+      }, fail);
+    } else if (op.op === "rmi") {
+      this.socket.request("rmi", { image: op.image }).then(function (frame) {
+        (frame.data.untagged || []).forEach(function (t) { self.commandPane.add(["Untagged: " + t]); });
+        (frame.data.deleted || []).forEach(function (d) { self.commandPane.add(["Deleted: " + d]); });
+        self.markStep("rmi");
+        self.setStatus("Removed " + op.image + ".", "ok");
+      }, fail);
+    } else {
+      this.registryStream = "pending";
+      this.setStatus((op.op === "push" ? "Pushing " : "Pulling ") + op.image + "…", "busy");
+      this.refreshButtons();
+      this.socket.request(op.op, { image: op.image }).catch(fail);
     }
   };
 
@@ -518,7 +567,8 @@
     document.querySelectorAll("[data-lab-try]").forEach(function (b) {
       var kind = b.getAttribute("data-lab-try");
       b.disabled = !open || (kind === "build" ? !!self.buildStream
-        : kind === "compose" ? !composeIdle : !!self.commandPending);
+        : kind === "compose" ? !composeIdle
+        : kind === "image" ? !!self.registryStream : !!self.commandPending);
     });
     if (this.buttons.logs) this.buttons.logs.textContent = this.logStream ? "Stop following" : "Logs";
     if (this.openLink) {
@@ -677,6 +727,7 @@
       this.commandPending = null;
       this.composeStream = null;
       this.composeBusy = false;
+      this.registryStream = null;
       this.setStatus("Connection lost; reconnecting…", "bad");
     } else if (t === "_refused") {
       this.setStatus("Sign in to use the lab.", "bad");
@@ -699,6 +750,21 @@
       this.stepText.textContent = "Step " + frame.step + " of " + frame.steps;
       this.buildPane.add([frame.text], "step");
       this.setStatus(frame.text, "busy");
+    } else if (t === "push.start" || t === "pull.start") {
+      this.registryStream = frame.stream;
+      this.root.removeAttribute("data-registry-result");
+    } else if ((t === "push.done" || t === "pull.done") && frame.stream === this.registryStream) {
+      var verb = t === "push.done" ? "push" : "pull";
+      this.registryStream = null;
+      this.root.setAttribute("data-registry-result", verb + (frame.ok ? " ok" : " failed"));
+      if (frame.ok) {
+        this.commandPane.note((verb === "push" ? "Pushed " : "Pulled ") + frame.image + ".", "ok");
+        this.markStep(verb);
+        this.setStatus((verb === "push" ? "Pushed " : "Pulled ") + frame.image + ".", "ok");
+      } else {
+        this.commandPane.note(verb + " failed: " + frame.error, "bad");
+        this.showError({ status: "docker " + verb + " failed.", message: frame.error });
+      }
     } else if (t === "compose.start") {
       this.composeStream = frame.stream;
       this.composeProgress.hidden = false;
@@ -808,7 +874,7 @@
       this.root.setAttribute("data-build-frames", String(this.frames.build));
     } else if (frame.stream === this.logStream) {
       pane = this.logPane;
-    } else if (frame.stream === this.commandStream) {
+    } else if (frame.stream === this.commandStream || frame.stream === this.registryStream) {
       pane = this.commandPane;
     } else if (frame.stream === this.composeStream) {
       pane = this.composePane;

@@ -40,7 +40,16 @@ def test_it_accepts_ordinary_image_names(ref, expected):
         "app:.tag",
         "app:v1:v2",
         "app@sha256:abcd",
-        "localhost:5000/app",
+        "localhost/app",
+        "registry.example:5000/app",
+        "localhost:0/app",
+        "localhost:05000/app",
+        "localhost:99999/app",
+        "localhost:5000/../x",
+        "localhost:5000/a/b",
+        "127.0.0.1:5000/dl-abcdefabcd/app",
+        "127.0.0.1:5000//app",
+        "127.0.0.2:5000/app",
         "app name",
         "app\nname",
         "app:" + "t" * 129,
@@ -122,3 +131,23 @@ def test_auto_container_names_are_valid_and_derived_from_the_image():
     assert name.startswith("flask-app-")
     assert naming.check_container_name(name) == name
     assert naming.check_container_name(naming.auto_container_name("sha256:" + "a" * 64))
+
+
+@pytest.mark.parametrize(
+    ("ref", "engine", "shown"),
+    [
+        ("127.0.0.1:5000/flask-app:v1", f"dl-{SID}/127.0.0.1-5000/flask-app:v1",
+         "127.0.0.1:5000/flask-app:v1"),
+        ("localhost:5000/flask-app", f"dl-{SID}/localhost-5000/flask-app:latest",
+         "localhost:5000/flask-app:latest"),
+    ],
+)
+def test_a_registry_of_the_learners_own_may_prefix_an_image_name(ref, engine, shown):
+    assert naming.engine_image(SID, ref) == engine
+    assert naming.learner_image(SID, engine) == shown
+    assert naming.learner_image(OTHER, engine) is None
+    assert naming.strip(SID, f"The push refers to repository [{engine.split(':v')[0]}]") == (
+        f"The push refers to repository [{shown.split(':v')[0]}]"
+    )
+    assert naming.registry_of(ref) == (ref.split(":")[0], 5000)
+    assert naming.registry_of("flask-app:v1") is None
