@@ -91,6 +91,7 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     "rmi": {"image": _NAME},
     "inspect": {"kind": Arg(str, required=True, choices=("container", "image")), "name": _NAME},
     "prune": {},
+    "volume_rm": {"volume": _NAME},
     "tag": {"source": _NAME, "target": _NAME},
     "push": {"image": _NAME},
     "pull": {"image": _NAME},
@@ -353,6 +354,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             "type": "state",
             "images": data.get("images", []),
             "containers": data.get("containers", []),
+            "volumes": data.get("volumes", []),
         }
         if changed and self.group and self.channel_layer is not None:
             await self.channel_layer.group_send(
@@ -441,6 +443,11 @@ class LabConsumer(AsyncWebsocketConsumer):
             self._refresh_state()
 
         self._pump(stream_id, stream, relay, ended)
+
+    async def do_volume_rm(self, request: Request, volume: str) -> None:
+        data = await _slow(services.remove_volume)(await self._sandbox(), volume)
+        self._result(request, data)
+        await self._send_state()
 
     async def do_tag(self, request: Request, source: str, target: str) -> None:
         data = await _slow(registry.tag_image)(await self._sandbox(), source, target)

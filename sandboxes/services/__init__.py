@@ -34,6 +34,7 @@ from sandboxes.services.containers import (
     prune,
     published_port,
     remove_container,
+    remove_volume,
     run_container,
     stop_container,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "reap",
     "remove_objects",
     "remove_container",
+    "remove_volume",
     "remove_image",
     "run_container",
     "sandbox_for",

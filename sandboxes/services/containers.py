@@ -395,8 +395,56 @@ def list_state(sandbox: Sandbox) -> dict:
         for tag in tags or [None]:
             images.append(image_view(sandbox, image, tag))
     images.sort(key=lambda item: item["created"], reverse=True)
-    containers = [container_view(sandbox, c) for c in own_containers(sandbox)]
-    return {"images": images, "containers": containers}
+    raw_containers = own_containers(sandbox)
+    containers = [container_view(sandbox, c) for c in raw_containers]
+    return {
+        "images": images,
+        "containers": containers,
+        "volumes": _volume_views(sandbox, raw_containers),
+    }
+
+
+def own_volumes(sandbox: Sandbox) -> list[dict]:
+    with engine_call(sandbox):
+        return (client.api().volumes(filters=sandbox.label_filter()) or {}).get("Volumes") or []
+
+
+def _volume_views(sandbox: Sandbox, containers: list[dict]) -> list[dict]:
+    users: dict[str, list[str]] = {}
+    for container in containers:
+        name = container_view(sandbox, container)["name"]
+        for mount in container.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                users.setdefault(mount["Name"], []).append(name)
+    views = [
+        {
+            "name": naming.strip(sandbox.sid, volume["Name"]),
+            "created": volume.get("CreatedAt", ""),
+            "used_by": sorted(users.get(volume["Name"], [])),
+        }
+        for volume in own_volumes(sandbox)
+    ]
+    return sorted(views, key=lambda view: view["created"], reverse=True)
+
+
+def remove_volume(sandbox: Sandbox, volume: str) -> dict:
+    """`docker volume rm`: one of the sandbox's volumes no container uses."""
+    if not isinstance(volume, str) or not volume:
+        raise InvalidName("Give a volume name.")
+    wanted = {volume, naming.container_prefix(sandbox.sid) + volume}
+    found = [v for v in own_volumes(sandbox) if v.get("Name") in wanted]
+    if not found:
+        raise NotInSandbox(f"There is no volume {volume[:80]!r} in your sandbox.")
+    users = _volume_views(sandbox, own_containers(sandbox))
+    busy = next((v["used_by"] for v in users if v["name"] == volume and v["used_by"]), None)
+    if busy:
+        raise SandboxError(
+            f"The volume {volume!r} is in use by {', '.join(busy)}: remove the container first.",
+            code="conflict",
+        )
+    with engine_call(sandbox):
+        client.api().remove_volume(found[0]["Name"])
+    return {"removed": volume}
 
 
 def prune(sandbox: Sandbox) -> dict:

@@ -935,6 +935,7 @@
     this.status = root.querySelector("[data-lab-status]");
     this.images = root.querySelector("[data-sandbox-images]");
     this.containers = root.querySelector("[data-sandbox-containers]");
+    this.volumes = root.querySelector("[data-sandbox-volumes]");
     this.inspectBox = root.querySelector("[data-sandbox-inspect]");
     this.errorBox = root.querySelector("[data-lab-error]");
     var self = this;
@@ -1011,6 +1012,33 @@
     }
   };
 
+  SandboxPage.prototype.renderVolumes = function (volumes) {
+    var self = this;
+    if (!this.volumes) return;
+    this.volumes.textContent = "";
+    if (!volumes.length) {
+      var r = el("tr");
+      r.appendChild(el("td", { colspan: "3", class: "muted" }, "No volumes."));
+      this.volumes.appendChild(r);
+    }
+    volumes.forEach(function (v) {
+      var row = el("tr", { "data-volume": v.name });
+      row.appendChild(el("td", { class: "mono", "data-label": "Name" }, v.name));
+      row.appendChild(el("td", { class: "mono", "data-label": "Used by" }, (v.used_by || []).join(", ") || "-"));
+      var actions = el("td", { class: "actions" });
+      var remove = self.button("Remove", function () {
+        self.run("volume_rm", { volume: v.name }, function () { self.setStatus("Removed volume " + v.name + ".", "ok"); });
+      }, "danger");
+      if ((v.used_by || []).length) {
+        remove.disabled = true;
+        remove.title = "In use: remove its container first";
+      }
+      actions.appendChild(remove);
+      row.appendChild(actions);
+      self.volumes.appendChild(row);
+    });
+  };
+
   SandboxPage.prototype.render = function (state) {
     var self = this;
     var images = state.images || [];
@@ -1071,6 +1099,7 @@
       row.appendChild(actions);
       self.containers.appendChild(row);
     });
+    this.renderVolumes(state.volumes || []);
     this.root.setAttribute("data-state-updates", String(Number(this.root.getAttribute("data-state-updates") || 0) + 1));
   };
 

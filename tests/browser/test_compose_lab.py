@@ -56,3 +56,26 @@ def test_compose_up_opens_a_counting_app_and_down_v_leaves_nothing(
     expect(output).to_contain_text("Volume flaskapp_db-data  Removed", timeout=60_000)
     objects = sandbox_objects(sid)
     assert objects["containers"] == [] and objects["volumes"] == []
+
+
+def test_the_sandbox_page_lists_the_database_volume_and_removes_it_once_unused(
+    page, sandboxes_made
+):
+    sign_up(page, "/lessons/compose/")
+    panel = page.locator("[data-lab-panel]")
+    sid = connected(panel)
+    sandboxes_made.append(sid)
+    panel.locator('[data-lab-compose-do="up"]').click()
+    expect(panel).to_have_attribute("data-compose-result", "ok", timeout=180_000)
+
+    page.goto("/sandbox/")
+    row = page.locator('[data-sandbox-volumes] tr[data-volume="flaskapp_db-data"]')
+    expect(row).to_contain_text("flaskapp-db-1")
+    expect(row.get_by_role("button", name="Remove")).to_be_disabled()
+    page.locator('[data-sandbox-containers] tr[data-container="flaskapp-db-1"]').get_by_role(
+        "button", name="Remove"
+    ).click()
+    expect(row.get_by_role("button", name="Remove")).to_be_enabled()
+    row.get_by_role("button", name="Remove").click()
+    expect(page.locator("[data-sandbox-volumes]")).to_contain_text("No volumes.")
+    assert sandbox_objects(sid)["volumes"] == []

@@ -75,6 +75,18 @@ def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(l
     assert again[-1]["kind"] == "done"
     assert " Running\n" in [e["text"] for e in again if e["kind"] == "line"]
 
+    # The volume shows in the sandbox's state, and cannot go while in use.
+    volumes = services.list_state(alice)["volumes"]
+    assert [(v["name"], v["used_by"]) for v in volumes] == [
+        ("flaskapp_db-data", ["flaskapp-db-1"])
+    ]
+    with pytest.raises(services.SandboxError, match="in use by flaskapp-db-1"):
+        services.remove_volume(alice, "flaskapp_db-data")
+    with pytest.raises(services.NotInSandbox):
+        services.remove_volume(bob, "flaskapp_db-data")
+    with pytest.raises(services.NotInSandbox):
+        services.remove_volume(alice, f"dl-{bob.sid}-flaskapp_db-data")
+
     # down keeps the data volume; down -v removes it too.
     assert compose.down(alice) == {
         "removed": ["flaskapp-web-1", "flaskapp-db-1"],
@@ -85,5 +97,6 @@ def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(l
     port = services.published_port(alice, "flaskapp-web-1")
     status, body = _fetch(f"http://127.0.0.1:{port}/")
     assert "visited 2 times." in body, body  # the count survived down/up
-    assert compose.down(alice, volumes=True)["volumes"] == ["flaskapp_db-data"]
+    assert compose.down(alice)["volumes"] == []
+    assert services.remove_volume(alice, "flaskapp_db-data") == {"removed": "flaskapp_db-data"}
     assert _volumes(alice) == []
