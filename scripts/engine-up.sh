@@ -39,8 +39,17 @@ start_dockerd() {
   if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
+  # Every sandbox network takes one address pool. The engine's default
+  # pools give about 30; many small (/24) ones let a classroom engine hold
+  # one network per learner. A pool set in daemon.json wins (the engine
+  # refuses the same setting twice).
+  local args=()
+  local pool=${DOCKERLAB_ENGINE_ADDRESS_POOL-172.20.0.0/14}
+  if [[ -n "$pool" ]] && ! grep -qs default-address-pools /etc/docker/daemon.json; then
+    args+=(--default-address-pool "base=$pool,size=24")
+  fi
   echo "==> engine: starting dockerd in the background (log: $log)"
-  setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+  setsid nohup dockerd "${args[@]}" >>"$log" 2>&1 </dev/null &
 }
 
 # Prefer the init system where there is one; otherwise run dockerd ourselves.

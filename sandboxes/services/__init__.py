@@ -13,9 +13,10 @@ Known limits, by design of the engine rather than oversight:
   processes could each let one container too many through at the same time.
 - The reaper treats objects labelled with this deployment's id but unknown to
   its database as orphans; other deployments' objects are left alone.
-- Each sandbox network takes an address pool; an engine's default pools run
-  out after a few dozen, so classroom engines should set
-  `default-address-pools` in daemon.json to many small (/24) subnets.
+- Each sandbox network takes an address pool. An engine started by
+  `scripts/engine-up.sh` gets a thousand /24 pools (172.20.0.0/14); another
+  engine's defaults give about 30, so set `default-address-pools` in its
+  daemon.json for a classroom.
 """
 
 from sandboxes.errors import (
