@@ -502,7 +502,7 @@ def test_the_reaper_removes_only_expired_sandboxes(
         assert swept[expired.sid]["containers"] == 1
         assert swept[expired.sid]["images"] >= 1
         assert swept[expired.sid]["networks"] == 1
-        assert services.list_state(expired) == {"images": [], "containers": []}
+        assert services.list_state(expired) == {"images": [], "containers": [], "volumes": []}
         assert services.list_state(alice)["images"]
         assert services.list_state(bob)["images"]
     finally:
@@ -592,7 +592,7 @@ def test_the_reap_command_removes_one_sandbox_on_request(
         out = StringIO()
         call_command("reap", "--sandbox", sandbox.sid, stdout=out)
         assert f"{sandbox.sid}: 1 containers" in out.getvalue()
-        assert services.list_state(sandbox) == {"images": [], "containers": []}
+        assert services.list_state(sandbox) == {"images": [], "containers": [], "volumes": []}
         with pytest.raises(CommandError):
             call_command("reap", "--sandbox", "../../etc", stdout=StringIO())
     finally:
