@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import urllib.request
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -20,6 +19,7 @@ from sandboxes import services
 from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
 from sandboxes.streaming import THREAD_PREFIX
+from tests.integration.http import ok, wait_for_answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -78,18 +78,6 @@ async def _build(communicator) -> list[dict]:
     return await _until(communicator, lambda f: f["type"] == "build.done")
 
 
-def _get(url: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 async def test_a_build_streams_its_steps_and_output_and_ends_ok(learner):
     communicator = await _socket(learner)
     try:
@@ -133,7 +121,9 @@ async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(l
 
         await communicator.send_json_to({"action": "logs", "ref": "lg", "container": "web"})
         start = (await _until(communicator, lambda f: f["type"] == "logs.start", timeout=30))[-1]
-        body = await asyncio.to_thread(_get, f"http://127.0.0.1:{host_port}/?probe=lab")
+        _, body = await asyncio.to_thread(
+            wait_for_answer, f"http://127.0.0.1:{host_port}/?probe=lab", ok, 30
+        )
         assert body
         frames = await _until(
             communicator,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 
 from engine import client
 from sandboxes import services
 from sandboxes.services import compose
+from tests.integration.http import ok, wait_for_answer
 from tests.integration.learners import two_learners
 
 pytestmark = pytest.mark.integration
@@ -20,22 +17,6 @@ pytestmark = pytest.mark.integration
 def learners(django_db_setup, django_db_blocker):
     with two_learners(django_db_blocker, "compose") as (_, sandboxes):
         yield sandboxes
-
-
-def _fetch(url: str, timeout: float = 60.0) -> tuple[int, str]:
-    """The app's first 200 answer (it starts a moment after its container)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            answer = exc.code, exc.read().decode()
-        except OSError as exc:
-            answer = 0, repr(exc)
-        if time.monotonic() > deadline:
-            return answer
-        time.sleep(0.3)
 
 
 def _volumes(sandbox) -> list[dict]:
@@ -63,7 +44,7 @@ def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(l
     assert rows["db"]["ports"] == []
     assert rows["web"]["state"] == "running"
     port = services.published_port(alice, "flaskapp-web-1")
-    status, body = _fetch(f"http://127.0.0.1:{port}/")
+    status, body = wait_for_answer(f"http://127.0.0.1:{port}/", ok)
     assert status == 200 and "visited 1 time." in body, body
 
     # The volume is the sandbox's, labelled; bob sees no project of his own.
@@ -95,7 +76,7 @@ def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(l
     assert compose.ps(alice) == [] and len(_volumes(alice)) == 1
     list(compose.up(alice, build=False))
     port = services.published_port(alice, "flaskapp-web-1")
-    status, body = _fetch(f"http://127.0.0.1:{port}/")
+    status, body = wait_for_answer(f"http://127.0.0.1:{port}/", ok)
     assert "visited 2 times." in body, body  # the count survived down/up
     assert compose.down(alice)["volumes"] == []
     assert services.remove_volume(alice, "flaskapp_db-data") == {"removed": "flaskapp_db-data"}

@@ -6,13 +6,10 @@ privileges) on the sandbox's own network, where container names resolve.
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 
 from sandboxes import services
+from tests.integration.http import answer, ok, wait_for_answer
 from tests.integration.learners import two_learners
 
 pytestmark = pytest.mark.integration
@@ -37,31 +34,6 @@ def learners(django_db_setup, django_db_blocker):
         yield sandboxes
 
 
-def _fetch(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def _visits(url: str, timeout: float = 90.0) -> str:
-    """The app's answer once the database behind it answers."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            status, body = _fetch(url)
-        except OSError as exc:
-            last = exc
-        else:
-            if status == 200:
-                return body
-            last = (status, body)
-        time.sleep(0.5)
-    pytest.fail(f"the app never counted a visit; last answer: {last!r}")
-
-
 def test_the_app_counts_visits_in_the_sandboxes_database_reached_by_name(learners):
     alice, bob = learners
     events = list(services.build_image(alice, "flask-app"))
@@ -72,23 +44,16 @@ def test_the_app_counts_visits_in_the_sandboxes_database_reached_by_name(learner
     web = services.run_container(alice, "flask-app", name="web", env=APP_ENV)
     port = services.published_port(alice, "web")
     url = f"http://127.0.0.1:{port}/"
-    first = _visits(url)
+    first = wait_for_answer(url, ok, timeout=90)[1]
     assert "visited 1 time." in first, first
-    assert "visited 2 times." in _fetch(url)[1]
+    assert "visited 2 times." in answer(url)[1]
     assert web["name"] == "web"
 
     # Another learner's app cannot reach alice's database by that name.
     list(services.build_image(bob, "flask-app"))
     services.run_container(bob, "flask-app", name="web", env=APP_ENV)
     bob_url = f"http://127.0.0.1:{services.published_port(bob, 'web')}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            status, body = _fetch(bob_url)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "bob's app never answered"
-            time.sleep(0.3)
+    status, body = wait_for_answer(bob_url, timeout=30)
     assert status == 503 and "not answering" in body, body
 
 
