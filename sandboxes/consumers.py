@@ -99,6 +99,7 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "command": Arg(str, required=True, choices=("up", "ps", "down")),
         "build": Arg(bool),
         "volumes": Arg(bool),
+        "file": Arg(str, max_chars=compose.MAX_FILE),
     },
 }
 
@@ -478,7 +479,12 @@ class LabConsumer(AsyncWebsocketConsumer):
         self._pump(stream_id, stream, relay, ended)
 
     async def do_compose(
-        self, request: Request, command: str, build: bool = True, volumes: bool = False
+        self,
+        request: Request,
+        command: str,
+        build: bool = True,
+        volumes: bool = False,
+        file: str | None = None,
     ) -> None:
         sandbox = await self._sandbox()
         if command == "ps":
@@ -490,7 +496,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self._send_state()
             return
         self._check_stream_room()
-        stream = await _open_stream(compose.up, sandbox, build=build)
+        stream = await _open_stream(compose.up, sandbox, build=build, file=file)
         stream_id = self._stream_id("c")
         relay = ComposeRelay(stream_id)
         self.out.frame(

@@ -43,6 +43,9 @@ SERVICE_KEYS = {
 }
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 HEALTH_TIMEOUT = 120.0
+# The project is named after the sample's folder, as `docker compose` would.
+PROJECT = "flaskapp"
+MAX_FILE = 16 * 1024
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
@@ -254,26 +257,30 @@ def load(text: str, project: str, directory: Path) -> Project:
     return result
 
 
-def sample_project() -> Project:
+def sample_project(text: str | None = None) -> Project:
+    """The sample's compose.yaml, or a learner's `text` in its place (same folder)."""
     directory = sample_dir()
-    path = directory / "compose.yaml"
-    if not path.is_file():
-        raise SandboxError("The sample app has no compose.yaml.", code="not_found")
-    return load(path.read_text(), directory.name, directory)
+    if text is None:
+        path = directory / "compose.yaml"
+        if not path.is_file():
+            raise SandboxError("The sample app has no compose.yaml.", code="not_found")
+        text = path.read_text()
+    elif not isinstance(text, str) or len(text.encode("utf-8")) > MAX_FILE:
+        raise BadRequest("The compose file must be text of at most 16 KiB.")
+    return load(text, PROJECT, directory)
 
 
 # --- up, ps, down ------------------------------------------------------------------
 
 
-def _project_containers(sandbox: Sandbox, project: Project) -> list[dict]:
-    flt = {"label": [*sandbox.label_filter()["label"], f"{PROJECT_LABEL}={project.name}"]}
+def _project_containers(sandbox: Sandbox, project: str) -> list[dict]:
+    flt = {"label": [*sandbox.label_filter()["label"], f"{PROJECT_LABEL}={project}"]}
     with engine_call(sandbox):
         return client.api().containers(all=True, filters=flt)
 
 
-def ps(sandbox: Sandbox, project: Project | None = None) -> list[dict]:
+def ps(sandbox: Sandbox, project: str = PROJECT) -> list[dict]:
     """The project's containers, like `docker compose ps -a`."""
-    project = project or sample_project()
     rows = []
     for container in _project_containers(sandbox, project):
         view = container_view(sandbox, container)
@@ -282,28 +289,34 @@ def ps(sandbox: Sandbox, project: Project | None = None) -> list[dict]:
     return sorted(rows, key=lambda row: row["service"])
 
 
-def down(sandbox: Sandbox, volumes: bool = False, project: Project | None = None) -> dict:
-    """Remove the project's containers (and, with `volumes`, its named volumes)."""
-    project = project or sample_project()
+def down(sandbox: Sandbox, volumes: bool = False, project: str = PROJECT) -> dict:
+    """Remove the project's containers (and, with `volumes`, its named volumes).
+
+    Found by the project label, not by a file: whatever compose file brought
+    the project up, `down` takes all of it away (newest container first).
+    """
+    containers = sorted(
+        _project_containers(sandbox, project),
+        key=lambda container: container.get("Created", 0),
+        reverse=True,
+    )
     removed = []
-    for service in reversed(project.order()):
+    for container in containers:
+        name = container_view(sandbox, container)["name"]
         try:
-            remove_container(sandbox, service.container(project.name))
+            remove_container(sandbox, container["Id"])
         except NotInSandbox:
             continue
-        removed.append(service.container(project.name))
+        removed.append(name)
     dropped = []
     if volumes:
-        for name in project.volumes:
-            engine_name = project.volume(sandbox, name)
-            with engine_call(sandbox):
-                api = client.api()
-                found = api.volumes(filters={"name": engine_name, **sandbox.label_filter()})
-                for volume in (found or {}).get("Volumes") or []:
-                    if volume.get("Name") == engine_name:
-                        api.remove_volume(engine_name, force=True)
-                        dropped.append(f"{project.name}_{name}")
-    return {"removed": removed, "volumes": dropped}
+        flt = {"label": [*sandbox.label_filter()["label"], f"{PROJECT_LABEL}={project}"]}
+        with engine_call(sandbox):
+            api = client.api()
+            for volume in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+                api.remove_volume(volume["Name"], force=True)
+                dropped.append(naming.strip(sandbox.sid, volume["Name"]))
+    return {"removed": removed, "volumes": sorted(dropped)}
 
 
 class ComposeUp:
@@ -373,7 +386,7 @@ class ComposeUp:
                     return
             yield self._next(f"Container {service.container(project.name)}")
             yield from self._line(self._start(service))
-        yield {"kind": "done", "services": ps(sandbox, project)}
+        yield {"kind": "done", "services": ps(sandbox, project.name)}
 
     @staticmethod
     def _line(text: str) -> Iterator[dict]:
@@ -472,6 +485,6 @@ class ComposeUp:
         return False
 
 
-def up(sandbox: Sandbox, build: bool = True) -> ComposeUp:
-    """Start bringing the sample project up; iterate the result for events."""
-    return ComposeUp(sandbox, sample_project(), build=build)
+def up(sandbox: Sandbox, build: bool = True, file: str | None = None) -> ComposeUp:
+    """Start bringing the project up (the sample's file, or the learner's); iterate for events."""
+    return ComposeUp(sandbox, sample_project(file), build=build)

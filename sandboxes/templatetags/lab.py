@@ -39,3 +39,12 @@ def command_images() -> list[dict[str, str]]:
         {"name": images.get(role, OFFICIAL[role]), "official": OFFICIAL[role]}
         for role in ("python", "mariadb", "registry")
     ]
+
+
+@register.simple_tag
+def sample_compose() -> str:
+    """The sample app's compose.yaml, as `docker compose up` in the lab reads it."""
+    try:
+        return (sample_dir() / "compose.yaml").read_text()
+    except OSError:
+        return ""

@@ -194,6 +194,11 @@
     this.composeProgress = root.querySelector("[data-lab-compose-progress]");
     this.composeStream = null;
     this.composeBusy = false;
+    this.composeFile = root.querySelector("[data-lab-compose-file]");
+    var composeReset = root.querySelector("[data-lab-compose-reset]");
+    if (composeReset && this.composeFile) {
+      composeReset.addEventListener("click", function () { self.composeFile.value = self.composeFile.defaultValue; });
+    }
     root.querySelectorAll("[data-lab-compose-do]").forEach(function (button) {
       button.addEventListener("click", function () {
         self.compose(button.getAttribute("data-lab-compose-do"));
@@ -437,7 +442,12 @@
       this.setStatus("Starting the compose project…", "busy");
       this.composeStream = "pending";
       this.refreshButtons();
-      this.socket.request("compose", { command: "up" }).catch(function (err) {
+      var upArgs = { command: "up" };
+      if (this.composeFile && this.composeFile.value !== this.composeFile.defaultValue) {
+        upArgs.file = this.composeFile.value;
+        this.composePane.note("(with your edited compose.yaml)");
+      }
+      this.socket.request("compose", upArgs).catch(function (err) {
         self.composeStream = null;
         self.composePane.note(err.message || "compose up did not start.", "bad");
         fail(err);

@@ -79,3 +79,20 @@ def test_the_sandbox_page_lists_the_database_volume_and_removes_it_once_unused(
     row.get_by_role("button", name="Remove").click()
     expect(page.locator("[data-sandbox-volumes]")).to_contain_text("No volumes.")
     assert sandbox_objects(sid)["volumes"] == []
+
+
+def test_an_edited_compose_file_that_is_broken_is_refused_with_the_reason(
+    page, sandboxes_made
+):
+    sign_up(page, "/lessons/compose/")
+    panel = page.locator("[data-lab-panel]")
+    sandboxes_made.append(connected(panel))
+    panel.locator(".lab-compose-file summary").click()
+    editor = panel.locator("[data-lab-compose-file]")
+    expect(editor).to_have_value(re.compile(r"condition: service_healthy"))
+    editor.fill("services:\n  web:\n    image: python:3.12-slim\n    volumes: ['/etc:/host']\n")
+    panel.locator('[data-lab-compose-do="up"]').click()
+    expect(panel.locator("[data-lab-error]")).to_contain_text("no folders of the host")
+    expect(panel.locator('[data-lab-compose-do="up"]')).to_be_enabled()
+    panel.get_by_role("button", name="Reset to the sample").click()
+    expect(editor).to_have_value(re.compile(r"condition: service_healthy"))

@@ -81,3 +81,24 @@ def test_up_builds_waits_for_a_healthy_db_and_the_app_counts_visits_until_down(l
     assert compose.down(alice)["volumes"] == []
     assert services.remove_volume(alice, "flaskapp_db-data") == {"removed": "flaskapp_db-data"}
     assert _volumes(alice) == []
+
+
+def test_a_learners_own_compose_file_comes_up_and_down_takes_all_of_it(learners):
+    _, bob = learners
+    text = (
+        "services:\n"
+        "  ticker:\n"
+        "    image: python:3.12-slim\n"
+        "    command: [\"python\", \"-c\", \"import time; print('tick', flush=True); time.sleep(60)\"]\n"
+        "    environment: [GREETING=hi]\n"
+    )
+    events = list(compose.up(bob, file=text))
+    assert events[-1]["kind"] == "done", events[-3:]
+    assert [row["name"] for row in compose.ps(bob)] == ["flaskapp-ticker-1"]
+    assert compose.down(bob) == {"removed": ["flaskapp-ticker-1"], "volumes": []}
+    assert compose.ps(bob) == []
+
+    with pytest.raises(services.BadRequest, match="privileged"):
+        compose.up(bob, file="services:\n  x:\n    image: python:3.12-slim\n    privileged: true\n")
+    with pytest.raises(services.BadRequest, match="16 KiB"):
+        compose.up(bob, file="#" * 20_000)
