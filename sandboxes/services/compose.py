@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 
 from engine import client
 from sandboxes import naming
@@ -46,6 +47,7 @@ HEALTH_TIMEOUT = 120.0
 # The project is named after the sample's folder, as `docker compose` would.
 PROJECT = "flaskapp"
 MAX_FILE = 16 * 1024
+MAX_VOLUMES = 5
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
@@ -240,7 +242,15 @@ def load(text: str, project: str, directory: Path) -> Project:
     unknown = set(data) - {"services", "volumes", "name"}
     if unknown:
         raise BadRequest(f"{sorted(unknown)[0]} (top level) is not supported in the lab.")
+    if not isinstance(data.get("volumes") or {}, dict):
+        raise BadRequest("volumes (top level) must be a mapping of volume names.")
     volumes = list((data.get("volumes") or {}).keys())
+    if len(volumes) > MAX_VOLUMES:
+        raise BadRequest(f"volumes: the lab creates at most {MAX_VOLUMES} volumes per project.")
+    if len(data["services"]) > settings.DOCKERLAB_MAX_CONTAINERS:
+        raise BadRequest(
+            f"services: your sandbox holds at most {settings.DOCKERLAB_MAX_CONTAINERS} containers."
+        )
     for volume in volumes:
         if not isinstance(volume, str) or not naming.NAME_RE.match(volume):
             raise BadRequest(f"volumes.{volume}: a volume name is lower-case letters, digits, '-', '_'.")

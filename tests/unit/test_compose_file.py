@@ -35,6 +35,10 @@ def test_the_sample_compose_file_is_read_as_the_lesson_describes_it():
         ("services:\n  a:\n    image: x\n    healthcheck: {test: [CMD, x], interval: soon}\n",
          "duration"),
         ("networks: {}\nservices: {}\n", "networks"),
+        ("services: {}\nvolumes: {" + ", ".join(f"v{i}: {{}}" for i in range(6)) + "}\n",
+         "at most 5 volumes"),
+        ("services:\n" + "".join(f"  s{i}:\n    image: x\n" for i in range(6)), "at most 5 containers"),
+        ("services: {}\nvolumes: [a, b]\n", "mapping of volume names"),
     ],
 )
 def test_a_compose_file_the_lab_cannot_honour_is_refused_by_name(text, says):
