@@ -12,6 +12,8 @@ rather than silently ignored.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
 import time
@@ -36,9 +38,11 @@ from sandboxes.services.containers import (
     remove_container,
     run_container,
 )
+from sandboxes.services.images import runnable_image
 
 PROJECT_LABEL = "org.dockerlab.compose.project"
 SERVICE_LABEL = "org.dockerlab.compose.service"
+CONFIG_LABEL = "org.dockerlab.compose.config"
 SERVICE_KEYS = {
     "image", "build", "ports", "environment", "depends_on", "healthcheck", "volumes", "command",
 }
@@ -439,17 +443,28 @@ class ComposeUp:
         return False
 
     def _start(self, service: Service) -> str:
+        """Create the service's container, or keep it if nothing about it changed.
+
+        Like `docker compose`, a container whose configuration (or image)
+        differs from the file's is recreated; an unchanged one is kept, and
+        started if it had stopped.
+        """
         name = service.container(self.project.name)
+        config = self._config_hash(service)
         try:
             existing = find_container(self.sandbox, name)
         except NotInSandbox:
             existing = None
-        if existing is not None and existing.get("State") == "running":
-            return " Running"
+        said = " Created and started"
         if existing is not None:
-            with engine_call(self.sandbox):
-                client.api().start(existing["Id"])
-            return " Started"
+            if (existing.get("Labels") or {}).get(CONFIG_LABEL) == config:
+                if existing.get("State") == "running":
+                    return " Running"
+                with engine_call(self.sandbox):
+                    client.api().start(existing["Id"])
+                return " Started"
+            remove_container(self.sandbox, existing["Id"])
+            said = " Recreated"
         run_container(
             self.sandbox,
             service.image,
@@ -458,11 +473,30 @@ class ComposeUp:
             env=service.env,
             command=service.command,
             aliases=(service.name,),
-            labels={PROJECT_LABEL: self.project.name, SERVICE_LABEL: service.name},
+            labels={
+                PROJECT_LABEL: self.project.name,
+                SERVICE_LABEL: service.name,
+                CONFIG_LABEL: config,
+            },
             volumes={self.project.volume(self.sandbox, v): p for v, p in service.volumes.items()},
             healthcheck=service.healthcheck,
         )
-        return " Created and started"
+        return said
+
+    def _config_hash(self, service: Service) -> str:
+        """What the container is made from: the service's settings and its image."""
+        engine_ref, _ = runnable_image(self.sandbox, service.image)
+        with engine_call(self.sandbox):
+            image_id = client.api().inspect_image(engine_ref)["Id"]
+        spec = {
+            "image": image_id,
+            "port": service.port,
+            "env": service.env,
+            "command": service.command,
+            "healthcheck": service.healthcheck,
+            "volumes": service.volumes,
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def _wait(self, dependency: Service, condition: str) -> Iterator[dict]:
         name = dependency.container(self.project.name)

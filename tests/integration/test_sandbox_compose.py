@@ -95,6 +95,16 @@ def test_a_learners_own_compose_file_comes_up_and_down_takes_all_of_it(learners)
     events = list(compose.up(bob, file=text))
     assert events[-1]["kind"] == "done", events[-3:]
     assert [row["name"] for row in compose.ps(bob)] == ["flaskapp-ticker-1"]
+
+    def said(events) -> list[str]:
+        return [e["text"].strip() for e in events if e["kind"] == "line"]
+
+    # Unchanged: kept. Changed (a variable): recreated, as docker compose does.
+    assert said(compose.up(bob, file=text)) == ["Running"]
+    changed = text.replace("GREETING=hi", "GREETING=hello")
+    assert said(compose.up(bob, file=changed)) == ["Recreated"]
+    env = services.inspect(bob, "container", "flaskapp-ticker-1")["Config"]["Env"]
+    assert "GREETING=hello" in env
     assert compose.down(bob) == {"removed": ["flaskapp-ticker-1"], "volumes": []}
     assert compose.ps(bob) == []
 
