@@ -7,6 +7,7 @@ a message for the page, so the status panel cannot turn the site into a 500.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 
@@ -73,3 +74,27 @@ def engine_status() -> dict:
     status["ready"] = not status["missing"]
     return status
 
+
+
+def kit_builds(max_age: float = 60.0) -> list[str]:
+    """Configured lesson images that are local kit builds (cached for `max_age` s).
+
+    Lab panels use it to say that those images' versions are Debian's, not
+    the official images' (the kit's python:3.12-slim runs Debian's Python).
+    Never raises: an engine that does not answer yields an empty list.
+    """
+    now = time.monotonic()
+    if _kit_cache and now - _kit_cache[0] < max_age:
+        return _kit_cache[1]
+    names: list[str] = []
+    try:
+        for name in dict(settings.DOCKERLAB_IMAGES).values():
+            if kit.image_state(name, timeout=STATUS_TIMEOUT) == kit.KIT_BUILT:
+                names.append(name)
+    except client.EngineError:
+        return []
+    _kit_cache[:] = [now, names]
+    return names
+
+
+_kit_cache: list = []

@@ -3,6 +3,7 @@
 from django import template
 
 from engine.images import OFFICIAL, configured, localize_dockerfile
+from engine.status import kit_builds
 from sandboxes.services.builds import sample_dir
 
 register = template.Library()
@@ -48,3 +49,9 @@ def sample_compose() -> str:
         return (sample_dir() / "compose.yaml").read_text()
     except OSError:
         return ""
+
+
+@register.inclusion_tag("sandboxes/_kit_notice.html")
+def kit_notice() -> dict:
+    """A line saying which lesson images here are the classroom kit's own builds."""
+    return {"names": kit_builds()}

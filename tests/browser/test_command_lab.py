@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
+from engine import kit
 from tests.browser.learners import connected, sandbox_objects, sign_up
 
 pytestmark = pytest.mark.browser
@@ -19,6 +21,13 @@ def test_a_lessons_docker_run_line_runs_in_the_sandbox_and_cleans_up_after_itsel
     panel = page.locator("[data-lab-panel]")
     sid = connected(panel)
     sandboxes_made.append(sid)
+
+    # Where the python image is the classroom kit's build, the panel says so.
+    notice = panel.locator("[data-lab-kit-notice]")
+    if kit.image_state(settings.DOCKERLAB_IMAGES["python"]) == kit.KIT_BUILT:
+        expect(notice).to_contain_text("report Debian's versions")
+    else:
+        expect(notice).to_have_count(0)
 
     # The step's `docker run --rm python:3.12-slim python --version` is offered as is.
     try_it = page.locator(".step [data-lab-try]").first

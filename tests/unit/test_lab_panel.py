@@ -25,3 +25,19 @@ def test_the_editor_holds_the_sample_dockerfile_with_the_configured_image(
 def test_anonymous_visitors_get_no_editor(client):
     html = client.get("/lessons/building-images/").content.decode()
     assert "data-lab-dockerfile" not in html
+
+
+@pytest.mark.django_db
+def test_the_panel_says_which_lesson_images_are_kit_builds(client, django_user_model, monkeypatch):
+    from engine import status
+
+    client.force_login(django_user_model.objects.create_user("kit-notice"))
+    monkeypatch.setattr(status, "_kit_cache", [])
+    monkeypatch.setattr(status.kit, "image_state", lambda name, timeout=None: (
+        status.kit.KIT_BUILT if name.startswith("python") else status.kit.PRESENT
+    ))
+    html = client.get("/lessons/containers/").content.decode()
+    assert "On this server python:3.12-slim is a local build from Debian packages" in html
+    monkeypatch.setattr(status, "_kit_cache", [])
+    monkeypatch.setattr(status.kit, "image_state", lambda name, timeout=None: status.kit.PRESENT)
+    assert "data-lab-kit-notice" not in client.get("/lessons/containers/").content.decode()
