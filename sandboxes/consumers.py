@@ -408,6 +408,25 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.pumps[stream_id] = pump
         pump.start()
 
+    def _follow_task(self, request: Request, stream: Any, relay: BuildRelay, **fields) -> None:
+        """Announce a build-like stream ("<prefix>.start") and pump it.
+
+        Its last frame is the relay's "<prefix>.done"; every socket of the
+        learner then gets the sandbox's new state.
+        """
+        kind, stream_id = relay.prefix, relay.stream
+        self.out.frame(
+            {"type": f"{kind}.start", "stream": stream_id, "ref": request.ref, **fields}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("%s stream %s broke: %r", kind, stream_id, error)
+            self.out.frame(relay.done_frame(error))
+            self._refresh_state()
+
+        self._pump(stream_id, stream, relay, ended)
+
     # -- actions ---------------------------------------------------------------
 
     async def do_state(self, request: Request) -> None:
@@ -425,25 +444,13 @@ class LabConsumer(AsyncWebsocketConsumer):
         stream = await _open_stream(
             services.build_image, sandbox, tag=tag, dockerfile=dockerfile, no_cache=no_cache
         )
-        stream_id = self._stream_id("b")
-        relay = BuildRelay(stream_id)
-        self.out.frame(
-            {
-                "type": "build.start",
-                "stream": stream_id,
-                "ref": request.ref,
-                "tag": getattr(stream, "tag", tag),
-                "steps": getattr(stream, "steps", None),
-            }
+        self._follow_task(
+            request,
+            stream,
+            BuildRelay(self._stream_id("b")),
+            tag=getattr(stream, "tag", tag),
+            steps=getattr(stream, "steps", None),
         )
-
-        def ended(error: BaseException | None) -> None:
-            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
-                log.warning("build stream %s broke: %r", stream_id, error)
-            self.out.frame(relay.done_frame(error))
-            self._refresh_state()
-
-        self._pump(stream_id, stream, relay, ended)
 
     async def do_volume_rm(self, request: Request, volume: str) -> None:
         data = await _slow(services.remove_volume)(await self._sandbox(), volume)
@@ -464,19 +471,8 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def _registry_stream(self, request: Request, start, image: str, kind: str) -> None:
         self._check_stream_room()
         stream = await _open_stream(start, await self._sandbox(), image)
-        stream_id = self._stream_id(kind[:2])
-        relay = BuildRelay(stream_id, prefix=kind)
-        self.out.frame(
-            {"type": f"{kind}.start", "stream": stream_id, "ref": request.ref, "image": stream.tag}
-        )
-
-        def ended(error: BaseException | None) -> None:
-            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
-                log.warning("%s stream %s broke: %r", kind, stream_id, error)
-            self.out.frame(relay.done_frame(error))
-            self._refresh_state()
-
-        self._pump(stream_id, stream, relay, ended)
+        relay = BuildRelay(self._stream_id(kind[:2]), prefix=kind)
+        self._follow_task(request, stream, relay, image=stream.tag)
 
     async def do_compose(
         self,
@@ -497,25 +493,13 @@ class LabConsumer(AsyncWebsocketConsumer):
             return
         self._check_stream_room()
         stream = await _open_stream(compose.up, sandbox, build=build, file=file)
-        stream_id = self._stream_id("c")
-        relay = ComposeRelay(stream_id)
-        self.out.frame(
-            {
-                "type": "compose.start",
-                "stream": stream_id,
-                "ref": request.ref,
-                "project": stream.project.name,
-                "steps": stream.steps,
-            }
+        self._follow_task(
+            request,
+            stream,
+            ComposeRelay(self._stream_id("c")),
+            project=stream.project.name,
+            steps=stream.steps,
         )
-
-        def ended(error: BaseException | None) -> None:
-            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
-                log.warning("compose stream %s broke: %r", stream_id, error)
-            self.out.frame(relay.done_frame(error))
-            self._refresh_state()
-
-        self._pump(stream_id, stream, relay, ended)
 
     async def do_run(
         self,

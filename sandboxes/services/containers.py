@@ -409,13 +409,19 @@ def own_volumes(sandbox: Sandbox) -> list[dict]:
         return (client.api().volumes(filters=sandbox.label_filter()) or {}).get("Volumes") or []
 
 
-def _volume_views(sandbox: Sandbox, containers: list[dict]) -> list[dict]:
+def _volume_users(sandbox: Sandbox, containers: list[dict]) -> dict[str, list[str]]:
+    """Engine volume name -> the learner names of the containers mounting it."""
     users: dict[str, list[str]] = {}
     for container in containers:
         name = container_view(sandbox, container)["name"]
         for mount in container.get("Mounts") or []:
             if mount.get("Type") == "volume" and mount.get("Name"):
                 users.setdefault(mount["Name"], []).append(name)
+    return users
+
+
+def _volume_views(sandbox: Sandbox, containers: list[dict]) -> list[dict]:
+    users = _volume_users(sandbox, containers)
     views = [
         {
             "name": naming.strip(sandbox.sid, volume["Name"]),
@@ -435,11 +441,11 @@ def remove_volume(sandbox: Sandbox, volume: str) -> dict:
     found = [v for v in own_volumes(sandbox) if v.get("Name") in wanted]
     if not found:
         raise NotInSandbox(f"There is no volume {volume[:80]!r} in your sandbox.")
-    users = _volume_views(sandbox, own_containers(sandbox))
-    busy = next((v["used_by"] for v in users if v["name"] == volume and v["used_by"]), None)
+    busy = _volume_users(sandbox, own_containers(sandbox)).get(found[0]["Name"])
     if busy:
         raise SandboxError(
-            f"The volume {volume!r} is in use by {', '.join(busy)}: remove the container first.",
+            f"The volume {volume!r} is in use by {', '.join(sorted(busy))}: "
+            "remove the container first.",
             code="conflict",
         )
     with engine_call(sandbox):

@@ -73,9 +73,9 @@ class RegistryStream:
         self.kind = kind
         self.tag = naming.image_ref(ref)
         self.port = registry_port(sandbox, ref)
-        name = naming.parse_image(ref)[0].split("/", 1)[1]
-        self.remote = f"127.0.0.1:{self.port}/{name}"
-        self.remote_tag = naming.parse_image(ref)[1]
+        name, self.remote_tag = naming.parse_image(ref)
+        # The engine's name for it: the registry container's real loopback port.
+        self.remote = f"127.0.0.1:{self.port}/{name.split('/', 1)[1]}"
         self.steps = None
         self._closed = threading.Event()
         self._response = None
@@ -89,6 +89,13 @@ class RegistryStream:
         if self._response is not None:
             client.shutdown_response(self._response)
 
+    def _shown(self, text: str) -> str:
+        """Engine text as the learner names things: their prefix gone, their registry's port."""
+        host, port = naming.registry_of(self.tag)
+        return naming.strip(self.sandbox.sid, text).replace(
+            f"127.0.0.1:{self.port}/", f"{host}:{port}/"
+        )
+
     def _progress(self, chunks) -> Iterator[dict]:
         frame = getattr(chunks, "gi_frame", None)
         self._response = frame.f_locals.get("response") if frame is not None else None
@@ -98,16 +105,14 @@ class RegistryStream:
                 return
             if "error" in chunk:
                 detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-                raise SandboxError(naming.strip(self.sandbox.sid, str(detail)).replace(
-                    f"127.0.0.1:{self.port}/", _shown_registry(self.tag)
-                ), code="engine_error")
+                raise SandboxError(self._shown(str(detail)), code="engine_error")
             status = str(chunk.get("status") or "")
             layer = str(chunk.get("id") or "")
             if not status or status in _QUIET or said.get(layer) == status:
                 continue
             said[layer] = status
             text = f"{layer}: {status}" if layer and layer != self.remote_tag else status
-            yield {"kind": "line", "text": text.replace(f"127.0.0.1:{self.port}/", _shown_registry(self.tag)) + "\n"}
+            yield {"kind": "line", "text": self._shown(text) + "\n"}
 
     def __iter__(self) -> Iterator[dict]:
         try:
@@ -117,7 +122,7 @@ class RegistryStream:
                 yield {"kind": "error", "message": exc.message}
         except client.EngineError as exc:
             if not self.closed:
-                yield {"kind": "error", "message": naming.strip(self.sandbox.sid, exc.message)}
+                yield {"kind": "error", "message": self._shown(exc.message)}
 
     def _push(self) -> Iterator[dict]:
         image, _ = find_image(self.sandbox, self.tag)
@@ -160,11 +165,6 @@ class RegistryStream:
         finally:
             _untag(self.sandbox, pulled)
         yield {"kind": "done", "image": self.tag, "id": info["Id"]}
-
-
-def _shown_registry(tag: str) -> str:
-    host, port = naming.registry_of(tag)
-    return f"{host}:{port}/"
 
 
 def _untag(sandbox: Sandbox, engine_ref: str, drop: bool = False) -> None:

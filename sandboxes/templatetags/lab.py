@@ -10,16 +10,6 @@ register = template.Library()
 
 
 @register.simple_tag
-def sample_dockerfile() -> str:
-    """The sample app's Dockerfile as the Build button builds it (configured images)."""
-    path = sample_dir() / "Dockerfile"
-    try:
-        return localize_dockerfile(path.read_text())
-    except OSError:
-        return ""
-
-
-@register.simple_tag
 def sample_dockerfiles() -> dict[str, str]:
     """Every Dockerfile of the sample app (Dockerfile first), as it would be built."""
     found = {}

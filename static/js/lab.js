@@ -19,6 +19,13 @@
     return node;
   }
 
+  /* A table body's only row when there is nothing to list. */
+  function emptyRow(columns, text) {
+    var row = el("tr");
+    row.appendChild(el("td", { colspan: String(columns), class: "muted" }, text));
+    return row;
+  }
+
   function humanSize(bytes) {
     if (typeof bytes !== "number") return "";
     var units = ["B", "KB", "MB", "GB"];
@@ -487,9 +494,7 @@
     var rows = this.composeRows;
     rows.textContent = "";
     if (!services.length) {
-      var empty = el("tr");
-      empty.appendChild(el("td", { colspan: "4", class: "muted" }, "Not up."));
-      rows.appendChild(empty);
+      rows.appendChild(emptyRow(4, "Not up."));
       return;
     }
     services.forEach(function (c) {
@@ -920,9 +925,7 @@
     var rows = this.imageRows;
     rows.textContent = "";
     if (!images.length) {
-      var empty = el("tr");
-      empty.appendChild(el("td", { colspan: "3", class: "muted" }, "No images yet."));
-      rows.appendChild(empty);
+      rows.appendChild(emptyRow(3, "No images yet."));
       return;
     }
     this.markStep("images");
@@ -1027,9 +1030,7 @@
     if (!this.volumes) return;
     this.volumes.textContent = "";
     if (!volumes.length) {
-      var r = el("tr");
-      r.appendChild(el("td", { colspan: "3", class: "muted" }, "No volumes."));
-      this.volumes.appendChild(r);
+      this.volumes.appendChild(emptyRow(3, "No volumes."));
     }
     volumes.forEach(function (v) {
       var row = el("tr", { "data-volume": v.name });
@@ -1056,9 +1057,7 @@
     this.images.textContent = "";
     this.containers.textContent = "";
     if (!images.length) {
-      var r = el("tr");
-      r.appendChild(el("td", { colspan: "4", class: "muted" }, "No images yet. Build one from a lesson."));
-      this.images.appendChild(r);
+      this.images.appendChild(emptyRow(4, "No images yet. Build one from a lesson."));
     }
     images.forEach(function (img) {
       var row = el("tr", { "data-image": img.name });
@@ -1074,9 +1073,7 @@
       self.images.appendChild(row);
     });
     if (!containers.length) {
-      var r2 = el("tr");
-      r2.appendChild(el("td", { colspan: "5", class: "muted" }, "No containers."));
-      this.containers.appendChild(r2);
+      this.containers.appendChild(emptyRow(5, "No containers."));
     }
     containers.forEach(function (c) {
       var row = el("tr", { "data-container": c.name });

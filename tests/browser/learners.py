@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from playwright.sync_api import expect
@@ -43,3 +44,22 @@ def sandbox_objects(sid: str) -> dict[str, list]:
             "networks": api.networks(filters=label),
             "volumes": (api.volumes(filters=label) or {}).get("Volumes") or [],
         }
+
+
+def open_app(page, url: str, timeout: float = 60.0, while_waiting: str | None = None):
+    """A new tab on the app at `url`, reloaded until it answers 200; return the tab.
+
+    An app whose database is still starting answers 503 first; `while_waiting`,
+    when given, is what those answers must say.
+    """
+    tab = page.context.new_page()
+    deadline = time.monotonic() + timeout
+    while True:
+        response = tab.goto(url)
+        if response.status == 200:
+            return tab
+        body = tab.locator("body").inner_text()
+        if while_waiting is not None:
+            assert while_waiting in body, body
+        assert time.monotonic() < deadline, f"{url} did not answer 200 within {timeout:.0f} s"
+        tab.wait_for_timeout(500)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.learners import connected, sandbox_objects, sign_up
+from tests.browser.learners import connected, open_app, sandbox_objects, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -36,13 +35,7 @@ def test_compose_up_opens_a_counting_app_and_down_v_leaves_nothing(
         "href", "/sandbox/app/flaskapp-web-1/"
     )
 
-    app = page.context.new_page()
-    deadline = time.monotonic() + 60
-    while True:
-        response = app.goto(live_server + "/sandbox/app/flaskapp-web-1/")
-        if response.status == 200 or time.monotonic() > deadline:
-            break
-        app.wait_for_timeout(500)
+    app = open_app(page, live_server + "/sandbox/app/flaskapp-web-1/")
     expect(app.locator("body")).to_contain_text("visited 1 time.")
     app.close()
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.learners import connected, sandbox_objects, sign_up
+from tests.browser.learners import connected, open_app, sandbox_objects, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -42,17 +41,8 @@ def test_the_lessons_two_docker_run_lines_give_an_app_that_counts_visits(
     expect(open_link).to_have_attribute("href", "/sandbox/app/web/")
 
     # The database takes a few seconds to start; the app says so until then.
-    app = page.context.new_page()
-    deadline = time.monotonic() + 90
-    while True:
-        response = app.goto(live_server + "/sandbox/app/web/")
-        body = app.locator("body").inner_text()
-        if response.status == 200:
-            break
-        assert "not answering yet" in body, body
-        assert time.monotonic() < deadline, "the database never answered"
-        app.wait_for_timeout(1000)
-    assert "visited 1 time." in body
+    app = open_app(page, live_server + "/sandbox/app/web/", 90, while_waiting="not answering yet")
+    assert "visited 1 time." in app.locator("body").inner_text()
     app.reload()
     expect(app.locator("body")).to_contain_text("visited 2 times.")
     app.close()
