@@ -1,4 +1,10 @@
-"""One sandbox per learner: the id that namespaces and labels their engine objects."""
+"""One sandbox per learner: the id that namespaces and labels their engine objects.
+
+`SandboxImage` is the app's own record of which image ids belong to a sandbox
+(built, pushed or pulled through the lab). Labels inside an image's config
+can come from whoever wrote that config; this table cannot, so ownership
+decisions that data from outside could forge (a pull) are made from it.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +58,30 @@ class Sandbox(models.Model):
     def label_filter(self) -> dict[str, list[str]]:
         """An engine list filter matching only this sandbox's objects."""
         return {"label": [f"org.dockerlab.sandbox={self.sid}"]}
+
+
+class SandboxImage(models.Model):
+    """An image id (the config digest) that the lab made or moved for a sandbox."""
+
+    BUILT = "built"
+    PUSHED = "pushed"
+    PULLED = "pulled"
+    HOW = [(BUILT, "built"), (PUSHED, "pushed"), (PULLED, "pulled")]
+
+    sandbox = models.ForeignKey(Sandbox, on_delete=models.CASCADE, related_name="images")
+    # "sha256:" and 64 hex digits: the engine's image id, which is the digest
+    # of the image's config and so survives a push and a pull unchanged.
+    image_id = models.CharField(max_length=71)
+    how = models.CharField(max_length=6, choices=HOW)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sandbox", "image_id", "how"], name="one_record_per_image_and_way"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id[:19]} {self.how} in {self.sandbox.sid}"

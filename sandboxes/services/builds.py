@@ -29,6 +29,7 @@ from sandboxes.services.common import engine_call
 from sandboxes.services.images import (
     check_tag_room,
     find_image,
+    record_built,
     require_present,
 )
 
@@ -262,6 +263,7 @@ class BuildStream:
                 "message": "The build ended without producing an image.",
             }
             return
+        record_built(self.sandbox, image_id)  # ownership record: see services/images.py
         yield {"kind": "done", "image": self.tag, "id": image_id}
 
     def _lookup_id(self) -> str | None:

@@ -1,7 +1,13 @@
-"""Finding a sandbox's images by the names its learner uses, and showing them."""
+"""Finding a sandbox's images by the names its learner uses, and showing them.
+
+Also the app's record of which image ids are a sandbox's (`SandboxImage`):
+written when a build finishes, before a push and after a pull, read when a
+pull decides whether what a registry serves may land in the sandbox.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 
@@ -11,10 +17,13 @@ from engine import client
 from engine import images as lesson_images
 from sandboxes import naming
 from sandboxes.errors import InvalidName, NotInSandbox, QuotaExceeded
-from sandboxes.models import Sandbox
+from sandboxes.models import Sandbox, SandboxImage
 from sandboxes.services.common import engine_call
 
+log = logging.getLogger(__name__)
+
 _ID = re.compile(r"^(?:sha256:)?([0-9a-f]{4,64})$")
+IMAGE_ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def iso(timestamp: int | float | str | None) -> str:
@@ -150,3 +159,30 @@ def check_tag_room(sandbox: Sandbox, ref: str) -> None:
             f"Your sandbox already has {limit} image tags, the most it may hold: "
             "remove one first."
         )
+
+
+def record_image(sandbox: Sandbox, image_id: str, how: str) -> None:
+    """Record that `image_id` is this sandbox's (`how`: built, pushed or pulled)."""
+    if not isinstance(image_id, str) or not IMAGE_ID_RE.match(image_id):
+        raise ValueError(f"not an image id: {image_id!r}")
+    SandboxImage.objects.get_or_create(sandbox=sandbox, image_id=image_id, how=how)
+
+
+def record_built(sandbox: Sandbox, image_id: str | None) -> None:
+    """Record a finished build's image; a failure is logged, never fatal to the build.
+
+    The image exists whatever happens here. Without the record the learner
+    can still use it; only pulling it back from their registry needs a push
+    first (which records it again).
+    """
+    try:
+        record_image(sandbox, image_id or "", SandboxImage.BUILT)
+    except Exception:  # the database, not the build, failed: say so in the log
+        log.warning("could not record built image %r of %s", image_id, sandbox.sid, exc_info=True)
+
+
+def recorded_ids(sandbox: Sandbox) -> frozenset[str]:
+    """Every image id recorded as this sandbox's."""
+    return frozenset(
+        SandboxImage.objects.filter(sandbox=sandbox).values_list("image_id", flat=True)
+    )
