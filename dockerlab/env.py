@@ -6,6 +6,7 @@ read, so a typo in a deployment fails at start-up with a clear message.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -57,6 +58,18 @@ def env_float(name: str, default: float, minimum: float | None = None) -> float:
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def env_ipv4(name: str, default: str) -> str:
+    """One IPv4 address (not 0.0.0.0: something must connect to it)."""
+    raw = os.environ.get(name, default).strip()
+    try:
+        address = ipaddress.IPv4Address(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an IPv4 address, got {raw!r}") from None
+    if address.is_unspecified:
+        raise ImproperlyConfigured(f"{name} must be one address to connect to, not {raw}")
+    return str(address)
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

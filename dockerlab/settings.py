@@ -8,6 +8,7 @@ from dockerlab.env import (
     env_bool,
     env_float,
     env_int,
+    env_ipv4,
     env_list,
     env_str,
     secret_key,
@@ -142,6 +143,13 @@ DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
 DOCKERLAB_SAMPLE_APP_DIR = Path(
     env_str("DOCKERLAB_SAMPLE_APP_DIR", str(BASE_DIR / "sample" / "flaskapp"))
 )
+# The relay between the engine and a learner's registry (one per push or pull,
+# sandboxes/services/relay.py): the address it listens on, which the engine
+# must reach and treat as a plain-HTTP registry (any 127.0.0.0/8 address is
+# one by default), and its bounds on each push or pull.
+DOCKERLAB_REGISTRY_RELAY_HOST = env_ipv4("DOCKERLAB_REGISTRY_RELAY_HOST", "127.0.0.1")
+DOCKERLAB_REGISTRY_RELAY_MAX_MB = env_int("DOCKERLAB_REGISTRY_RELAY_MAX_MB", 2048, minimum=1)
+DOCKERLAB_REGISTRY_RELAY_SECONDS = env_int("DOCKERLAB_REGISTRY_RELAY_SECONDS", 600, minimum=10)
 # Websocket streaming: per-socket bounded queue (lines) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
 DOCKERLAB_WS_BATCH_MS = env_int("DOCKERLAB_WS_BATCH_MS", 25, minimum=0)

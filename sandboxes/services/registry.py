@@ -3,29 +3,50 @@
 A learner runs the registry image in their sandbox with a port published
 (`-p 127.0.0.1:5000:5000`) and names images `127.0.0.1:5000/flask-app:v1`.
 In the lab the server picks the real loopback port, so `127.0.0.1:5000`
-means "the registry container of this sandbox that publishes port 5000":
-the engine pushes to and pulls from that container's real port under a
-short-lived engine-side name, and the image is kept under the sandbox's
-namespace. A pulled image must carry this sandbox's labels (it was built
-here), so nothing can be planted into one sandbox from another.
+means "the registry container of this sandbox that publishes port 5000".
+
+The engine never talks to that container: each push or pull goes through a
+relay of ours (sandboxes/services/relay.py) on a short-lived port, which
+forwards only that registry's API for that one image and refuses redirects,
+token realms and anything else that would make the engine fetch from a place
+the learner chose. The engine-side name of the image during the operation is
+`<relay address>/dl-relay-<sid>-<deadline>/<name>:<tag>`; it is never shown
+(engine text is mapped back to the learner's names) and is removed when the
+operation ends. A crash can leave one behind: `remove_stale_names` removes
+those whose deadline has passed.
+
+A pull lands in the sandbox only if the image's id (its config digest) is one
+the app recorded for this sandbox (built, pushed or pulled here), its config
+has no ONBUILD triggers, and it carries this sandbox's label: the relay
+checks this before the engine downloads a layer, and the pulled image is
+checked again before it gets the learner's name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
+import time
 from collections.abc import Iterator
+
+from django.conf import settings
 
 from engine import client
 from sandboxes import naming
 from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
-from sandboxes.models import Sandbox
+from sandboxes.models import Sandbox, SandboxImage
+from sandboxes.services import relay as relays
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import own_containers
-from sandboxes.services.images import check_tag_room, find_image
+from sandboxes.services.images import check_tag_room, find_image, record_image, recorded_ids
 
+# Where learner containers publish their ports: the engine host's loopback,
+# which is this machine's (as for the app proxy).
+UPSTREAM_HOST = "127.0.0.1"
 # Engine progress statuses worth a line of their own (the rest is a progress bar).
 _QUIET = {"Pushing", "Downloading", "Extracting", "Waiting", "Preparing"}
+_RELAY_NAME = re.compile(r"^[^/]+/dl-relay-([0-9a-f]{10})-([0-9]{10})/[^:@]+[:@]")
 
 
 def tag_image(sandbox: Sandbox, source: str, target: str) -> dict:
@@ -61,11 +82,16 @@ def registry_port(sandbox: Sandbox, ref: str) -> int:
     )
 
 
+def _forbidden(message: str) -> SandboxError:
+    return SandboxError(message, code="forbidden")
+
+
 class RegistryStream:
     """A push or a pull as events shaped like a build's; iterate once.
 
     {"kind": "line", "text"} for each layer's news, {"kind": "error",
-    "message"} or finally {"kind": "done", "image", "id"}.
+    "message"} or finally {"kind": "done", "image", "id"}. `close()` from any
+    thread stops it (and its relay).
     """
 
     def __init__(self, sandbox: Sandbox, ref: str, kind: str):
@@ -74,9 +100,9 @@ class RegistryStream:
         self.tag = naming.image_ref(ref)
         self.port = registry_port(sandbox, ref)
         name, self.remote_tag = naming.parse_image(ref)
-        # The engine's name for it: the registry container's real loopback port.
-        self.remote = f"127.0.0.1:{self.port}/{name.split('/', 1)[1]}"
+        self.repository = name.split("/", 1)[1]
         self.steps = None
+        self.relay: relays.Relay | None = None
         self._closed = threading.Event()
         self._response = None
 
@@ -86,15 +112,49 @@ class RegistryStream:
 
     def close(self) -> None:
         self._closed.set()
+        if self.relay is not None:
+            self.relay.close()
         if self._response is not None:
             client.shutdown_response(self._response)
 
-    def _shown(self, text: str) -> str:
-        """Engine text as the learner names things: their prefix gone, their registry's port."""
-        host, port = naming.registry_of(self.tag)
-        return naming.strip(self.sandbox.sid, text).replace(
-            f"127.0.0.1:{self.port}/", f"{host}:{port}/"
+    def _open_relay(self, owned: frozenset[str] = frozenset()) -> relays.Relay:
+        op = relays.Operation(
+            kind=self.kind,
+            sid=self.sandbox.sid,
+            repository=self.repository,
+            tag=self.remote_tag,
+            shown=self.tag,
+            owned=owned,
+            max_bytes=settings.DOCKERLAB_REGISTRY_RELAY_MAX_MB * 1024 * 1024,
+            seconds=float(settings.DOCKERLAB_REGISTRY_RELAY_SECONDS),
         )
+        try:
+            relay = relays.Relay(op, (UPSTREAM_HOST, self.port), settings.DOCKERLAB_REGISTRY_RELAY_HOST)
+        except OSError as exc:
+            raise SandboxError(
+                f"The lab could not open its registry relay ({exc.strerror or exc}).",
+                code="engine_error",
+            ) from exc
+        self.relay = relay.start()
+        if self.closed:
+            relay.close()
+        return relay
+
+    def _shown(self, text: str) -> str:
+        """Engine text as the learner names things: no prefixes, their registry's port."""
+        text = naming.strip(self.sandbox.sid, text)
+        if self.relay is not None:
+            host, port = naming.registry_of(self.tag)
+            text = text.replace(self.relay.engine_name, f"{host}:{port}/{self.repository}")
+            text = text.replace(self.relay.address, f"{host}:{port}")
+            text = text.replace(self.relay.engine_repository, self.repository)
+        return text
+
+    def _failure(self, text: str) -> str:
+        """The relay's refusal if it refused something (the engine's text says less)."""
+        if self.relay is not None and self.relay.refusal:
+            return self.relay.refusal
+        return self._shown(text)
 
     def _progress(self, chunks) -> Iterator[dict]:
         frame = getattr(chunks, "gi_frame", None)
@@ -105,7 +165,7 @@ class RegistryStream:
                 return
             if "error" in chunk:
                 detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-                raise SandboxError(self._shown(str(detail)), code="engine_error")
+                raise SandboxError(self._failure(str(detail)), code="engine_error")
             status = str(chunk.get("status") or "")
             layer = str(chunk.get("id") or "")
             if not status or status in _QUIET or said.get(layer) == status:
@@ -119,59 +179,120 @@ class RegistryStream:
             yield from (self._push() if self.kind == "push" else self._pull())
         except SandboxError as exc:
             if not self.closed:
-                yield {"kind": "error", "message": exc.message}
+                yield {"kind": "error", "message": self._failure(exc.message)}
         except client.EngineError as exc:
             if not self.closed:
-                yield {"kind": "error", "message": self._shown(exc.message)}
+                yield {"kind": "error", "message": self._failure(exc.message)}
+        finally:
+            if self.relay is not None:
+                self.relay.close()
 
     def _push(self) -> Iterator[dict]:
         image, _ = find_image(self.sandbox, self.tag)
+        # Recorded first: whatever happens to the push, what lands in the
+        # learner's registry under this id is this sandbox's image.
+        record_image(self.sandbox, image["Id"], SandboxImage.PUSHED)
+        relay = self._open_relay()
         api = client.api()
         with engine_call(self.sandbox):
-            api.tag(image["Id"], self.remote, self.remote_tag, force=True)
+            api.tag(image["Id"], relay.engine_name, self.remote_tag, force=True)
         try:
             with client.translate_errors():
-                chunks = api.push(self.remote, tag=self.remote_tag, stream=True, decode=True)
+                chunks = api.push(relay.engine_name, tag=self.remote_tag, stream=True, decode=True)
                 yield from self._progress(chunks)
         finally:
-            _untag(self.sandbox, f"{self.remote}:{self.remote_tag}")
+            _forget(self.sandbox, relay.engine_name, self.remote_tag)
+        if relay.refusal:
+            raise _forbidden(relay.refusal)
         if not self.closed:
             yield {"kind": "done", "image": self.tag, "id": image["Id"]}
 
     def _pull(self) -> Iterator[dict]:
         check_tag_room(self.sandbox, self.tag)
+        owned = recorded_ids(self.sandbox)
+        relay = self._open_relay(owned)
         api = client.api()
-        pulled = f"{self.remote}:{self.remote_tag}"
+        pulled = f"{relay.engine_name}:{self.remote_tag}"
+        accepted = False
         try:
             with client.translate_errors():
-                chunks = api.pull(self.remote, tag=self.remote_tag, stream=True, decode=True)
+                chunks = api.pull(relay.engine_name, tag=self.remote_tag, stream=True, decode=True)
                 yield from self._progress(chunks)
             if self.closed:
                 return
+            if relay.refusal:
+                raise _forbidden(relay.refusal)
             with engine_call(self.sandbox):
                 info = api.inspect_image(pulled)
-            labels = (info.get("Config") or {}).get("Labels") or {}
-            if labels.get("org.dockerlab.sandbox") != self.sandbox.sid:
-                # Not built in this sandbox: it must not land in it (nor stay).
-                _untag(self.sandbox, pulled, drop=True)
-                raise SandboxError(
-                    f"{self.tag} was not built in your sandbox: the lab pulls back only "
-                    "images you built and pushed yourself.",
-                    code="forbidden",
-                )
+            self._check_pulled(info, owned, relay.op)
             repository, _, tag = naming.engine_image(self.sandbox.sid, self.tag).rpartition(":")
             with engine_call(self.sandbox):
                 api.tag(info["Id"], repository, tag, force=True)
+            accepted = True
         finally:
-            _untag(self.sandbox, pulled)
+            _forget(self.sandbox, relay.engine_name, self.remote_tag, drop=not accepted)
+        record_image(self.sandbox, info["Id"], SandboxImage.PULLED)
         yield {"kind": "done", "image": self.tag, "id": info["Id"]}
 
+    def _check_pulled(self, info: dict, owned: frozenset[str], op: relays.Operation) -> None:
+        """The relay's verdict, checked again on what the engine now holds."""
+        config = info.get("Config") or {}
+        if info.get("Id") not in owned or (config.get("Labels") or {}).get(
+            "org.dockerlab.sandbox"
+        ) != self.sandbox.sid:
+            raise _forbidden(relays.not_yours(op).message)
+        if config.get("OnBuild"):
+            raise _forbidden(relays.has_triggers(op).message)
 
-def _untag(sandbox: Sandbox, engine_ref: str, drop: bool = False) -> None:
-    """Remove the short-lived engine-side name (and, with `drop`, the image if unused)."""
+
+def _forget(sandbox: Sandbox, engine_name: str, tag: str, drop: bool = False) -> None:
+    """Remove the relay's engine-side names (tag and digests) of one operation.
+
+    With `drop`, an image that no other name holds goes too (a refused pull
+    leaves nothing); without, only the names go.
+    """
+    ref = f"{engine_name}:{tag}"
+    try:
+        with engine_call(sandbox):
+            info = client.api().inspect_image(ref)
+    except SandboxError:
+        return
+    names = [d for d in info.get("RepoDigests") or [] if d.startswith(engine_name + "@")]
+    for name in [*names, ref]:
+        _untag(sandbox, name, drop)
+
+
+def _untag(sandbox: Sandbox | None, engine_ref: str, drop: bool = False) -> None:
     with contextlib.suppress(SandboxError, client.NotFound, client.Conflict):
         with engine_call(sandbox):
             client.api().remove_image(engine_ref, force=False, noprune=not drop)
+
+
+def stale_names(now: float | None = None) -> list[str]:
+    """Relay names of this deployment's images whose operation's deadline has passed."""
+    now = time.time() if now is None else now
+    flt = {"label": [f"org.dockerlab.deployment={settings.DOCKERLAB_DEPLOYMENT}"]}
+    with engine_call():
+        images = client.api().images(filters=flt) or []
+    stale = []
+    for image in images:
+        for name in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []):
+            found = _RELAY_NAME.match(name)
+            if found and int(found.group(2)) < now:
+                stale.append(name)
+    return stale
+
+
+def remove_stale_names(now: float | None = None) -> int:
+    """Remove relay names a crash left behind (see stale_names); returns how many.
+
+    The images are sandbox images: one still named by its learner keeps that
+    name; one held only by a relay name goes with it (a pull that never ended).
+    """
+    names = stale_names(now)
+    for name in names:
+        _untag(None, name)
+    return len(names)
 
 
 def push(sandbox: Sandbox, ref: str) -> RegistryStream:

@@ -13,7 +13,8 @@ from sandboxes import services
 from sandboxes.services import registry
 from tests.integration.learners import two_learners
 
-pytestmark = pytest.mark.integration
+# Builds, pushes and pulls record image ids in the database.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 REF = "127.0.0.1:5000/flask-app:v1"
 

@@ -61,3 +61,14 @@ def test_a_bad_deployment_id_names_the_variable(monkeypatch, tmp_path, bad):
     monkeypatch.setenv("X_DEPLOYMENT", bad)
     with pytest.raises(ImproperlyConfigured, match="X_DEPLOYMENT"):
         env.deployment_id("X_DEPLOYMENT", tmp_path / "deployment_id")
+
+
+def test_an_ipv4_setting_takes_one_address_and_names_the_variable_otherwise(monkeypatch):
+    monkeypatch.delenv("X_ADDR", raising=False)
+    assert env.env_ipv4("X_ADDR", "127.0.0.1") == "127.0.0.1"
+    monkeypatch.setenv("X_ADDR", " 10.0.0.7 ")
+    assert env.env_ipv4("X_ADDR", "127.0.0.1") == "10.0.0.7"
+    for bad in ("localhost", "::1", "0.0.0.0", "127.0.0.1:5000"):
+        monkeypatch.setenv("X_ADDR", bad)
+        with pytest.raises(ImproperlyConfigured, match="X_ADDR"):
+            env.env_ipv4("X_ADDR", "127.0.0.1")
