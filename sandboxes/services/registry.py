@@ -129,7 +129,9 @@ class RegistryStream:
             seconds=float(settings.DOCKERLAB_REGISTRY_RELAY_SECONDS),
         )
         try:
-            relay = relays.Relay(op, (UPSTREAM_HOST, self.port), settings.DOCKERLAB_REGISTRY_RELAY_HOST)
+            relay = relays.Relay(
+                op, (UPSTREAM_HOST, self.port), settings.DOCKERLAB_REGISTRY_RELAY_HOST
+            )
         except OSError as exc:
             raise SandboxError(
                 f"The lab could not open its registry relay ({exc.strerror or exc}).",

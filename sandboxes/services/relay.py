@@ -79,7 +79,10 @@ MANIFEST_TYPES = {
     "application/vnd.oci.image.manifest.v1+json": (
         "application/vnd.oci.image.config.v1+json",
         frozenset(
-            {"application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"}
+            {
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.oci.image.layer.v1.tar",
+            }
         ),
     ),
 }
@@ -92,10 +95,22 @@ LIST_TYPES = frozenset(
 # Error codes of the registry protocol passed on by name; others become UNKNOWN.
 ERROR_CODES = frozenset(
     {
-        "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID",
-        "MANIFEST_BLOB_UNKNOWN", "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID",
-        "NAME_UNKNOWN", "SIZE_INVALID", "TAG_INVALID", "UNAUTHORIZED", "DENIED",
-        "UNSUPPORTED", "TOOMANYREQUESTS", "UNKNOWN",
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "TAG_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+        "UNKNOWN",
     }
 )
 
@@ -300,9 +315,7 @@ def _challenge_refusal(challenge: str) -> Refused:
     )
 
 
-def rewrite_location(
-    location: str, host: str, repository: str, engine_repository: str
-) -> str:
+def rewrite_location(location: str, host: str, repository: str, engine_repository: str) -> str:
     """A registry's `Location` as a path on the relay, if it names the same registry."""
     refused = Refused(
         f"Your registry sent the next step to {_quoted(location)}, which is not "
@@ -329,7 +342,9 @@ def answer_headers(
 ) -> list[tuple[str, str]]:
     """The registry's answer headers the engine may see, or Refused."""
     if status < 200:
-        raise Refused(f"Your registry answered with status {status}, which the lab does not pass on.")
+        raise Refused(
+            f"Your registry answered with status {status}, which the lab does not pass on."
+        )
     if 300 <= status < 400:
         location = headers.get("Location") or "nowhere"
         raise Refused(
@@ -517,7 +532,9 @@ class Relay:
         self.op = op
         self.upstream = upstream
         self._deadline = time.monotonic() + op.seconds
-        self.engine_repository = relay_repository(op.sid, int(time.time() + op.seconds), op.repository)
+        self.engine_repository = relay_repository(
+            op.sid, int(time.time() + op.seconds), op.repository
+        )
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((listen_host, 0))
@@ -832,7 +849,11 @@ class Relay:
         kept += [("Content-Type", "application/octet-stream"), ("Docker-Content-Digest", digest)]
         length = (resp.getheader("Content-Length") or "").strip()
         fixed = int(length) if _LENGTH_RE.match(length) else None
-        kept.append(("Content-Length", str(fixed)) if fixed is not None else ("Transfer-Encoding", "chunked"))
+        kept.append(
+            ("Content-Length", str(fixed))
+            if fixed is not None
+            else ("Transfer-Encoding", "chunked")
+        )
         self._head(h, resp.status, kept)
         sent = 0
         while True:
