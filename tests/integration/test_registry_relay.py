@@ -30,6 +30,7 @@ from engine import client
 from sandboxes import services
 from sandboxes.models import SandboxImage
 from sandboxes.services import registry
+from sandboxes.services import relay as relays
 from tests.integration.learners import two_learners
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -427,3 +428,26 @@ def test_registries_named_any_other_way_stay_refused(learners):
         with pytest.raises(services.InvalidName):
             registry.pull(alice, ref)
     services.remove_container(bob, "registry")
+
+
+def test_relay_names_a_crash_left_behind_are_never_the_learners_and_go_once_stale(learners):
+    alice, bob = learners
+    image, _ = services.find_image(alice, "flask-app")
+    now = int(time.time())
+    stale = f"127.0.0.1:1/{relays.relay_repository(alice.sid, now - 10, 'flask-app')}"
+    live = f"127.0.0.1:2/{relays.relay_repository(alice.sid, now + 600, 'flask-app')}"
+    api = client.api()
+    with client.translate_errors():
+        api.tag(image["Id"], stale, "v1")
+        api.tag(image["Id"], live, "v1")
+    try:
+        assert not [name for name, _ in _listing(alice) if "relay" in name or ":1/" in name]
+        found = registry.stale_names()
+        assert f"{stale}:v1" in found and f"{live}:v1" not in found
+        assert registry.remove_stale_names() >= 1
+        assert _relay_names(alice) == [f"{live}:v1"]
+        # Only the name went: the learner's image is still theirs.
+        assert services.find_image(alice, "flask-app")[0]["Id"] == image["Id"]
+    finally:
+        with contextlib.suppress(client.EngineError), client.translate_errors():
+            api.remove_image(f"{live}:v1", noprune=True)
