@@ -25,7 +25,6 @@ checked again before it gets the learner's name.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from sandboxes import naming
 from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
 from sandboxes.models import Sandbox, SandboxImage
 from sandboxes.services import relay as relays
+from sandboxes.services import relay_rules as rules
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import own_containers
 from sandboxes.services.images import check_tag_room, find_image, record_image, recorded_ids
@@ -46,7 +46,6 @@ from sandboxes.services.images import check_tag_room, find_image, record_image, 
 UPSTREAM_HOST = "127.0.0.1"
 # Engine progress statuses worth a line of their own (the rest is a progress bar).
 _QUIET = {"Pushing", "Downloading", "Extracting", "Waiting", "Preparing"}
-_RELAY_NAME = re.compile(r"^[^/]+/dl-relay-([0-9a-f]{10})-([0-9]{10})/[^:@]+[:@]")
 
 
 def tag_image(sandbox: Sandbox, source: str, target: str) -> dict:
@@ -118,7 +117,7 @@ class RegistryStream:
             client.shutdown_response(self._response)
 
     def _open_relay(self, owned: frozenset[str] = frozenset()) -> relays.Relay:
-        op = relays.Operation(
+        op = rules.Operation(
             kind=self.kind,
             sid=self.sandbox.sid,
             repository=self.repository,
@@ -236,15 +235,15 @@ class RegistryStream:
         record_image(self.sandbox, info["Id"], SandboxImage.PULLED)
         yield {"kind": "done", "image": self.tag, "id": info["Id"]}
 
-    def _check_pulled(self, info: dict, owned: frozenset[str], op: relays.Operation) -> None:
+    def _check_pulled(self, info: dict, owned: frozenset[str], op: rules.Operation) -> None:
         """The relay's verdict, checked again on what the engine now holds."""
         config = info.get("Config") or {}
         if info.get("Id") not in owned or (config.get("Labels") or {}).get(
             "org.dockerlab.sandbox"
         ) != self.sandbox.sid:
-            raise _forbidden(relays.not_yours(op).message)
+            raise _forbidden(rules.not_yours(op).message)
         if config.get("OnBuild"):
-            raise _forbidden(relays.has_triggers(op).message)
+            raise _forbidden(rules.has_triggers(op).message)
 
 
 def _forget(sandbox: Sandbox, engine_name: str, tag: str, drop: bool = False) -> None:
@@ -279,7 +278,7 @@ def stale_names(now: float | None = None) -> list[str]:
     stale = []
     for image in images:
         for name in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []):
-            found = _RELAY_NAME.match(name)
+            found = rules.RELAY_REPOSITORY_RE.match(name.partition("/")[2])
             if found and int(found.group(2)) < now:
                 stale.append(name)
     return stale

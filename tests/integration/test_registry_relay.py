@@ -30,7 +30,7 @@ from engine import client
 from sandboxes import services
 from sandboxes.models import SandboxImage
 from sandboxes.services import registry
-from sandboxes.services import relay as relays
+from sandboxes.services import relay_rules as rules
 from tests.integration.learners import two_learners
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -434,8 +434,8 @@ def test_relay_names_a_crash_left_behind_are_never_the_learners_and_go_once_stal
     alice, bob = learners
     image, _ = services.find_image(alice, "flask-app")
     now = int(time.time())
-    stale = f"127.0.0.1:1/{relays.relay_repository(alice.sid, now - 10, 'flask-app')}"
-    live = f"127.0.0.1:2/{relays.relay_repository(alice.sid, now + 600, 'flask-app')}"
+    stale = f"127.0.0.1:1/{rules.relay_repository(alice.sid, now - 10, 'flask-app')}"
+    live = f"127.0.0.1:2/{rules.relay_repository(alice.sid, now + 600, 'flask-app')}"
     api = client.api()
     with client.translate_errors():
         api.tag(image["Id"], stale, "v1")

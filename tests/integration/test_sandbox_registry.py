@@ -10,6 +10,7 @@ import pytest
 
 from engine import client
 from sandboxes import services
+from sandboxes.models import SandboxImage
 from sandboxes.services import registry
 from tests.integration.learners import two_learners
 
@@ -57,17 +58,26 @@ def test_an_image_goes_to_the_learners_registry_and_comes_back(learners):
     assert f"127.0.0.1:{port}" not in text  # the real port stays the lab's business
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/flask-app/tags/list") as answer:
         assert json.load(answer) == {"name": "flask-app", "tags": ["v1"]}
-    # The engine keeps no name of its own for the registry copy.
+    # The engine keeps no name of its own for the registry copy (the relay's
+    # names, tags and digests, are gone), and the site recorded the push.
     with client.translate_errors():
         assert not [
-            tag for image in client.api().images() for tag in image.get("RepoTags") or []
-            if tag.startswith(f"127.0.0.1:{port}/")
+            name
+            for image in client.api().images()
+            for name in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])
+            if name.startswith(f"127.0.0.1:{port}/") or "dl-relay-" in name
         ]
+    assert SandboxImage.objects.filter(
+        sandbox=alice, image_id=events[-1]["id"], how=SandboxImage.PUSHED
+    ).exists()
 
     services.remove_image(alice, REF)
     assert REF not in _names(alice)
     events = list(registry.pull(alice, REF))
     assert events[-1]["kind"] == "done", events[-3:]
+    # The manifest comes back as the engine pushed it: the same digest.
+    digests = [e["text"].split()[-1] for e in events if e.get("text", "").startswith("Digest:")]
+    assert digests and digests[0] in text
     assert REF in _names(alice)
     assert REF in services.inspect(alice, "image", REF)["RepoTags"]
     with pytest.raises(services.BadRequest, match="names no registry"):

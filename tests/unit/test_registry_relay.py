@@ -20,7 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from sandboxes.services import relay
-from sandboxes.services.relay import Operation, Refused
+from sandboxes.services import relay_rules as rules
+from sandboxes.services.relay_rules import Operation, Refused
 
 SID = "0123456789"
 D1 = "sha256:" + "1" * 64
@@ -69,7 +70,7 @@ def manifest_doc(config=D1, layers=(D2,), **extra) -> dict:
 
 def test_a_push_relays_the_upload_api_of_its_one_repository_under_the_learners_name():
     def upstream(method, target):
-        return relay.route(PUSH, ENGINE_REPO, method, target).upstream
+        return rules.route(PUSH, ENGINE_REPO, method, target).upstream
 
     assert upstream("GET", "/v2/") == "/v2/"
     assert upstream("HEAD", f"/v2/{ENGINE_REPO}/blobs/{D1}") == f"/v2/flask-app/blobs/{D1}"
@@ -86,7 +87,7 @@ def test_a_push_relays_the_upload_api_of_its_one_repository_under_the_learners_n
 
 
 def test_a_cross_repository_mount_becomes_a_plain_upload():
-    found = relay.route(
+    found = rules.route(
         PUSH, ENGINE_REPO, "POST", f"/v2/{ENGINE_REPO}/blobs/uploads/?mount={D1}&from=other/repo"
     )
     assert found.upstream == "/v2/flask-app/blobs/uploads/"
@@ -109,32 +110,32 @@ def test_a_cross_repository_mount_becomes_a_plain_upload():
     ],
 )
 def test_a_push_relays_nothing_else(method, target):
-    with pytest.raises(relay.NotRelayed):
-        relay.route(PUSH, ENGINE_REPO, method, target)
+    with pytest.raises(rules.NotRelayed):
+        rules.route(PUSH, ENGINE_REPO, method, target)
 
 
 def test_a_pull_reads_manifests_by_its_tag_or_a_digest_and_blobs_only():
     op = pull_op()
     assert (
-        relay.route(op, ENGINE_REPO, "HEAD", f"/v2/{ENGINE_REPO}/manifests/v1").kind == "manifest"
+        rules.route(op, ENGINE_REPO, "HEAD", f"/v2/{ENGINE_REPO}/manifests/v1").kind == "manifest"
     )
-    by_digest = relay.route(op, ENGINE_REPO, "GET", f"/v2/{ENGINE_REPO}/manifests/{D1}")
+    by_digest = rules.route(op, ENGINE_REPO, "GET", f"/v2/{ENGINE_REPO}/manifests/{D1}")
     assert by_digest.digest == D1
-    assert relay.route(op, ENGINE_REPO, "GET", f"/v2/{ENGINE_REPO}/blobs/{D2}").digest == D2
+    assert rules.route(op, ENGINE_REPO, "GET", f"/v2/{ENGINE_REPO}/blobs/{D2}").digest == D2
     for method, target in [
         ("POST", f"/v2/{ENGINE_REPO}/blobs/uploads/"),
         ("PUT", f"/v2/{ENGINE_REPO}/manifests/v1"),
         ("GET", f"/v2/{ENGINE_REPO}/manifests/latest"),
     ]:
-        with pytest.raises(relay.NotRelayed):
-            relay.route(op, ENGINE_REPO, method, target)
+        with pytest.raises(rules.NotRelayed):
+            rules.route(op, ENGINE_REPO, method, target)
 
 
 # -- headers --------------------------------------------------------------------
 
 
 def test_only_the_request_headers_the_protocol_needs_go_upstream():
-    sent = relay.upstream_headers(
+    sent = rules.upstream_headers(
         headers(
             ("Host", "evil.example"),
             ("Accept", "application/vnd.docker.distribution.manifest.v2+json"),
@@ -155,14 +156,14 @@ def test_only_the_request_headers_the_protocol_needs_go_upstream():
         ("Content-Type", "application/octet-stream"),
         ("Content-Range", "0-1023"),
     ]
-    basic = relay.upstream_headers(headers(("Authorization", "Basic YTpi")), HOST)
+    basic = rules.upstream_headers(headers(("Authorization", "Basic YTpi")), HOST)
     assert ("Authorization", "Basic YTpi") in basic
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_every_redirect_is_refused_with_where_it_pointed(status):
     with pytest.raises(Refused) as refused:
-        relay.answer_headers(
+        rules.answer_headers(
             PUSH, status, headers(("Location", "http://127.0.0.1:8000/admin/")), HOST, ENGINE_REPO
         )
     assert refused.value.message.startswith(
@@ -173,7 +174,7 @@ def test_every_redirect_is_refused_with_where_it_pointed(status):
 
 def test_a_redirect_back_to_the_same_registry_is_refused_too():
     with pytest.raises(Refused, match="does not follow redirects"):
-        relay.answer_headers(
+        rules.answer_headers(
             pull_op(), 307, headers(("Location", f"/v2/flask-app/blobs/{D2}")), HOST, ENGINE_REPO
         )
 
@@ -181,13 +182,13 @@ def test_a_redirect_back_to_the_same_registry_is_refused_too():
 def test_a_bearer_challenge_is_refused_and_a_basic_one_passes_as_ours():
     bearer = headers(("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:8000/token",service="x"'))
     with pytest.raises(Refused) as refused:
-        relay.answer_headers(PUSH, 401, bearer, HOST, ENGINE_REPO)
+        rules.answer_headers(PUSH, 401, bearer, HOST, ENGINE_REPO)
     assert "a token from 'http://127.0.0.1:8000/token'" in refused.value.message
     odd = headers(("WWW-Authenticate", 'Negotiate realm="http://x"'))
     with pytest.raises(Refused):
-        relay.answer_headers(PUSH, 401, odd, HOST, ENGINE_REPO)
+        rules.answer_headers(PUSH, 401, odd, HOST, ENGINE_REPO)
     basic = headers(("WWW-Authenticate", 'Basic realm="http://127.0.0.1:8000/", charset="x"'))
-    assert relay.answer_headers(PUSH, 401, basic, HOST, ENGINE_REPO) == [
+    assert rules.answer_headers(PUSH, 401, basic, HOST, ENGINE_REPO) == [
         ("WWW-Authenticate", 'Basic realm="registry"')
     ]
 
@@ -197,14 +198,14 @@ def test_an_upload_location_back_at_the_registry_becomes_a_path_on_the_relay():
         f"http://{HOST}/v2/flask-app/blobs/uploads/u-1?_state=abc%3D",
         "/v2/flask-app/blobs/uploads/u-1?_state=abc%3D",
     ):
-        kept = relay.answer_headers(
+        kept = rules.answer_headers(
             PUSH, 202, headers(("Location", location), ("Range", "0-0")), HOST, ENGINE_REPO
         )
         assert kept == [
             ("Location", f"/v2/{ENGINE_REPO}/blobs/uploads/u-1?_state=abc%3D"),
             ("Range", "0-0"),
         ]
-    made = relay.answer_headers(
+    made = rules.answer_headers(
         PUSH,
         201,
         headers(("Location", f"http://{HOST}/v2/flask-app/blobs/{D1}")),
@@ -228,11 +229,11 @@ def test_an_upload_location_back_at_the_registry_becomes_a_path_on_the_relay():
 )
 def test_a_location_that_leaves_the_registry_is_refused(location):
     with pytest.raises(Refused, match="which is not the registry itself"):
-        relay.answer_headers(PUSH, 202, headers(("Location", location)), HOST, ENGINE_REPO)
+        rules.answer_headers(PUSH, 202, headers(("Location", location)), HOST, ENGINE_REPO)
 
 
 def test_answer_headers_are_kept_only_when_known_and_well_formed():
-    kept = relay.answer_headers(
+    kept = rules.answer_headers(
         PUSH,
         201,
         headers(
@@ -251,7 +252,7 @@ def test_answer_headers_are_kept_only_when_known_and_well_formed():
         ("Docker-Content-Digest", D1),
         ("Docker-Upload-UUID", "u-1"),
     ]
-    odd = relay.answer_headers(
+    odd = rules.answer_headers(
         PUSH, 200, headers(("Docker-Content-Digest", "md5:x"), ("Range", "lots")), HOST, ENGINE_REPO
     )
     assert odd == []
@@ -259,7 +260,7 @@ def test_answer_headers_are_kept_only_when_known_and_well_formed():
 
 def test_error_bodies_are_remade_from_our_parse():
     made = json.loads(
-        relay.error_body(
+        rules.error_body(
             404,
             b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no\\u0007pe","detail":{"x":1}},'
             b'{"code":"<script>","message":"m"}]}',
@@ -271,7 +272,7 @@ def test_error_bodies_are_remade_from_our_parse():
             {"code": "UNKNOWN", "message": "m"},
         ]
     }
-    assert json.loads(relay.error_body(500, b"<html>oops</html>")) == {
+    assert json.loads(rules.error_body(500, b"<html>oops</html>")) == {
         "errors": [{"code": "UNKNOWN", "message": "your registry answered 500"}]
     }
 
@@ -282,7 +283,7 @@ def test_error_bodies_are_remade_from_our_parse():
 def test_an_owned_manifest_is_re_emitted_without_anything_we_did_not_read():
     doc = manifest_doc(annotations={"x": "y"})
     doc["layers"][0]["urls"] = ["http://127.0.0.1:8000/layer"]
-    vetted = relay.vet_manifest(pull_op(), json.dumps(doc).encode(), "")
+    vetted = rules.vet_manifest(pull_op(), json.dumps(doc).encode(), "")
     body = json.loads(vetted.body())
     assert body == manifest_doc()
     assert vetted.digest() == "sha256:" + hashlib.sha256(vetted.body()).hexdigest()
@@ -292,14 +293,14 @@ def test_an_owned_manifest_is_re_emitted_without_anything_we_did_not_read():
 
 def test_a_manifest_whose_config_the_sandbox_does_not_own_is_refused():
     with pytest.raises(Refused, match="was not built in your sandbox"):
-        relay.vet_manifest(pull_op(owned=(D2,)), json.dumps(manifest_doc()).encode(), "")
+        rules.vet_manifest(pull_op(owned=(D2,)), json.dumps(manifest_doc()).encode(), "")
 
 
 def test_a_manifest_with_a_second_config_key_cannot_smuggle_another_image():
     # Python reads "config", a case-insensitive reader might read "Config":
     # what the engine gets is only what we read.
     text = json.dumps(manifest_doc())[:-1] + f', "Config": {{"digest": "{D2}"}}}}'
-    vetted = relay.vet_manifest(pull_op(), text.encode(), "")
+    vetted = rules.vet_manifest(pull_op(), text.encode(), "")
     assert json.loads(vetted.body())["config"]["digest"] == D1
     assert b"Config" not in vetted.body()
 
@@ -319,19 +320,19 @@ def test_a_manifest_with_a_second_config_key_cannot_smuggle_another_image():
 )
 def test_manifests_the_lab_does_not_pull_are_refused(doc, message):
     with pytest.raises(Refused, match=message):
-        relay.vet_manifest(pull_op(), json.dumps(doc).encode(), "")
+        rules.vet_manifest(pull_op(), json.dumps(doc).encode(), "")
 
 
 def test_foreign_layers_and_malformed_descriptors_are_refused():
     foreign = manifest_doc()
     foreign["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
     with pytest.raises(Refused, match="which the lab does not pull"):
-        relay.vet_manifest(pull_op(), json.dumps(foreign).encode(), "")
+        rules.vet_manifest(pull_op(), json.dumps(foreign).encode(), "")
     for key, value in (("digest", "sha512:" + "1" * 128), ("size", -1), ("size", True)):
         bad = manifest_doc()
         bad["layers"][0][key] = value
         with pytest.raises(Refused):
-            relay.vet_manifest(pull_op(), json.dumps(bad).encode(), "")
+            rules.vet_manifest(pull_op(), json.dumps(bad).encode(), "")
 
 
 def config_bytes(labels=None, onbuild=None) -> bytes:
@@ -347,15 +348,15 @@ def digest_of(data: bytes) -> str:
 
 def test_a_config_must_hash_to_its_digest_carry_our_label_and_no_triggers():
     good = config_bytes()
-    relay.vet_config(pull_op(), digest_of(good), good)
+    rules.vet_config(pull_op(), digest_of(good), good)
     with pytest.raises(Refused, match="does not match its digest"):
-        relay.vet_config(pull_op(), D1, good)
+        rules.vet_config(pull_op(), D1, good)
     other = config_bytes(labels={"org.dockerlab.sandbox": "fedcba9876"})
     with pytest.raises(Refused, match="was not built in your sandbox"):
-        relay.vet_config(pull_op(), digest_of(other), other)
+        rules.vet_config(pull_op(), digest_of(other), other)
     triggers = config_bytes(onbuild=["RUN echo hi"])
     with pytest.raises(Refused, match="has ONBUILD triggers"):
-        relay.vet_config(pull_op(), digest_of(triggers), triggers)
+        rules.vet_config(pull_op(), digest_of(triggers), triggers)
 
 
 # -- the relay, end to end without an engine ------------------------------------
