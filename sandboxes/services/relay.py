@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
+import logging
 import re
 import socket
 import threading
@@ -71,11 +72,14 @@ from sandboxes.services.relay_rules import (
     vet_manifest,
 )
 
+log = logging.getLogger(__name__)
+
 _LENGTH_RE = re.compile(r"^[0-9]{1,19}$")
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_CONFIG = 4 * 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
-MAX_CONNECTIONS = 16
+# The engine opens a few at once (five uploads or three downloads, and keeps some idle).
+MAX_CONNECTIONS = 32
 # Quiet time allowed on one connection, either side, before it is dropped.
 IDLE_SECONDS = 60.0
 BLOCK = 64 * 1024
@@ -227,6 +231,9 @@ class Relay:
                 _Handler(conn, ("engine", 0), self)
         except (OSError, _EngineGone):
             pass
+        except Exception:  # a fault of ours: the operation stops, and says so
+            log.exception("registry relay %s failed", self.address)
+            self.refuse("The lab's registry relay failed; it has been logged. Try again.")
         finally:
             with self._lock:
                 self._conns.discard(conn)
