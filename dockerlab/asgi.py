@@ -1,4 +1,8 @@
-"""ASGI entry point: Django for HTTP, Channels for websockets under /ws/."""
+"""ASGI entry point: Django for HTTP, Channels for websockets under /ws/.
+
+Serve it with `python -m dockerlab.serve` (dockerlab/serve.py), which sets
+the websocket frame limits and send back-pressure that this app relies on.
+"""
 
 import os
 
@@ -10,15 +14,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from dockerlab.origins import SameOriginValidator  # noqa: E402
 from sandboxes.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # The Origin must be this site's own: scheme, host and port.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

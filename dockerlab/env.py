@@ -79,6 +79,43 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+_HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
+    """Django's SECURE_PROXY_SSL_HEADER from a header name (empty: none).
+
+    The request counts as HTTPS when that header says "https". Set it only
+    behind a proxy that always sets (or strips) the header itself.
+    """
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return None
+    if not _HEADER_RE.match(raw):
+        raise ImproperlyConfigured(f"{name} must be a header name like X-Forwarded-Proto, got {raw!r}")
+    return ("HTTP_" + raw.upper().replace("-", "_"), "https")
+
+
+def cache_config(name: str, default: str) -> dict:
+    """Django's cache from a URL: empty is this process's memory, redis://... is Redis."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if raw.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw}
+    raise ImproperlyConfigured(f"{name} must be empty or a redis:// URL, got {raw!r}")
+
+
 def _generated_once(path: Path, make) -> str:
     """The value kept in `path`, or a new one from `make()` written there (0600)."""
     if path.exists():

@@ -4,13 +4,16 @@ import os
 from pathlib import Path
 
 from dockerlab.env import (
+    cache_config,
     deployment_id,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_ipv4,
     env_list,
     env_str,
+    proxy_ssl_header,
     secret_key,
 )
 
@@ -150,9 +153,59 @@ DOCKERLAB_SAMPLE_APP_DIR = Path(
 DOCKERLAB_REGISTRY_RELAY_HOST = env_ipv4("DOCKERLAB_REGISTRY_RELAY_HOST", "127.0.0.1")
 DOCKERLAB_REGISTRY_RELAY_MAX_MB = env_int("DOCKERLAB_REGISTRY_RELAY_MAX_MB", 2048, minimum=1)
 DOCKERLAB_REGISTRY_RELAY_SECONDS = env_int("DOCKERLAB_REGISTRY_RELAY_SECONDS", 600, minimum=10)
-# Websocket streaming: per-socket bounded queue (lines) and batching window.
+# Websocket streaming: per-socket bounded queue (lines and bytes) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
+DOCKERLAB_WS_QUEUE_BYTES = env_int("DOCKERLAB_WS_QUEUE_BYTES", 1024 * 1024, minimum=64 * 1024)
 DOCKERLAB_WS_BATCH_MS = env_int("DOCKERLAB_WS_BATCH_MS", 25, minimum=0)
+
+# --- What one learner may have going at once (across all their sockets) --------
+DOCKERLAB_WS_SOCKETS_PER_USER = env_int("DOCKERLAB_WS_SOCKETS_PER_USER", 8, minimum=1)
+DOCKERLAB_STREAMS_PER_USER = env_int("DOCKERLAB_STREAMS_PER_USER", 8, minimum=1)
+DOCKERLAB_BUILDS_PER_USER = env_int("DOCKERLAB_BUILDS_PER_USER", 2, minimum=1)
+DOCKERLAB_ACTIONS_PER_USER = env_int("DOCKERLAB_ACTIONS_PER_USER", 8, minimum=1)
+# Engine calls run in pools of this many threads; one learner has at most
+# DOCKERLAB_ENGINE_CALLS_PER_USER of them busy at a time.
+DOCKERLAB_ENGINE_THREADS = env_int("DOCKERLAB_ENGINE_THREADS", 16, minimum=2)
+DOCKERLAB_ENGINE_CALLS_PER_USER = env_int("DOCKERLAB_ENGINE_CALLS_PER_USER", 2, minimum=1)
+# The app proxy: requests at once per learner and in all, and the deadline
+# for a whole request (connect, send, response).
+DOCKERLAB_PROXY_PER_USER = env_int("DOCKERLAB_PROXY_PER_USER", 4, minimum=1)
+DOCKERLAB_PROXY_TOTAL = env_int("DOCKERLAB_PROXY_TOTAL", 32, minimum=1)
+DOCKERLAB_PROXY_DEADLINE = env_float("DOCKERLAB_PROXY_DEADLINE", 30.0, minimum=1.0)
+
+# --- How much the whole lab may hold (sandboxes/services/capacity.py) -----------
+# 0 means: derived from the engine's machine when first needed.
+DOCKERLAB_LAB_MEMORY_MB = env_int("DOCKERLAB_LAB_MEMORY_MB", 0, minimum=0)
+DOCKERLAB_LAB_MAX_CONTAINERS = env_int("DOCKERLAB_LAB_MAX_CONTAINERS", 0, minimum=0)
+DOCKERLAB_LAB_MAX_NETWORKS = env_int("DOCKERLAB_LAB_MAX_NETWORKS", 0, minimum=0)
+
+# --- Accounts -------------------------------------------------------------------
+# open: anyone may sign up; code: with DOCKERLAB_SIGNUP_CODE; closed: nobody.
+DOCKERLAB_SIGNUP = env_choice("DOCKERLAB_SIGNUP", "open", ("open", "code", "closed"))
+DOCKERLAB_SIGNUP_CODE = env_str("DOCKERLAB_SIGNUP_CODE", "")
+DOCKERLAB_SIGNUPS_PER_HOUR = env_int("DOCKERLAB_SIGNUPS_PER_HOUR", 5, minimum=0)
+DOCKERLAB_LOGIN_FAILURES_PER_USER = env_int("DOCKERLAB_LOGIN_FAILURES_PER_USER", 10, minimum=1)
+DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS = env_int(
+    "DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1
+)
+DOCKERLAB_LOGIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# Counters (sign-up and sign-in limits) live in Django's cache. The default is
+# this process's memory: several server processes need a shared cache
+# (DOCKERLAB_CACHE_URL=redis://host:6379/0, which needs the redis package).
+CACHES = {"default": cache_config("DOCKERLAB_CACHE_URL", "")}
+
+# --- Behind TLS (a reverse proxy that terminates HTTPS) --------------------------
+# Off by default: `make run` serves plain HTTP on the loopback.
+DOCKERLAB_TLS = env_bool("DOCKERLAB_TLS", False)
+SESSION_COOKIE_SECURE = env_bool("DOCKERLAB_SESSION_COOKIE_SECURE", DOCKERLAB_TLS)
+CSRF_COOKIE_SECURE = env_bool("DOCKERLAB_CSRF_COOKIE_SECURE", DOCKERLAB_TLS)
+SECURE_SSL_REDIRECT = env_bool("DOCKERLAB_SSL_REDIRECT", DOCKERLAB_TLS)
+SECURE_HSTS_SECONDS = env_int("DOCKERLAB_HSTS_SECONDS", 0, minimum=0)
+# The header the TLS proxy sets to "https", e.g. X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header("DOCKERLAB_PROXY_SSL_HEADER", "")
+# Take the client's address from X-Forwarded-For (only behind a proxy that sets it).
+DOCKERLAB_PROXY_HEADERS = env_bool("DOCKERLAB_PROXY_HEADERS", False)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,12 @@ Thin on purpose: parse and check a message, hand the work to
 sandboxes.services in a worker thread, turn the outcome into frames. Reading
 engine streams, batching and bounding output live in sandboxes.streaming.
 The protocol is documented in docs/websocket.md.
+
+What a learner may have going at once is counted per learner across all of
+their sockets (sandboxes.slots): sockets, streams, builds, actions in flight.
+Engine work runs in sandboxes.workers' pools, where one learner's slow calls
+queue behind each other, never in front of other learners'. Frames larger
+than the server's websocket limit never reach this code (dockerlab.serve).
 """
 
 from __future__ import annotations
@@ -14,14 +20,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
-from sandboxes import services
-from sandboxes.services import compose, registry
+from sandboxes import services, slots, workers
+from sandboxes.services import capacity, compose, registry
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
@@ -33,16 +38,20 @@ from sandboxes.streaming import (
 
 log = logging.getLogger(__name__)
 
-# Close code for a socket opened without a signed-in user (4000-4999 are ours).
+# Close codes (4000-4999 are ours): a socket opened without a signed-in user;
+# one past the learner's number of sockets; a client that stopped reading.
 CLOSE_AUTH_REQUIRED = 4401
-# A text frame larger than this is refused before parsing (a Dockerfile may be 64 KiB).
+CLOSE_NOT_READING = 4408
+CLOSE_TOO_MANY_SOCKETS = 4429
+# A text frame larger than this is refused before parsing (a Dockerfile may be
+# 64 KiB). The server refuses frames over dockerlab.serve.MAX_MESSAGE_BYTES
+# before they are even read; this check answers the ones in between.
 MAX_FRAME_CHARS = 96 * 1024
 MAX_NAME_CHARS = 256
 MAX_DOCKERFILE_CHARS = 64 * 1024
 MAX_COMMAND_CHARS = 2048
-# Streams (builds and log follows) one socket may have open at once.
-MAX_STREAMS = 4
-# Actions one socket may have in progress at once.
+# Actions one socket may have in progress at once (the learner's sockets
+# together: DOCKERLAB_ACTIONS_PER_USER).
 MAX_PENDING = 8
 
 
@@ -203,12 +212,6 @@ def parse_message(text: str | None, binary: bytes | None = None) -> Request:
     return Request(action, ref, args)
 
 
-def _slow(func):
-    # Engine calls can take seconds; they must not queue behind Django's one
-    # shared thread for database work.
-    return sync_to_async(func, thread_sensitive=False)
-
-
 def _close_quietly(stream: Any) -> None:
     try:
         stream.close()
@@ -216,13 +219,13 @@ def _close_quietly(stream: Any) -> None:
         log.debug("closing an abandoned stream failed", exc_info=True)
 
 
-async def _open_stream(func, *args, **kwargs) -> Any:
+async def _open_stream(user: Any, func, *args, **kwargs) -> Any:
     """Call a service that opens an engine stream, never leaking the stream.
 
     If the socket goes away while the engine is still answering, the call
     finishes in its thread anyway; the stream it returns is then closed.
     """
-    future = asyncio.ensure_future(_slow(func)(*args, **kwargs))
+    future = asyncio.ensure_future(workers.streams(user, func, *args, **kwargs))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -242,27 +245,34 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.sandbox = None
         self.group: str | None = None
         self.closed = False
+        self.socket_slot: slots.Slot | None = None
         self._counter = 0
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.send(
-                text_data=json.dumps(
-                    {
-                        "type": "error",
-                        "code": "auth_required",
-                        "message": "Sign in to use the lab: lessons are open to all, "
-                        "hands-on needs an account.",
-                    }
-                )
+            await self._refuse(
+                "auth_required",
+                "Sign in to use the lab: lessons are open to all, hands-on needs an account.",
+                CLOSE_AUTH_REQUIRED,
             )
-            await self.close(code=CLOSE_AUTH_REQUIRED)
+            return
+        limit = settings.DOCKERLAB_WS_SOCKETS_PER_USER
+        self.socket_slot = slots.take("sockets", user.pk, limit)
+        if self.socket_slot is None:
+            await self._refuse(
+                "too_many_sockets",
+                f"You have {limit} lab connections open already (tabs or windows): "
+                "close one, then reload this page.",
+                CLOSE_TOO_MANY_SOCKETS,
+            )
             return
         self.user = user
         self.out = OutboundQueue(
             self._send_frame,
             max_lines=settings.DOCKERLAB_WS_QUEUE_LINES,
+            max_bytes=settings.DOCKERLAB_WS_QUEUE_BYTES,
             batch_ms=settings.DOCKERLAB_WS_BATCH_MS,
+            on_overflow=self._not_reading,
         )
         self.out.start()
         sid = None
@@ -282,21 +292,28 @@ class LabConsumer(AsyncWebsocketConsumer):
             task.cancel()
         pumps = list(getattr(self, "pumps", {}).values())
         if pumps:
-            await asyncio.gather(*(_slow(p.stop)() for p in pumps), return_exceptions=True)
+            await asyncio.gather(
+                *(workers.streams(self.user.pk, p.stop) for p in pumps), return_exceptions=True
+            )
         if getattr(self, "out", None) is not None:
             await self.out.close(flush=False)
         if getattr(self, "group", None) and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "socket_slot", None) is not None:
+            self.socket_slot.release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.out is None:  # refused at connect; ignore what an anonymous client sends
+        if self.out is None or self.closed:  # refused at connect, or closing
             return
         try:
             request = parse_message(text_data, bytes_data)
         except ProtocolError as exc:
             self._error(exc.code, exc.message, exc.ref)
             return
-        if len(self.tasks) >= MAX_PENDING:
+        slot = None
+        if len(self.tasks) < MAX_PENDING:
+            slot = slots.take("actions", self.user.pk, settings.DOCKERLAB_ACTIONS_PER_USER)
+        if slot is None:
             self._error(
                 "busy",
                 "Too many actions at once: wait for the previous ones to finish.",
@@ -306,8 +323,25 @@ class LabConsumer(AsyncWebsocketConsumer):
         task = asyncio.get_running_loop().create_task(self._perform(request))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(lambda _: slot.release())
 
     # -- plumbing --------------------------------------------------------------
+
+    async def _refuse(self, code: str, message: str, close_code: int) -> None:
+        """Say why the socket cannot be used, then close it."""
+        await self.send(text_data=json.dumps({"type": "error", "code": code, "message": message}))
+        await self.close(code=close_code)
+
+    def _not_reading(self) -> None:
+        # More control frames wait than the outbox holds: the client has
+        # stopped reading. Holding them longer only costs the server memory.
+        log.info("closing a lab socket of %s: the client stopped reading", self.user)
+        self.closed = True
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_READING))
+
+    async def _engine(self, func, *args, **kwargs) -> Any:
+        """A blocking engine action for this learner, in the engine pool."""
+        return await workers.engine(self.user.pk, func, *args, **kwargs)
 
     async def _send_frame(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, default=str))
@@ -350,7 +384,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         )
 
     async def _send_state(self, ref: Any = None, *, changed: bool = True) -> None:
-        data = await _slow(services.list_state)(await self._sandbox())
+        data = await self._engine(services.list_state, await self._sandbox())
         frame = {
             "type": "state",
             "images": data.get("images", []),
@@ -385,15 +419,43 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _check_stream_room(self) -> None:
-        if len(self.pumps) >= MAX_STREAMS:
+    def _stream_slots(self, *, build: bool = False) -> list[slots.Slot]:
+        """The learner's slots for one more stream (and build); ProtocolError if none."""
+        stream = slots.take("streams", self.user.pk, settings.DOCKERLAB_STREAMS_PER_USER)
+        if stream is None:
             raise ProtocolError(
-                "busy", "Too many builds and log follows open: unfollow one first."
+                "busy",
+                "Too many builds and log follows open (in all your tabs): unfollow one first.",
             )
+        if not build:
+            return [stream]
+        limit = settings.DOCKERLAB_BUILDS_PER_USER
+        running = slots.take("builds", self.user.pk, limit)
+        if running is None:
+            stream.release()
+            raise ProtocolError(
+                "busy",
+                f"You have {limit} builds or compose ups running already: "
+                "wait for one to finish.",
+            )
+        return [stream, running]
 
-    def _pump(self, stream_id: str, stream: Any, relay: Any, on_end) -> None:
+    async def _start_stream(self, opener, *args, as_build: bool = False, **kwargs) -> tuple:
+        """Open a stream with a service, holding the learner's slots for it."""
+        held = self._stream_slots(build=as_build)
+        try:
+            stream = await _open_stream(self.user.pk, opener, *args, **kwargs)
+        except BaseException:
+            for slot in held:
+                slot.release()
+            raise
+        return stream, held
+
+    def _pump(self, stream_id: str, stream: Any, relay: Any, on_end, held: list) -> None:
         def finish(error: BaseException | None) -> None:
             self.pumps.pop(stream_id, None)
+            for slot in held:
+                slot.release()
             on_end(error)
 
         pump = StreamPump(
@@ -408,7 +470,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.pumps[stream_id] = pump
         pump.start()
 
-    def _follow_task(self, request: Request, stream: Any, relay: BuildRelay, **fields) -> None:
+    def _follow_task(
+        self, request: Request, stream: Any, held: list, relay: BuildRelay, **fields
+    ) -> None:
         """Announce a build-like stream ("<prefix>.start") and pump it.
 
         Its last frame is the relay's "<prefix>.done"; every socket of the
@@ -425,7 +489,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             self.out.frame(relay.done_frame(error))
             self._refresh_state()
 
-        self._pump(stream_id, stream, relay, ended)
+        self._pump(stream_id, stream, relay, ended, held)
 
     # -- actions ---------------------------------------------------------------
 
@@ -439,26 +503,31 @@ class LabConsumer(AsyncWebsocketConsumer):
         dockerfile: str | None = None,
         no_cache: bool = False,
     ) -> None:
-        self._check_stream_room()
         sandbox = await self._sandbox()
-        stream = await _open_stream(
-            services.build_image, sandbox, tag=tag, dockerfile=dockerfile, no_cache=no_cache
+        stream, held = await self._start_stream(
+            services.build_image,
+            sandbox,
+            tag=tag,
+            dockerfile=dockerfile,
+            no_cache=no_cache,
+            as_build=True,
         )
         self._follow_task(
             request,
             stream,
+            held,
             BuildRelay(self._stream_id("b")),
             tag=getattr(stream, "tag", tag),
             steps=getattr(stream, "steps", None),
         )
 
     async def do_volume_rm(self, request: Request, volume: str) -> None:
-        data = await _slow(services.remove_volume)(await self._sandbox(), volume)
+        data = await self._engine(services.remove_volume, await self._sandbox(), volume)
         self._result(request, data)
         await self._send_state()
 
     async def do_tag(self, request: Request, source: str, target: str) -> None:
-        data = await _slow(registry.tag_image)(await self._sandbox(), source, target)
+        data = await self._engine(registry.tag_image, await self._sandbox(), source, target)
         self._result(request, data)
         await self._send_state()
 
@@ -469,10 +538,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         await self._registry_stream(request, registry.pull, image, "pull")
 
     async def _registry_stream(self, request: Request, start, image: str, kind: str) -> None:
-        self._check_stream_room()
-        stream = await _open_stream(start, await self._sandbox(), image)
+        stream, held = await self._start_stream(start, await self._sandbox(), image)
         relay = BuildRelay(self._stream_id(kind[:2]), prefix=kind)
-        self._follow_task(request, stream, relay, image=stream.tag)
+        self._follow_task(request, stream, held, relay, image=stream.tag)
 
     async def do_compose(
         self,
@@ -484,18 +552,23 @@ class LabConsumer(AsyncWebsocketConsumer):
     ) -> None:
         sandbox = await self._sandbox()
         if command == "ps":
-            self._result(request, {"services": await _slow(compose.ps)(sandbox)})
+            self._result(request, {"services": await self._engine(compose.ps, sandbox)})
             return
         if command == "down":
-            data = await _slow(compose.down)(sandbox, volumes=volumes)
+            data = await self._engine(compose.down, sandbox, volumes=volumes)
             self._result(request, data)
             await self._send_state()
             return
-        self._check_stream_room()
-        stream = await _open_stream(compose.up, sandbox, build=build, file=file)
+        # A full lab is said before anything starts (a build or a run would
+        # say so too, but halfway through).
+        await self._engine(capacity.admit, sandbox)
+        stream, held = await self._start_stream(
+            compose.up, sandbox, build=build, file=file, as_build=True
+        )
         self._follow_task(
             request,
             stream,
+            held,
             ComposeRelay(self._stream_id("c")),
             project=stream.project.name,
             steps=stream.steps,
@@ -519,13 +592,12 @@ class LabConsumer(AsyncWebsocketConsumer):
             kwargs["port"] = None
         elif port is not None:
             kwargs["port"] = port
-        view = await _slow(services.run_container)(await self._sandbox(), image, **kwargs)
+        view = await self._engine(services.run_container, await self._sandbox(), image, **kwargs)
         self._result(request, view)
         await self._send_state()
 
     async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
-        self._check_stream_room()
-        stream = await _open_stream(
+        stream, held = await self._start_stream(
             services.follow_logs, await self._sandbox(), container, tail=tail
         )
         stream_id = self._stream_id("l")
@@ -542,7 +614,7 @@ class LabConsumer(AsyncWebsocketConsumer):
                 frame["exit_code"] = stream.exit_code
             self.out.frame(frame)
 
-        self._pump(stream_id, stream, LogRelay(stream_id), ended)
+        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
         pump = self.pumps.get(stream)
@@ -551,29 +623,29 @@ class LabConsumer(AsyncWebsocketConsumer):
                 "not_found", f"No stream {stream[:40]!r} is open on this connection.", request.ref
             )
             return
-        await _slow(pump.stop)()
+        await workers.streams(self.user.pk, pump.stop)
         self._result(request, {"stream": stream})
 
     async def do_stop(self, request: Request, container: str) -> None:
-        data = await _slow(services.stop_container)(await self._sandbox(), container)
+        data = await self._engine(services.stop_container, await self._sandbox(), container)
         self._result(request, data)
         await self._send_state()
 
     async def do_remove(self, request: Request, container: str) -> None:
-        data = await _slow(services.remove_container)(await self._sandbox(), container)
+        data = await self._engine(services.remove_container, await self._sandbox(), container)
         self._result(request, data)
         await self._send_state()
 
     async def do_rmi(self, request: Request, image: str) -> None:
-        data = await _slow(services.remove_image)(await self._sandbox(), image)
+        data = await self._engine(services.remove_image, await self._sandbox(), image)
         self._result(request, data)
         await self._send_state()
 
     async def do_inspect(self, request: Request, kind: str, name: str) -> None:
-        data = await _slow(services.inspect)(await self._sandbox(), kind, name)
+        data = await self._engine(services.inspect, await self._sandbox(), kind, name)
         self._result(request, data)
 
     async def do_prune(self, request: Request) -> None:
-        data = await _slow(services.prune)(await self._sandbox())
+        data = await self._engine(services.prune, await self._sandbox())
         self._result(request, data)
         await self._send_state()

@@ -10,22 +10,38 @@ The app's page is served from this site's origin, so the response carries a
 sandboxing Content-Security-Policy (the page gets an opaque origin: its
 scripts cannot read this site's cookies or call its pages as the learner),
 and the app's own cookies are dropped. Plain HTTP only: no websockets.
+
+An app is the learner's code and may answer slowly or never. The view is
+asynchronous and the exchange runs in a pool of its own (a sync view would
+hold a server thread per waiting request, with no bound), and it is bounded
+three ways: requests at once per learner
+(DOCKERLAB_PROXY_PER_USER) and in all (DOCKERLAB_PROXY_TOTAL), both answered
+with a 429 page when full, and a deadline for the whole request - connect,
+send, response - (DOCKERLAB_PROXY_DEADLINE), answered with a 504 page. At the
+deadline a watchdog shuts the connection, so no thread outlives it for long.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.client
 import logging
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote, urlsplit
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandboxes import services
+from sandboxes import services, slots, workers
 
 log = logging.getLogger(__name__)
 
@@ -119,41 +135,129 @@ def _rewrite_location(location: str, container: str, port: int) -> str | None:
 _NOT_LISTENING = (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected)
 
 
+class DeadlineExceeded(Exception):
+    """The app did not answer the whole request within the proxy's deadline."""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    # From the watchdog's thread: a blocked connect, send or read returns now.
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _exchange(
-    port: int, method: str, target: str, body: bytes, headers: dict
-) -> tuple[http.client.HTTPResponse, bytes]:
-    """Send the request to 127.0.0.1:port; return the response and its body.
+    port: int, method: str, target: str, body: bytes, headers: dict, deadline: float
+) -> Answer:
+    """Send the request to 127.0.0.1:port and read the answer, all before `deadline`.
 
     While the app is still starting, an idempotent request is retried for
-    STARTUP_WAIT seconds; others are sent once.
+    STARTUP_WAIT seconds; others are sent once. Blocking: runs in the pool.
     """
-    deadline = time.monotonic() + STARTUP_WAIT
+    starting = time.monotonic() + STARTUP_WAIT
     while True:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded()
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=min(CONNECT_TIMEOUT, left)
+        )
+        watchdog = threading.Timer(left, _cut, (connection,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.connect()
-            connection.sock.settimeout(READ_TIMEOUT)
+            connection.sock.settimeout(min(READ_TIMEOUT, left))
             connection.request(method, target, body=body or None, headers=headers)
             upstream = connection.getresponse()
-            return upstream, upstream.read(MAX_RESPONSE_BODY + 1)
+            data = upstream.read(MAX_RESPONSE_BODY + 1)
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded()
+            return Answer(upstream.status, upstream.getheaders(), data)
         except _NOT_LISTENING:
-            if method not in ("GET", "HEAD", "OPTIONS") or time.monotonic() >= deadline:
+            if method not in ("GET", "HEAD", "OPTIONS") or time.monotonic() >= starting:
                 raise
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded() from None
+            raise
         finally:
+            watchdog.cancel()
             connection.close()
-        time.sleep(STARTUP_RETRY)
+        time.sleep(max(0.0, min(STARTUP_RETRY, deadline - time.monotonic())))
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _exchanges() -> ThreadPoolExecutor:
+    """The proxy's own threads: as many as requests may be in flight in all."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                settings.DOCKERLAB_PROXY_TOTAL, thread_name_prefix="dockerlab-proxy"
+            )
+        return _pool
+
+
+def _busy(text: str) -> HttpResponse:
+    response = _page(429, "Too many requests at once", text)
+    response["Retry-After"] = "5"
+    return response
+
+
+def _slots(user_id: int) -> list[slots.Slot] | HttpResponse:
+    """The learner's and the site's proxy slots, or the 429 page saying which is full."""
+    mine = slots.take("proxy", user_id, settings.DOCKERLAB_PROXY_PER_USER)
+    if mine is None:
+        return _busy(
+            f"Your apps already have {settings.DOCKERLAB_PROXY_PER_USER} requests waiting "
+            "for an answer: wait for them, then reload."
+        )
+    everyone = slots.take("proxy", "site", settings.DOCKERLAB_PROXY_TOTAL)
+    if everyone is None:
+        mine.release()
+        return _busy("The lab's app proxy is busy right now: reload in a few seconds.")
+    return [mine, everyone]
 
 
 @csrf_exempt
 @login_required
-def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpResponse:
+async def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpResponse:
     if request.method not in METHODS:
         return _page(
             405, "Method not allowed", f"The proxy does not pass on {request.method}."
         )
+    user = await request.auser()
+    held = _slots(user.pk)
+    if isinstance(held, HttpResponse):
+        return held
     try:
-        sandbox = services.sandbox_for(request.user)
-        port = services.published_port(sandbox, container, APP_PORT)
+        return await _proxy(request, user, container, path, held)
+    finally:
+        # Slots still held here were not handed to an exchange (it frees its own).
+        for slot in held:
+            slot.release()
+
+
+async def _find_port(user, container: str) -> int | HttpResponse:
+    """The app's loopback port, or the page saying why there is none."""
+    try:
+        sandbox = await sync_to_async(services.sandbox_for)(user)
+        port = await workers.engine(user.pk, services.published_port, sandbox, container, APP_PORT)
     except (services.NotInSandbox, services.InvalidName):
         return _not_found(container)
     except services.SandboxError as exc:
@@ -167,6 +271,16 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
             f"The container {container!r} is not running or publishes no port: "
             "start it and try again.",
         )
+    return port
+
+
+async def _proxy(
+    request: HttpRequest, user, container: str, path: str, held: list[slots.Slot]
+) -> HttpResponse:
+    deadline = time.monotonic() + settings.DOCKERLAB_PROXY_DEADLINE
+    port = await _find_port(user, container)
+    if isinstance(port, HttpResponse):
+        return port
 
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -192,12 +306,28 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
     headers["Connection"] = "close"
     target = _target_path(path, request.META.get("QUERY_STRING", ""))
 
+    job = _exchanges().submit(
+        _exchange, port, request.method, target, body, headers, deadline
+    )
+    # From here the exchange holds the slots until its thread is done, even
+    # if this view gives up on it first.
+    handed, held[:] = list(held), []
+    job.add_done_callback(lambda _: [slot.release() for slot in handed])
     try:
-        upstream, data = _exchange(port, request.method, target, body, headers)
-        if len(data) > MAX_RESPONSE_BODY:
+        answer = await asyncio.wait_for(
+            asyncio.wrap_future(job), max(0.0, deadline - time.monotonic()) + 1.0
+        )
+        if len(answer.body) > MAX_RESPONSE_BODY:
             return _page(
                 502, "Response too large", "The app answered with more than 8 MiB."
             )
+    except (DeadlineExceeded, asyncio.TimeoutError):
+        return _page(
+            504,
+            "The app took too long",
+            f"The container {container!r} did not answer within "
+            f"{settings.DOCKERLAB_PROXY_DEADLINE:.0f} seconds.",
+        )
     except (OSError, http.client.HTTPException) as exc:
         log.info("proxy to %s failed: %s", container, exc)
         reason = (
@@ -212,12 +342,16 @@ def app_proxy(request: HttpRequest, container: str, path: str = "") -> HttpRespo
             f"Is it still starting, or listening on another port than {APP_PORT} "
             "or on 127.0.0.1 instead of 0.0.0.0?",
         )
+    return _response(answer, container, port)
 
-    response = HttpResponse(data, status=upstream.status)
-    for name, value in upstream.getheaders():
+
+def _response(answer: Answer, container: str, port: int) -> HttpResponse:
+    """The app's answer as this site sends it on: kept headers, sandboxing CSP."""
+    response = HttpResponse(answer.body, status=answer.status)
+    for name, value in answer.headers:
         if name.lower() in _KEEP:
             response[name] = value
-    location = upstream.getheader("Location")
+    location = answer.header("Location")
     if location:
         rewritten = _rewrite_location(location, container, port)
         if rewritten is None:

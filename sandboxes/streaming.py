@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 MAX_LINE = 16 * 1024
 # Sends allowed within one batching window before output is coalesced.
 BURST = 16
+# What a waiting line costs beyond its characters (the str object, its slot).
+LINE_OVERHEAD = 64
+# A socket's outbox holds at most this much output by default.
+MAX_QUEUE_BYTES = 1024 * 1024
 # Prefix of every reader thread's name; tests count threads by it.
 THREAD_PREFIX = "dockerlab-stream"
 # Terminal escape sequences (colours, cursor moves, window titles) and other
@@ -163,10 +168,18 @@ class OutboundQueue:
     back); past that, sends are spaced so that
     lines coalesce into fewer, larger frames.
 
-    Bound: at most `max_lines` lines wait at any time. Lines that arrive while
-    it is full are dropped and counted per stream; the count goes out as
-    "skipped" on the next output frame of that stream (a frame with no lines
-    when needed), placed before any later control frame of that stream.
+    Bound: at most `max_lines` lines, and at most `max_bytes` of them
+    (characters plus LINE_OVERHEAD each), wait at any time. Lines that arrive
+    while it is full are dropped and counted per stream; the count goes out
+    as "skipped" on the next output frame of that stream (a frame with no
+    lines when needed), placed before any later control frame of that stream.
+    Once a stream has lost lines, its later lines are dropped too until the
+    count has been sent, so the lines of a stream never arrive out of order.
+
+    The bound only holds if `send` waits while the client is not reading
+    (dockerlab.serve makes the server's send do so). Control frames are never
+    dropped; if more than `max_bytes` of them wait, the client is not reading
+    at all: `on_overflow()` is called once and the queue stops taking more.
     """
 
     def __init__(
@@ -175,13 +188,21 @@ class OutboundQueue:
         *,
         max_lines: int,
         batch_ms: int,
+        max_bytes: int = MAX_QUEUE_BYTES,
+        on_overflow: Callable[[], None] | None = None,
     ):
         self._send = send
         self.max_lines = max_lines
+        self.max_bytes = max_bytes
         self.batch = batch_ms / 1000
+        self._on_overflow = on_overflow
         self._items: deque[list] = deque()  # ["frame", dict] | ["lines", stream, list]
         self._queued = 0
+        self._line_bytes = 0
+        self._frame_bytes = 0
         self._dropped: dict[str, int] = {}
+        self.skipped_total = 0
+        self.overflowed = False
         self._wake = asyncio.Event()
         self._recent: deque[float] = deque()  # loop times of the latest sends
         self._closed = False
@@ -195,22 +216,51 @@ class OutboundQueue:
     def queued_lines(self) -> int:
         return self._queued
 
+    @property
+    def queued_bytes(self) -> int:
+        """What the waiting lines and control frames cost, in bytes (estimated)."""
+        return self._line_bytes + self._frame_bytes
+
     def frame(self, frame: dict) -> None:
-        if self._closed:
+        if self._closed or self.overflowed:
+            return
+        self._frame_bytes += len(json.dumps(frame, default=str))
+        if self._frame_bytes > self.max_bytes:
+            self.overflowed = True
+            self._items.clear()
+            self._queued = self._line_bytes = self._frame_bytes = 0
+            if self._on_overflow is not None:
+                self._on_overflow()
             return
         self._items.append(["frame", frame])
         self._wake.set()
 
+    def _fitting(self, stream: str, lines: list[str]) -> int:
+        """How many of `lines` fit now (0 while the stream has a count to tell)."""
+        if stream in self._dropped:
+            return 0
+        room = max(0, self.max_lines - self._queued)
+        budget = self.max_bytes - self._line_bytes
+        count = 0
+        for line in lines[:room]:
+            budget -= len(line) + LINE_OVERHEAD
+            if budget < 0:
+                break
+            count += 1
+        return count
+
     def lines(self, stream: str, lines: Iterable[str]) -> None:
-        if self._closed:
+        if self._closed or self.overflowed:
             return
         lines = list(lines)
         if not lines:
             return
-        room = max(0, self.max_lines - self._queued)
-        if len(lines) > room:
-            self._dropped[stream] = self._dropped.get(stream, 0) + len(lines) - room
-            lines = lines[:room]
+        fit = self._fitting(stream, lines)
+        if fit < len(lines):
+            lost = len(lines) - fit
+            self._dropped[stream] = self._dropped.get(stream, 0) + lost
+            self.skipped_total += lost
+            lines = lines[:fit]
         if lines:
             tail = self._items[-1] if self._items else None
             if tail is not None and tail[0] == "lines" and tail[1] == stream:
@@ -218,6 +268,7 @@ class OutboundQueue:
             else:
                 self._items.append(["lines", stream, lines])
             self._queued += len(lines)
+            self._line_bytes += sum(len(line) for line in lines) + LINE_OVERHEAD * len(lines)
         self._wake.set()
 
     def drain(self) -> list[dict]:
@@ -232,7 +283,7 @@ class OutboundQueue:
                 frames.append(output)
                 last_output[item[1]] = output
         self._items.clear()
-        self._queued = 0
+        self._queued = self._line_bytes = self._frame_bytes = 0
         dropped, self._dropped = self._dropped, {}
         for stream, count in dropped.items():
             if stream in last_output:
@@ -286,7 +337,7 @@ class OutboundQueue:
             await self._send_all(self.drain())
             self._closed = True
         self._items.clear()
-        self._queued = 0
+        self._queued = self._line_bytes = self._frame_bytes = 0
 
 
 class StreamPump:

@@ -10,4 +10,5 @@ every=${DOCKERLAB_REAP_EVERY:-300}
 reaper=$!
 trap 'kill "$reaper" 2>/dev/null || true' EXIT INT TERM
 
-.venv/bin/daphne -b "$host" -p "$port" dockerlab.asgi:application
+# Daphne with the lab's websocket frame limit and send back-pressure (dockerlab/serve.py).
+.venv/bin/python -m dockerlab.serve -b "$host" -p "$port"

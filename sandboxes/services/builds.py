@@ -24,6 +24,7 @@ from sandboxes.errors import (
     SandboxError,
 )
 from sandboxes.models import Sandbox
+from sandboxes.services import capacity
 from sandboxes.services import dockerfile as df
 from sandboxes.services.common import engine_call
 from sandboxes.services.images import (
@@ -323,6 +324,7 @@ def build_image(
     steps = df.count_steps(text)
     memory = settings.DOCKERLAB_CONTAINER_MEMORY_MB * 1024 * 1024
     context = build_context(directory, text)
+    capacity.admit(sandbox, building=True)
     with engine_call(sandbox):
         chunks = client.api().build(
             fileobj=context,

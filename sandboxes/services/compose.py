@@ -8,6 +8,11 @@ again. Every object goes through the sandbox services, so it carries the
 sandbox's labels, names, network and limits. Only the parts of the Compose
 file format the lessons use are read; anything else is refused by name
 rather than silently ignored.
+
+Reading a file costs bounded time and memory whatever a learner writes: the
+YAML is read by a loader that refuses aliases (a few hundred bytes of nested
+aliases otherwise expand into billions of values once our checks walk them),
+and caps the number of nodes and their nesting (see `LabLoader`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,14 @@ HEALTH_TIMEOUT = 120.0
 PROJECT = "flaskapp"
 MAX_FILE = 16 * 1024
 MAX_VOLUMES = 5
+# A lesson's compose file has under a hundred YAML nodes, nested five deep.
+MAX_NODES = 2000
+MAX_DEPTH = 20
+# Health check timings: the engine takes 1 ms, which would run a check in a
+# loop; an hour-long interval would never decide anything within a lesson.
+HEALTH_MIN_NS = 1_000_000_000
+HEALTH_MAX_NS = 600 * 1_000_000_000
+HEALTH_MAX_RETRIES = 100
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
@@ -102,14 +115,75 @@ class Project:
 # --- reading the file -----------------------------------------------------------
 
 
+class LabLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases and capping nodes and nesting.
+
+    Safe loading already builds only plain values, but an alias is a shared
+    reference: nine levels of nine aliases are 349 bytes of text and 387
+    million values to anything that walks or prints the result. Compose
+    files in the lessons never need aliases, so the first one ends the
+    reading (before anything is built), as do too many nodes or too deep a
+    nesting (which would otherwise hit Python's recursion limit).
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise BadRequest(
+                f"compose.yaml line {event.start_mark.line + 1}: the alias *{event.anchor[:40]} "
+                "is not supported in the lab. Anchors and aliases (&name, *name, <<) are "
+                "not needed in the lessons' Compose files: write the values out in full."
+            )
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise BadRequest(f"compose.yaml is too long: at most {MAX_NODES} values.")
+        if self._depth >= MAX_DEPTH:
+            raise BadRequest(f"compose.yaml is nested too deeply (at most {MAX_DEPTH} levels).")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_yaml(text: str) -> Any:
+    """The YAML document in `text`, read within our limits; BadRequest if unusable."""
+    if not isinstance(text, str) or len(text) > MAX_FILE:
+        raise BadRequest(f"The compose file must be text of at most {MAX_FILE // 1024} KiB.")
+    try:
+        # The reader checks every character as the loader is made.
+        loader = LabLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise BadRequest(f"compose.yaml is not valid YAML: {exc}") from None
+    except (ValueError, OverflowError) as exc:
+        # A scalar that looks like a date or a number but is not one (2026-13-01).
+        raise BadRequest(f"compose.yaml has a value that cannot be read: {exc}") from None
+
+
 def _where(*parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def _unknown(keys: Any, allowed: set[str]) -> str | None:
+    """The first key (by name) not in `allowed`, whatever type the keys are."""
+    extra = sorted(str(key) for key in keys if key not in allowed)
+    return extra[0] if extra else None
+
+
 def _duration_ns(value: Any, where: str) -> int:
-    match = _DURATION.match(str(value).strip()) if value not in (None, "") else None
+    text = str(value).strip()[:40] if isinstance(value, (str, int)) else ""
+    match = _DURATION.fullmatch(text) if text.isascii() else None
     if not match or not any(match.groups()):
-        raise BadRequest(f"{where}: {value!r} is not a duration like 2s, 500ms or 1m30s.")
+        raise BadRequest(f"{where}: {text or value!r} is not a duration like 2s, 500ms or 1m30s.")
     hours, minutes, seconds, millis = (int(g or 0) for g in match.groups())
     return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + millis * 1_000_000
 
@@ -143,9 +217,9 @@ def _env(value: Any, where: str) -> dict[str, str]:
 def _healthcheck(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
         raise BadRequest(f"{where} must be a mapping.")
-    unknown = set(value) - {"test", "interval", "timeout", "retries", "start_period"}
-    if unknown:
-        raise BadRequest(f"{where}.{sorted(unknown)[0]} is not supported in the lab.")
+    unknown = _unknown(value, {"test", "interval", "timeout", "retries", "start_period"})
+    if unknown is not None:
+        raise BadRequest(f"{where}.{unknown} is not supported in the lab.")
     test = value.get("test")
     if isinstance(test, str):
         test = ["CMD-SHELL", test]
@@ -155,10 +229,19 @@ def _healthcheck(value: Any, where: str) -> dict:
     for key in ("interval", "timeout", "start_period"):
         if key in value:
             check[key] = _duration_ns(value[key], f"{where}.{key}")
+            if not HEALTH_MIN_NS <= check[key] <= HEALTH_MAX_NS:
+                raise BadRequest(
+                    f"{where}.{key} must be from 1s to {HEALTH_MAX_NS // 60_000_000_000}m."
+                )
     if "retries" in value:
-        if not isinstance(value["retries"], int) or not 0 < value["retries"] <= 1000:
-            raise BadRequest(f"{where}.retries must be a whole number from 1 to 1000.")
-        check["retries"] = value["retries"]
+        retries = value["retries"]
+        if isinstance(retries, bool) or not isinstance(retries, int):
+            retries = 0
+        if not 0 < retries <= HEALTH_MAX_RETRIES:
+            raise BadRequest(
+                f"{where}.retries must be a whole number from 1 to {HEALTH_MAX_RETRIES}."
+            )
+        check["retries"] = retries
     return check
 
 
@@ -169,7 +252,7 @@ def _depends(value: Any, where: str) -> dict[str, str]:
         result = {}
         for name, spec in value.items():
             condition = (spec or {}).get("condition", "service_started") if isinstance(spec, dict) else None
-            if condition not in CONDITIONS:
+            if not isinstance(condition, str) or condition not in CONDITIONS:
                 raise BadRequest(
                     f"{_where(where, name)}.condition must be one of {', '.join(sorted(CONDITIONS))}."
                 )
@@ -200,9 +283,9 @@ def _service(name: Any, raw: Any, project: str, directory: Path, volumes: list[s
         raise BadRequest(f"{where} must be a mapping.")
     if not isinstance(name, str) or not naming.NAME_RE.match(name):
         raise BadRequest(f"{where}: a service name is lower-case letters, digits, '-', '_' or '.'.")
-    unknown = set(raw) - SERVICE_KEYS
-    if unknown:
-        raise BadRequest(f"{where}.{sorted(unknown)[0]} is not supported in the lab.")
+    unknown = _unknown(raw, SERVICE_KEYS)
+    if unknown is not None:
+        raise BadRequest(f"{where}.{unknown} is not supported in the lab.")
     build = _build(raw["build"], f"{where}.build", directory) if "build" in raw else None
     image = raw.get("image")
     if image is None and build is None:
@@ -221,7 +304,10 @@ def _service(name: Any, raw: Any, project: str, directory: Path, volumes: list[s
         service.depends = _depends(raw["depends_on"], f"{where}.depends_on")
     if "healthcheck" in raw:
         service.healthcheck = _healthcheck(raw["healthcheck"], f"{where}.healthcheck")
-    for index, entry in enumerate(raw.get("volumes") or []):
+    mounts = raw.get("volumes") or []
+    if not isinstance(mounts, list):
+        raise BadRequest(f"{where}.volumes must be a list like [db-data:/var/lib/mysql].")
+    for index, entry in enumerate(mounts):
         source, sep, target = str(entry).partition(":")
         target = target.split(":")[0]
         if not sep or source not in volumes:
@@ -237,15 +323,12 @@ def _service(name: Any, raw: Any, project: str, directory: Path, volumes: list[s
 
 def load(text: str, project: str, directory: Path) -> Project:
     """A compose file's project, checked; BadRequest names what is wrong."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadRequest(f"compose.yaml is not valid YAML: {exc}") from None
+    data = read_yaml(text)
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise BadRequest("compose.yaml needs a services: mapping.")
-    unknown = set(data) - {"services", "volumes", "name"}
-    if unknown:
-        raise BadRequest(f"{sorted(unknown)[0]} (top level) is not supported in the lab.")
+    unknown = _unknown(data, {"services", "volumes", "name"})
+    if unknown is not None:
+        raise BadRequest(f"{unknown} (top level) is not supported in the lab.")
     if not isinstance(data.get("volumes") or {}, dict):
         raise BadRequest("volumes (top level) must be a mapping of volume names.")
     volumes = list((data.get("volumes") or {}).keys())

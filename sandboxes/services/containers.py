@@ -20,6 +20,7 @@ from sandboxes.errors import (
     SandboxError,
 )
 from sandboxes.models import Sandbox
+from sandboxes.services import capacity
 from sandboxes.services.common import (
     drop_idle_network,
     engine_call,
@@ -267,6 +268,7 @@ def run_container(
         name = naming.auto_container_name(learner_ref)
     engine_name = naming.engine_container(sandbox.sid, name)
     mounts = _mounts(sandbox, engine_ref, volumes)
+    capacity.admit(sandbox)
     with sandbox_lock(sandbox):
         network = ensure_network(sandbox)
         limit = settings.DOCKERLAB_MAX_CONTAINERS

@@ -57,6 +57,8 @@ def live_server():
         "DJANGO_SETTINGS_MODULE": "dockerlab.settings",
         "DOCKERLAB_DB": str(workdir / "db.sqlite3"),
         "DOCKERLAB_VAR_DIR": str(ROOT / "var"),
+        # Every test signs a learner up from this one address.
+        "DOCKERLAB_SIGNUPS_PER_HOUR": "1000",
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -65,8 +67,7 @@ def live_server():
     port = _free_port()
     log = open(workdir / "daphne.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "dockerlab.asgi:application"],
+        [sys.executable, "-m", "dockerlab.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -72,3 +72,55 @@ def test_an_ipv4_setting_takes_one_address_and_names_the_variable_otherwise(monk
         monkeypatch.setenv("X_ADDR", bad)
         with pytest.raises(ImproperlyConfigured, match="X_ADDR"):
             env.env_ipv4("X_ADDR", "127.0.0.1")
+
+
+def test_it_reads_a_choice_and_names_the_variable_on_another(monkeypatch):
+    monkeypatch.setenv("X_MODE", " Code ")
+    assert env.env_choice("X_MODE", "open", ("open", "code", "closed")) == "code"
+    monkeypatch.setenv("X_MODE", "sometimes")
+    with pytest.raises(ImproperlyConfigured, match="X_MODE must be one of open, code, closed"):
+        env.env_choice("X_MODE", "open", ("open", "code", "closed"))
+
+
+def test_the_proxy_ssl_header_becomes_djangos_setting(monkeypatch):
+    assert env.proxy_ssl_header("X_PROXY", "") is None
+    monkeypatch.setenv("X_PROXY", "X-Forwarded-Proto")
+    assert env.proxy_ssl_header("X_PROXY", "") == ("HTTP_X_FORWARDED_PROTO", "https")
+    monkeypatch.setenv("X_PROXY", "X-Forwarded-Proto: https")
+    with pytest.raises(ImproperlyConfigured, match="X_PROXY"):
+        env.proxy_ssl_header("X_PROXY", "")
+
+
+def test_the_cache_is_local_memory_unless_a_shared_one_is_named(monkeypatch):
+    assert env.cache_config("X_CACHE", "")["BACKEND"].endswith("LocMemCache")
+    monkeypatch.setenv("X_CACHE", "redis://cache:6379/0")
+    assert env.cache_config("X_CACHE", "") == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://cache:6379/0",
+    }
+    monkeypatch.setenv("X_CACHE", "memcached://x")
+    with pytest.raises(ImproperlyConfigured, match="X_CACHE"):
+        env.cache_config("X_CACHE", "")
+
+
+def test_security_settings_are_off_for_a_loopback_run_and_on_behind_tls(monkeypatch):
+    import importlib
+
+    import dockerlab.settings as site
+
+    try:
+        for name in ("DOCKERLAB_TLS", "DOCKERLAB_HSTS_SECONDS", "DOCKERLAB_PROXY_SSL_HEADER"):
+            monkeypatch.delenv(name, raising=False)
+        plain = importlib.reload(site)
+        assert not (plain.SESSION_COOKIE_SECURE or plain.CSRF_COOKIE_SECURE)
+        assert not plain.SECURE_SSL_REDIRECT and plain.SECURE_HSTS_SECONDS == 0
+        monkeypatch.setenv("DOCKERLAB_TLS", "1")
+        monkeypatch.setenv("DOCKERLAB_HSTS_SECONDS", "31536000")
+        monkeypatch.setenv("DOCKERLAB_PROXY_SSL_HEADER", "X-Forwarded-Proto")
+        tls = importlib.reload(site)
+        assert tls.SESSION_COOKIE_SECURE and tls.CSRF_COOKIE_SECURE and tls.SECURE_SSL_REDIRECT
+        assert tls.SECURE_HSTS_SECONDS == 31536000
+        assert tls.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)

@@ -10,6 +10,7 @@ import pytest
 
 from sandboxes.streaming import (
     BURST,
+    LINE_OVERHEAD,
     THREAD_PREFIX,
     BuildRelay,
     LineAssembler,
@@ -391,3 +392,70 @@ async def test_a_short_burst_is_sent_at_once_and_only_a_longer_flow_waits():
     await asyncio.sleep(0.35)
     assert [f["step"] for f in rec.frames] == list(range(BURST + 2))
     await out.close()
+
+
+# --- the outbox's bound in bytes ------------------------------------------------
+
+
+def test_long_lines_are_bounded_in_bytes_not_only_in_lines():
+    out = OutboundQueue(Recorder(), max_lines=5000, max_bytes=100_000, batch_ms=0)
+    big = "x" * 16 * 1024
+    out.lines("l1", [big] * 50)
+    assert out.queued_lines == 6  # 6 x (16 KiB + overhead) fit in 100 kB
+    assert out.queued_bytes <= 100_000
+    frames = out.drain()
+    assert frames == [{"type": "output", "stream": "l1", "lines": [big] * 6, "skipped": 44}]
+    assert out.skipped_total == 44
+
+
+def test_a_stream_that_lost_lines_loses_the_rest_until_the_count_is_told():
+    out = OutboundQueue(Recorder(), max_lines=100, max_bytes=LINE_OVERHEAD * 4 + 40, batch_ms=0)
+    out.lines("l1", ["a" * 10, "b" * 10, "c" * 100])  # the long one does not fit
+    out.lines("l1", ["d"])  # would fit, but would arrive before the count
+    out.lines("l2", ["e"])  # another stream still has room
+    frames = out.drain()
+    assert frames == [
+        {"type": "output", "stream": "l1", "lines": ["a" * 10, "b" * 10], "skipped": 2},
+        {"type": "output", "stream": "l2", "lines": ["e"], "skipped": 0},
+    ]
+    out.lines("l1", ["f"])
+    assert out.drain() == [{"type": "output", "stream": "l1", "lines": ["f"], "skipped": 0}]
+
+
+def test_control_frames_piling_up_unread_overflow_once():
+    calls = []
+    out = OutboundQueue(Recorder(), max_lines=100, max_bytes=2000, batch_ms=0,
+                        on_overflow=lambda: calls.append(1))
+    for i in range(100):
+        out.frame({"type": "error", "code": "bad_json", "message": f"not JSON ({i})"})
+    assert calls == [1]
+    assert out.overflowed and out.queued_bytes == 0
+    out.lines("l1", ["after"])
+    assert out.drain() == []
+
+
+async def test_a_client_that_stops_reading_a_flood_keeps_the_outbox_bounded():
+    """The server's send waits while the client does not read; the outbox drops."""
+    reading = asyncio.Event()
+    sent: list[dict] = []
+
+    async def send(frame: dict) -> None:
+        await reading.wait()  # a client that has stopped reading
+        sent.append(frame)
+
+    out = OutboundQueue(send, max_lines=5000, max_bytes=256 * 1024, batch_ms=5)
+    out.start()
+    line = "y" * 16 * 1024
+    peak = 0
+    for _ in range(200):
+        out.lines("l1", [line] * 10)
+        peak = max(peak, out.queued_bytes)
+        await asyncio.sleep(0)
+    assert peak <= 256 * 1024
+    # 2000 lines of 16 KiB (31 MiB) went in; at most the bound stayed.
+    assert out.skipped_total >= 2000 - 2 * (256 * 1024) // (16 * 1024)
+    reading.set()
+    await asyncio.sleep(0.05)
+    await out.close()
+    received = sum(len(f["lines"]) for f in sent)
+    assert received + sum(f["skipped"] for f in sent) == 2000

@@ -1,0 +1,105 @@
+"""Serve dockerlab under Daphne, set up for clients that may be hostile.
+
+    python -m dockerlab.serve -b 127.0.0.1 -p 8000 [more daphne options]
+
+`make run` (scripts/serve.sh) and the test servers start the site this way.
+What it adds to plain `daphne dockerlab.asgi:application`:
+
+- A websocket frame or message over MAX_MESSAGE_BYTES is refused by the
+  protocol layer (autobahn) as soon as its header announces the length,
+  before any of its payload is kept: the server answers with close code 1009
+  (message too big) and a reason, then drops the connection. Without this a
+  frame is read whole (up to Daphne's default of 1 MiB) before the lab's own
+  96 KiB check sees it.
+- A send to a client waits while that connection has more than HIGH_WATER
+  bytes not yet taken by the client. Twisted would otherwise buffer without
+  bound for a client that stopped reading; with it, a socket's outbox
+  (sandboxes.streaming.OutboundQueue) fills, drops and counts instead.
+- With DOCKERLAB_PROXY_HEADERS, the client address (used by the sign-up and
+  sign-in limits) and scheme come from X-Forwarded-For / -Proto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from functools import partial
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+
+APPLICATION = "dockerlab.asgi:application"
+# Above the lab's own 96 KiB check (sandboxes.consumers.MAX_FRAME_CHARS), so
+# that frames a little over it get the friendlier "too_large" error frame.
+MAX_MESSAGE_BYTES = 128 * 1024
+# Unsent bytes on one connection before sends to it wait, and how often to look.
+HIGH_WATER = 256 * 1024
+DRAIN_POLL = 0.02
+
+
+def unsent_bytes(protocol: Any) -> int:
+    """Bytes written to a connection that the client has not taken yet.
+
+    Reads Twisted's TCP transport buffer; 0 for a transport it does not know
+    (then sends never wait).
+    """
+    transport = getattr(protocol, "transport", None)
+    buffered = getattr(transport, "dataBuffer", None)
+    if not isinstance(buffered, bytes):
+        return 0
+    return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+
+
+class LabServer(Server):
+    """Daphne's server with the lab's websocket limits and send back-pressure."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["websocket_max_message_size"] = MAX_MESSAGE_BYTES
+        kwargs["websocket_max_frame_size"] = MAX_MESSAGE_BYTES
+        kwargs["ready_callable"] = partial(self._configure, kwargs.get("ready_callable"))
+        super().__init__(*args, **kwargs)
+
+    def _configure(self, then) -> None:
+        # Called by Server.run once the websocket factory exists, before any
+        # connection. Refusing a frame then sends a close frame with the code
+        # and reason instead of only dropping the connection.
+        self.ws_factory.setProtocolOptions(failByDrop=False)
+        if then is not None:
+            then()
+
+    def _gone(self, protocol: Any) -> bool:
+        state = self.connections.get(protocol)
+        return state is None or "disconnected" in state
+
+    async def handle_reply(self, protocol: Any, message: dict) -> None:
+        await super().handle_reply(protocol, message)
+        if message.get("type") in ("websocket.close", "http.response.start"):
+            return
+        while unsent_bytes(protocol) > HIGH_WATER and not self._gone(protocol):
+            await asyncio.sleep(DRAIN_POLL)
+
+
+class LabCommandLine(CommandLineInterface):
+    server_class = LabServer
+
+
+def arguments(argv: list[str], proxy_headers: bool) -> list[str]:
+    """Daphne's arguments: the given options, ours, then the application."""
+    args = [arg for arg in argv if arg != APPLICATION]
+    if proxy_headers and "--proxy-headers" not in args:
+        args.append("--proxy-headers")
+    return [*args, APPLICATION]
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
+    from django.conf import settings  # deferred: the settings module is chosen above
+
+    args = arguments(sys.argv[1:] if argv is None else argv, settings.DOCKERLAB_PROXY_HEADERS)
+    LabCommandLine().run(args)
+
+
+if __name__ == "__main__":
+    main()
