@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "lessons",
     "accounts",
     "sandboxes",
+    "orchestration",
 ]
 
 MIDDLEWARE = [
