@@ -103,7 +103,8 @@ def up(say: Say = _quiet) -> Report:
             if not host.wait_for_socket(path, ENGINE_WAIT_S):
                 raise SwarmError(
                     f"The engine of swarm node {node.hostname} did not answer within "
-                    f"{ENGINE_WAIT_S}s; see `docker logs {node.container}`."
+                    f"{ENGINE_WAIT_S}s; see `docker logs {node.container}`. (Set "
+                    "DOCKERLAB_SWARM=0 to run the site without the classroom swarm.)"
                 )
         form(topology, say)
         wait_ready(topology)
