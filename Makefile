@@ -1,6 +1,7 @@
 # dockerlab: `make run` serves the site, `make test` runs the whole suite.
 # Both install what is missing first (Debian packages, the Python venv, the
-# Docker engine, the lesson images), so each works on a fresh machine.
+# Docker engine, the lesson images, the classroom swarm), so each works on a
+# fresh machine.
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -9,20 +10,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= -q
 
-.PHONY: run test test-unit test-integration test-browser bench engine kit kit-check system venv dev-venv migrate clean system-browser
+.PHONY: run test test-unit test-integration test-browser bench engine kit kit-check swarm swarm-check swarm-down system venv dev-venv migrate clean system-browser
 
-run: system engine venv kit migrate
+run: system engine venv kit swarm migrate
 	@echo "==> serving dockerlab on http://$(HOST):$(PORT)/"
 	$(PY) manage.py collectstatic --noinput -v 0
 	scripts/serve.sh $(HOST) $(PORT)
 
-test: system-browser engine dev-venv kit
+test: system-browser engine dev-venv kit swarm
 	$(VENV)/bin/pytest
 
 test-unit: dev-venv
 	$(VENV)/bin/pytest tests/unit
 
-test-integration: system engine dev-venv kit
+test-integration: system engine dev-venv kit swarm
 	$(VENV)/bin/pytest tests/integration
 
 test-browser: system-browser engine dev-venv kit
@@ -45,6 +46,17 @@ kit: venv engine
 
 kit-check: venv
 	$(PY) manage.py kit --check
+
+# The classroom swarm (nothing to do with DOCKERLAB_SWARM=0, or with
+# DOCKERLAB_SWARM_MANAGER_URL naming an existing swarm: then it is only checked).
+swarm: kit
+	$(PY) manage.py swarm up
+
+swarm-check: venv
+	$(PY) manage.py swarm status
+
+swarm-down: venv
+	$(PY) manage.py swarm down
 
 migrate: venv
 	$(PY) manage.py migrate --noinput -v 0

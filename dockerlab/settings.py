@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "lessons",
     "accounts",
     "sandboxes",
+    "orchestration",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,22 @@ DOCKERLAB_IMAGES = {
 DOCKERLAB_KIT_DIR = Path(env_str("DOCKERLAB_KIT_DIR", str(VAR_DIR / "kit")))
 # Debian suite for the kit's base image.
 DOCKERLAB_KIT_SUITE = env_str("DOCKERLAB_KIT_SUITE", "bookworm")
+
+# --- Orchestration: the classroom swarm (see README: The classroom swarm) -----
+DOCKERLAB_SWARM = env_bool("DOCKERLAB_SWARM", True)
+# An existing swarm's manager (unix:// or tcp://): use it, start none.
+DOCKERLAB_SWARM_MANAGER_URL = env_str("DOCKERLAB_SWARM_MANAGER_URL", "")
+DOCKERLAB_SWARM_MANAGER_CERT_PATH = env_str("DOCKERLAB_SWARM_MANAGER_CERT_PATH", "")
+# With an existing swarm: the registry (host:port) its nodes pull from and this
+# site's engine pushes to.
+DOCKERLAB_SWARM_REGISTRY = env_str("DOCKERLAB_SWARM_REGISTRY", "")
+# The swarm the site starts itself: names, private network, registry port, nodes.
+DOCKERLAB_SWARM_NAME = env_str("DOCKERLAB_SWARM_NAME", "dockerlab-swarm")
+DOCKERLAB_SWARM_SUBNET = env_str("DOCKERLAB_SWARM_SUBNET", "10.213.0.0/24")
+DOCKERLAB_SWARM_REGISTRY_PORT = env_int("DOCKERLAB_SWARM_REGISTRY_PORT", 5050, minimum=0)
+DOCKERLAB_SWARM_WORKERS = env_int("DOCKERLAB_SWARM_WORKERS", 2, minimum=0)
+DOCKERLAB_SWARM_NODE_MEMORY_MB = env_int("DOCKERLAB_SWARM_NODE_MEMORY_MB", 1024, minimum=256)
+DOCKERLAB_SWARM_NODE_CPUS = env_float("DOCKERLAB_SWARM_NODE_CPUS", 1.0, minimum=0.1)
 
 # --- Sandboxes ----------------------------------------------------------------
 # Labels every engine object of this site; the reaper sweeps only its own.

@@ -60,7 +60,10 @@ def _base_url() -> str | None:
 def _tls():
     if not settings.DOCKERLAB_ENGINE_TLS_VERIFY:
         return False
-    cert_path = settings.DOCKERLAB_ENGINE_CERT_PATH
+    return _tls_config(settings.DOCKERLAB_ENGINE_CERT_PATH)
+
+
+def _tls_config(cert_path: str):
     return docker.tls.TLSConfig(
         client_cert=(f"{cert_path}/cert.pem", f"{cert_path}/key.pem"),
         ca_cert=f"{cert_path}/ca.pem",
@@ -90,6 +93,22 @@ def api(timeout: float | None = None) -> docker.APIClient:
                 client = docker.APIClient(
                     **{**docker.utils.kwargs_from_env(), "version": "auto", "timeout": timeout}
                 )
+            _clients[key] = client
+        return client
+
+
+def api_for(url: str, timeout: float | None = None, cert_path: str = "") -> docker.APIClient:
+    """A low-level client for another engine than the configured one (a swarm
+    node's), shared like api()'s. `cert_path` holds ca.pem, cert.pem and
+    key.pem for a tcp:// engine that wants TLS; empty means none.
+    """
+    timeout = settings.DOCKERLAB_ENGINE_TIMEOUT if timeout is None else timeout
+    key = f"{url}|{timeout}|{cert_path}"
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            tls = _tls_config(cert_path) if cert_path else False
+            client = docker.APIClient(base_url=url, version="auto", timeout=timeout, tls=tls)
             _clients[key] = client
         return client
 

@@ -8,10 +8,16 @@ image; ordinary Dockerfiles under kit/ add the rest.
 
 The Debian mirror is read from apt's own configuration on this machine, so a
 classroom that points apt at a local mirror gets a kit from that mirror too.
+
+Besides the lesson images, the kit builds the project's own images for the
+features that are switched on (LOCAL_IMAGES: the classroom swarm's node). Those
+are never pulled, and their tag carries a digest of their folder under kit/, so
+a changed recipe is a missing image that the next run builds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -39,7 +45,16 @@ DESCRIPTIONS = {
     ),
     "mariadb": "dockerlab classroom kit: MariaDB server from Debian packages",
     "registry": "dockerlab classroom kit: the Distribution registry from Debian packages",
+    "swarmnode": (
+        "dockerlab classroom kit: a Docker engine from Debian packages, "
+        "one node of the classroom swarm"
+    ),
 }
+
+# The project's own images: role -> (repository, Debian suite). They run with
+# capabilities lesson containers never get, so an image of the same name from
+# a registry must never stand in for them: the kit only ever builds these.
+LOCAL_IMAGES = {"swarmnode": ("dockerlab/swarmnode", "trixie")}
 
 Say = Callable[[str], None]
 
@@ -257,9 +272,39 @@ def make_plan(
     return Plan(dict(images), dict(states), to_make)
 
 
+def context_digest(role: str) -> str:
+    """A short digest of the kit folder of `role`: file names, modes and contents."""
+    folder = KIT_ROOT / role
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        mode = "x" if os.access(path, os.X_OK) else "-"
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{mode}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def local_image_name(role: str) -> str:
+    """The tag of one of the project's own images, e.g. dockerlab/swarmnode:trixie-<digest>."""
+    repository, suite = LOCAL_IMAGES[role]
+    return f"{repository}:{suite}-{context_digest(role)}"
+
+
+def kit_images() -> dict[str, str]:
+    """Role -> image name for everything the kit keeps on this deployment.
+
+    The lesson images, plus the swarm node image while orchestration runs a
+    swarm of its own (none is needed when DOCKERLAB_SWARM_MANAGER_URL names
+    an existing one).
+    """
+    images = dict(settings.DOCKERLAB_IMAGES)
+    if settings.DOCKERLAB_SWARM and not settings.DOCKERLAB_SWARM_MANAGER_URL:
+        images["swarmnode"] = local_image_name("swarmnode")
+    return images
+
+
 def current_plan(rebuild: bool = False, roles: Iterable[str] | None = None) -> Plan:
     """The plan for this deployment's configured images, as the engine has them."""
-    images = dict(settings.DOCKERLAB_IMAGES)
+    images = kit_images()
     states = {role: image_state(name) for role, name in images.items()}
     return make_plan(images, states, rebuild, roles)
 
@@ -299,9 +344,12 @@ def base_image_name(suite: str) -> str:
     return f"{BASE_REPOSITORY}:{suite}"
 
 
-def ensure_base(step: Progress, apt_dir: Path = Path("/etc/apt")) -> str:
-    """The internal Debian base image, made with debootstrap when missing."""
-    suite = settings.DOCKERLAB_KIT_SUITE
+def ensure_base(
+    step: Progress, apt_dir: Path = Path("/etc/apt"), suite: str | None = None
+) -> str:
+    """The internal Debian base image of `suite` (default: the kit's), made with
+    debootstrap when missing."""
+    suite = suite or settings.DOCKERLAB_KIT_SUITE
     name = base_image_name(suite)
     if image_state(name) != MISSING:
         step(f"base image {name}: present")
@@ -431,6 +479,29 @@ def build_role(role: str, name: str, base: str, step: Progress, verbose: bool = 
                 step(f"  {text}")
 
 
+def remove_superseded(role: str, keep: str, step: Progress) -> None:
+    """Remove older kit builds of one of the project's own images.
+
+    Only kit builds, and only those no container uses (the engine refuses
+    those; they go once their containers are recreated on the new image).
+    """
+    repository = LOCAL_IMAGES[role][0]
+    with client.translate_errors():
+        api = client.api()
+        images = api.images(name=repository, filters={"label": f"{KIT_LABEL}=1"})
+    for image in images:
+        tags = [tag for tag in image.get("RepoTags") or [] if tag != keep]
+        if keep in (image.get("RepoTags") or []):
+            continue
+        for tag in tags:
+            try:
+                with client.translate_errors():
+                    api.remove_image(tag)
+                step(f"  removed the superseded {tag}")
+            except (client.Conflict, client.NotFound):
+                pass
+
+
 def make_images(
     say: Say,
     *,
@@ -447,15 +518,19 @@ def make_images(
         if role not in plan.to_make:
             kind = "kit build" if plan.states[role] == KIT_BUILT else "present"
             step(f"{role}: {name} ({kind})")
-    base = None
+    bases: dict[str, str] = {}
     for role in plan.to_make:
         name = plan.images[role]
-        if pull and plan.states[role] == MISSING and try_pull(name, step):
+        local = role in LOCAL_IMAGES
+        if pull and not local and plan.states[role] == MISSING and try_pull(name, step):
             step(f"{role}: {name} pulled")
             continue
-        if base is None:
-            base = ensure_base(step, apt_dir)
-        build_role(role, name, base, step, verbose)
+        suite = LOCAL_IMAGES[role][1] if local else settings.DOCKERLAB_KIT_SUITE
+        if suite not in bases:
+            bases[suite] = ensure_base(step, apt_dir, suite)
+        build_role(role, name, bases[suite], step, verbose)
         step(f"{role}: {name} built")
+        if local:
+            remove_superseded(role, name, step)
     step("all lesson images are ready")
     return current_plan()

@@ -25,6 +25,7 @@ def engine_down(settings, tmp_path):
 @pytest.fixture
 def image_states(monkeypatch, settings):
     """Stand in for the engine's image list (which images are present)."""
+    settings.DOCKERLAB_SWARM = False
     settings.DOCKERLAB_IMAGES = {
         "python": "python:3.12-slim",
         "mariadb": "mariadb:11",
@@ -57,6 +58,31 @@ def test_check_fails_naming_the_missing_images_and_the_fix(image_states):
     assert "mariadb, registry" in str(info.value)
     assert "make kit" in str(info.value)
     assert "MISSING" in out.getvalue()
+
+
+def test_check_reports_the_swarm_node_image_while_orchestration_runs_its_own_swarm(
+    image_states, settings
+):
+    settings.DOCKERLAB_SWARM = True
+    settings.DOCKERLAB_SWARM_MANAGER_URL = ""
+    node_image = kit.local_image_name("swarmnode")
+    image_states.update(dict.fromkeys(settings.DOCKERLAB_IMAGES.values(), kit.PRESENT))
+    image_states[node_image] = kit.MISSING
+    out = StringIO()
+    with pytest.raises(CommandError, match="swarmnode"):
+        call_command("kit", "--check", stdout=out)
+    assert f"swarmnode {node_image}" in " ".join(out.getvalue().split())
+
+
+def test_check_leaves_the_swarm_node_image_out_when_an_existing_swarm_is_used(
+    image_states, settings
+):
+    settings.DOCKERLAB_SWARM = True
+    settings.DOCKERLAB_SWARM_MANAGER_URL = "tcp://swarm.example:2376"
+    image_states.update(dict.fromkeys(settings.DOCKERLAB_IMAGES.values(), kit.PRESENT))
+    out = StringIO()
+    call_command("kit", "--check", stdout=out)
+    assert "swarmnode" not in out.getvalue()
 
 
 def test_an_unreachable_engine_is_a_clear_command_error(engine_down):

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "roles", nargs="*", help="Only these image roles (python, mariadb, registry)."
+            "roles",
+            nargs="*",
+            help="Only these image roles (python, mariadb, registry; swarmnode with orchestration).",
         )
         parser.add_argument(
             "--check",
@@ -63,10 +65,10 @@ class Command(BaseCommand):
             shown = {kit.PRESENT: "present", kit.KIT_BUILT: "present (kit build)"}.get(
                 state, "MISSING"
             )
-            self.say(f"{role:<9} {name:<30} {shown}")
+            self.say(f"{role:<9} {name:<38} {shown}")
         if plan.missing:
             raise CommandError(
-                f"{len(plan.missing)} lesson image(s) missing: {', '.join(plan.missing)}. "
+                f"{len(plan.missing)} kit image(s) missing: {', '.join(plan.missing)}. "
                 "Run `make kit` to make them.",
                 returncode=1,
             )

@@ -1,0 +1,24 @@
+"""The classroom swarm that `make test` (and `make run`) brought up is there and ready.
+
+Read-only: this looks at the configured swarm and changes nothing in it;
+tests/integration/test_swarm.py drives a swarm of its own.
+"""
+
+import pytest
+from django.conf import settings
+
+from orchestration.services import nodes, swarm
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_classroom_swarm_is_up_with_every_node_ready():
+    if not settings.DOCKERLAB_SWARM:
+        pytest.skip("orchestration is switched off (DOCKERLAB_SWARM=0)")
+    report = swarm.status()
+    failing = [f"{row.subject}: {row.detail}" for row in report.rows if not row.ok]
+    assert report.ok, f"run `make swarm`; not ready: {failing}"
+    node_rows = [row.subject for row in report.rows if row.subject.startswith("node ")]
+    assert node_rows
+    if not nodes.external():
+        assert node_rows == [f"node {hostname}" for hostname in nodes.hostnames()]
