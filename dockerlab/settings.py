@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "lessons",
     "accounts",
     "sandboxes",
+    "checks",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,10 @@ DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
 DOCKERLAB_SAMPLE_APP_DIR = Path(
     env_str("DOCKERLAB_SAMPLE_APP_DIR", str(BASE_DIR / "sample" / "flaskapp"))
 )
+# Checks of a learner's work: seconds one check may take (unless it says
+# otherwise), and one evaluation of a step's or challenge's checks in all.
+DOCKERLAB_CHECK_SECONDS = env_float("DOCKERLAB_CHECK_SECONDS", 10.0, minimum=1.0)
+DOCKERLAB_CHECKS_SECONDS = env_float("DOCKERLAB_CHECKS_SECONDS", 60.0, minimum=1.0)
 # Websocket streaming: per-socket bounded queue (lines) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
 DOCKERLAB_WS_BATCH_MS = env_int("DOCKERLAB_WS_BATCH_MS", 25, minimum=0)
