@@ -32,8 +32,8 @@ from sandboxes.errors import InvalidName
 MAX_LINE = 4096
 MAX_ENV = 32
 DEFAULT_TAG = "flask-app"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_SAMPLE_FILE = re.compile(r"^Dockerfile[A-Za-z0-9._-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_SAMPLE_FILE = re.compile(r"^Dockerfile[A-Za-z0-9._-]*\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PROMPT = re.compile(r"^\s*\$\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -163,7 +163,7 @@ def _words(line: str) -> list[str]:
         raise LineRefused("The line has a quote that is never closed.", INVALID) from None
 
 
-_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+\Z")
 
 
 def join_words(words: list[str]) -> str:

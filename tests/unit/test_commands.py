@@ -271,7 +271,7 @@ def test_continued_lines_are_joined_like_the_page_joins_them():
 @pytest.mark.parametrize(
     "words",
     [["python", "-c", "print('hi')"], ["sh", "-c", "echo $HOME"], ["a b"], ['x"y'], ["back\\slash"],
-     [""], ["!bang"], ["{{.State}}"]],
+     [""], ["!bang"], ["{{.State}}"], ["a\n"], ["tab\there"]],
 )
 def test_joined_words_split_back_into_the_same_words(words):
     assert shlex.split(commands.join_words(words)) == words
