@@ -10,6 +10,7 @@ from checks.schema import Boolean, ContainerName, Env, Image, Integer, Port, Tex
 from checks.vocabulary.helpers import about_container, latest, quoted, short
 from engine import client
 from sandboxes import naming
+from sandboxes.errors import InvalidName
 from sandboxes.services.common import engine_call
 
 
@@ -96,9 +97,13 @@ def _same_image(ctx: Context, found: dict, name: str, ref: str, shown: str):
         )
     if found.get("ImageID") == wanted:
         return None
+    # The name it was started from: the list shows an id once that name moved on.
+    with engine_call(ctx.sandbox):
+        config = client.api().inspect_container(found["Id"]).get("Config") or {}
+    shown = naming.strip(ctx.sandbox.sid, config.get("Image") or shown)
     try:
         same_name = naming.image_ref(shown) == naming.image_ref(ref)
-    except Exception:  # an image id rather than a name
+    except InvalidName:  # an image id rather than a name
         same_name = False
     if same_name:
         return failed(
