@@ -26,8 +26,11 @@ from sandboxes.errors import NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services import compose, registry
 
-# How long a foreground run may take before the runner stops waiting for it.
+# How long a foreground run of a command may take before the runner stops
+# waiting for it, and how long one of an image's own command (usually a
+# server, which does not end) is watched.
 RUN_WAIT = 120.0
+SERVER_WAIT = 3.0
 # How long `docker logs` (without a container that ends) is read.
 LOGS_WINDOW = 1.5
 OUTPUT_LINES = 40
@@ -121,7 +124,7 @@ def _run(sandbox: Sandbox, action: Action) -> Outcome:
     name = view["name"]
     if not action.wait:
         return Outcome(True, f"Started {name}.", detail={"container": name})
-    code = _wait_exit(sandbox, name, RUN_WAIT)
+    code = _wait_exit(sandbox, name, RUN_WAIT if args.get("command") else SERVER_WAIT)
     output = _read_logs(sandbox, name, 10_000, None if code is not None else LOGS_WINDOW)
     if code is None:
         return Outcome(True, f"{name} is still running.", output=_tail(output.splitlines()),
