@@ -6,6 +6,8 @@ parameter's kind before a check may run, and the message names the field.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks.base import CheckSpec, validate, vocabulary
@@ -39,6 +41,12 @@ def test_every_check_has_a_valid_example_here_and_describes_itself():
         definition = vocabulary()[name]
         assert definition.summary and spec.describe(), name
         assert all(param.doc for param in definition.params.values()), name
+
+
+def test_the_docs_describe_every_check():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "checks.md").read_text()
+    for name in vocabulary():
+        assert f"| `{name}` |" in text, name
 
 
 def test_the_vocabulary_covers_what_lessons_need():
