@@ -93,7 +93,9 @@ def define(
     def register(evaluate: Callable[[Context, dict[str, Any]], Verdict]):
         if name in _VOCABULARY:
             raise RuntimeError(f"check {name!r} is defined twice")
-        _VOCABULARY[name] = Definition(name, summary, dict(params), evaluate, describe, needs, budget)
+        _VOCABULARY[name] = Definition(
+            name, summary, dict(params), evaluate, describe, needs, budget
+        )
         return evaluate
 
     return register
@@ -109,10 +111,14 @@ def vocabulary() -> dict[str, Definition]:
 def validate(raw: Any, where: str = "check") -> CheckSpec:
     """`{"check": name, "with": {...}}` checked; InvalidCheck names the field at fault."""
     if not isinstance(raw, dict):
-        raise InvalidCheck(where, "must be a mapping like {check: container_running, with: {name: web}}")
+        raise InvalidCheck(
+            where, "must be a mapping like {check: container_running, with: {name: web}}"
+        )
     unknown = sorted(str(key) for key in raw if key not in ("check", "with"))
     if unknown:
-        raise InvalidCheck(f"{where}.{unknown[0][:40]}", "is not a field of a check (its fields: check, with)")
+        raise InvalidCheck(
+            f"{where}.{unknown[0][:40]}", "is not a field of a check (its fields: check, with)"
+        )
     name = raw.get("check")
     known = vocabulary()
     if not isinstance(name, str) or name not in known:

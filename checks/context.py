@@ -95,4 +95,3 @@ class Context:
     def shown_image(self, container: dict) -> str:
         """The image a container runs from, named as the learner knows it."""
         return naming.strip(self.sandbox.sid, container.get("Image", ""))
-

@@ -79,7 +79,9 @@ def needs(specs: Sequence[CheckSpec]) -> frozenset[str]:
     return frozenset().union(*(spec.definition.needs for spec in specs))
 
 
-def make_context(user, specs: Sequence[CheckSpec], *, sandbox=None, lesson: str | None = None) -> Context:
+def make_context(
+    user, specs: Sequence[CheckSpec], *, sandbox=None, lesson: str | None = None
+) -> Context:
     """A context with the evidence these checks need loaded (in this thread)."""
     wanted = needs(specs)
     if sandbox is None and wanted & {ENGINE, HISTORY}:
@@ -120,12 +122,18 @@ def evaluate(
     for spec in specs:
         left = end - time.monotonic()
         if left <= 0:
-            results.append(_result(spec, failed(
-                "Not checked: checking your work took too long this time, so this counts as "
-                "not passed yet.",
-                "Check again in a moment.",
-                timed_out=True,
-            ), 0.0))
+            results.append(
+                _result(
+                    spec,
+                    failed(
+                        "Not checked: checking your work took too long this time, so this counts as "
+                        "not passed yet.",
+                        "Check again in a moment.",
+                        timed_out=True,
+                    ),
+                    0.0,
+                )
+            )
             continue
         results.append(_run_one(spec, context, key, min(budget_of(spec), left)))
     return results
@@ -147,12 +155,18 @@ def _guarded(spec: CheckSpec, context: Context) -> Verdict:
     try:
         return spec.definition.evaluate(context, spec.params)
     except SandboxError as exc:
-        return failed(f"The lab could not look at your sandbox: {exc.message}", "Try again in a moment.")
+        return failed(
+            f"The lab could not look at your sandbox: {exc.message}", "Try again in a moment."
+        )
     except EngineError as exc:
-        return failed(f"The lab could not look at your sandbox: {exc.message}", "Try again in a moment.")
+        return failed(
+            f"The lab could not look at your sandbox: {exc.message}", "Try again in a moment."
+        )
     except Exception:
         log.exception("check %s failed", spec.name)
-        return failed("This check could not be done because of a fault on the server; it has been logged.")
+        return failed(
+            "This check could not be done because of a fault on the server; it has been logged."
+        )
 
 
 def _run_one(spec: CheckSpec, context: Context, key: Any, budget: float) -> Result:

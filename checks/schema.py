@@ -290,7 +290,8 @@ def clean_params(where: str, schema: Mapping[str, Param], raw: Any) -> dict[str,
     if unknown:
         known = ", ".join(schema) or "none"
         raise InvalidCheck(
-            f"{where}.{unknown[0][:40]}", f"is not a parameter of this check (its parameters: {known})"
+            f"{where}.{unknown[0][:40]}",
+            f"is not a parameter of this check (its parameters: {known})",
         )
     cleaned: dict[str, Any] = {}
     for name, param in schema.items():

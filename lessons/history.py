@@ -33,7 +33,10 @@ def _stored(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         if len(value) <= MAX_TEXT_ARG:
             return value
-        return {"sha256": hashlib.sha256(value.encode("utf-8", "replace")).hexdigest(), "chars": len(value)}
+        return {
+            "sha256": hashlib.sha256(value.encode("utf-8", "replace")).hexdigest(),
+            "chars": len(value),
+        }
     if depth < 2 and isinstance(value, Mapping):
         return {str(k)[:64]: _stored(v, depth + 1) for k, v in list(value.items())[:MAX_ITEMS]}
     if depth < 2 and isinstance(value, list | tuple):
@@ -41,7 +44,9 @@ def _stored(value: Any, depth: int = 0) -> Any:
     return str(value)[:MAX_TEXT_ARG]
 
 
-def record_action(user, action: str, args: Mapping[str, Any], outcome: Outcome, *, sandbox=None) -> LabAction:
+def record_action(
+    user, action: str, args: Mapping[str, Any], outcome: Outcome, *, sandbox=None
+) -> LabAction:
     """Keep one action and its outcome in `user`'s lab history.
 
     `action` and `args` are the websocket action and its checked arguments;
@@ -78,7 +83,9 @@ def record_action(user, action: str, args: Mapping[str, Any], outcome: Outcome, 
 
 def _trim(user) -> None:
     cutoff = (
-        LabAction.objects.filter(user=user).order_by("-at", "-id").values_list("at", flat=True)[KEEP:KEEP + 1]
+        LabAction.objects.filter(user=user)
+        .order_by("-at", "-id")
+        .values_list("at", flat=True)[KEEP : KEEP + 1]
     )
     if cutoff:
         LabAction.objects.filter(user=user, at__lt=cutoff[0]).delete()

@@ -100,12 +100,17 @@ class Lesson:
     # Repository path -> file text, for every `{!include ...!}` in the lesson.
     includes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
-
     @property
     def solution(self) -> tuple[tuple[str, str], ...]:
         """The whole solution: (where, line) for every step's lines, then every challenge's."""
-        lines = [(f"step {i}", line) for i, step in enumerate(self.steps, 1) for line in step.solution]
-        lines += [(f"challenge {i}", line) for i, c in enumerate(self.challenges, 1) for line in c.solution]
+        lines = [
+            (f"step {i}", line) for i, step in enumerate(self.steps, 1) for line in step.solution
+        ]
+        lines += [
+            (f"challenge {i}", line)
+            for i, challenge in enumerate(self.challenges, 1)
+            for line in challenge.solution
+        ]
         return tuple(lines)
 
     @property

@@ -84,7 +84,9 @@ def _row(user, lesson: Lesson, kind: str, number: int) -> Progress:
     return row
 
 
-def _view(lesson: Lesson, kind: str, number: int, item: Step | Challenge, row: Progress | None) -> dict:
+def _view(
+    lesson: Lesson, kind: str, number: int, item: Step | Challenge, row: Progress | None
+) -> dict:
     return {
         "kind": kind,
         "number": number,
@@ -107,7 +109,9 @@ def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluat
     lesson = _lesson(lesson)
     item = _item(lesson, kind, number)
     if not item.checks:
-        raise ProgressError("This step has nothing to check: read it and go on.", "nothing_to_check")
+        raise ProgressError(
+            "This step has nothing to check: read it and go on.", "nothing_to_check"
+        )
     results = tuple(evaluate(item.checks, user=user, lesson=lesson.slug))
     passed = all(result.passed for result in results)
     now = timezone.now()
@@ -125,7 +129,9 @@ def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluat
             if row.state != Progress.DONE:
                 row.state = Progress.FAILING
         row.save()
-    return Evaluation(lesson.slug, kind, number, passed, results, _view(lesson, kind, number, item, row))
+    return Evaluation(
+        lesson.slug, kind, number, passed, results, _view(lesson, kind, number, item, row)
+    )
 
 
 def evaluate_step(user, lesson: Lesson | str, step: int) -> Evaluation:
@@ -184,8 +190,12 @@ def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[
         )
         if answer is None:
             QuizAnswer.objects.create(
-                user=user, lesson=lesson.slug, question=number, choice=feedback.choice,
-                correct=feedback.correct, first_correct=feedback.correct,
+                user=user,
+                lesson=lesson.slug,
+                question=number,
+                choice=feedback.choice,
+                correct=feedback.correct,
+                first_correct=feedback.correct,
             )
         else:
             answer.choice, answer.correct = feedback.choice, feedback.correct
@@ -199,7 +209,9 @@ def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[
 # --- reading progress --------------------------------------------------------------
 
 
-def _summary(lesson: Lesson, rows: dict[tuple[str, int], Progress], answers: dict[int, QuizAnswer]) -> dict:
+def _summary(
+    lesson: Lesson, rows: dict[tuple[str, int], Progress], answers: dict[int, QuizAnswer]
+) -> dict:
     steps = [
         _view(lesson, STEP, i, step, rows.get((STEP, i))) for i, step in enumerate(lesson.steps, 1)
     ]
@@ -232,12 +244,22 @@ def _next(summaries: list[dict]) -> dict[str, Any] | None:
     for summary in summaries:
         for item in summary["steps"] + summary["challenges"]:
             if item["checked"] and item["state"] != Progress.DONE:
-                return {"lesson": summary["slug"], "kind": item["kind"], "number": item["number"],
-                        "title": item["title"], "anchor": item["anchor"]}
+                return {
+                    "lesson": summary["slug"],
+                    "kind": item["kind"],
+                    "number": item["number"],
+                    "title": item["title"],
+                    "anchor": item["anchor"],
+                }
         quiz_state = summary["quiz"]
         if quiz_state["correct"] < quiz_state["questions"]:
-            return {"lesson": summary["slug"], "kind": "quiz", "number": None,
-                    "title": "Quiz", "anchor": "#quiz"}
+            return {
+                "lesson": summary["slug"],
+                "kind": "quiz",
+                "number": None,
+                "title": "Quiz",
+                "anchor": "#quiz",
+            }
     return None
 
 

@@ -53,7 +53,10 @@ def _label(lesson: Lesson) -> str:
 def _items(lesson: Lesson) -> list[tuple[str, str, tuple[str, ...], tuple[CheckSpec, ...]]]:
     """(where, title, solution lines, checks) of every step, then every challenge."""
     items = [(f"step {i}", s.title, s.solution, s.checks) for i, s in enumerate(lesson.steps, 1)]
-    items += [(f"challenge {i}", c.title, c.solution, c.checks) for i, c in enumerate(lesson.challenges, 1)]
+    items += [
+        (f"challenge {i}", c.title, c.solution, c.checks)
+        for i, c in enumerate(lesson.challenges, 1)
+    ]
     return items
 
 
@@ -62,8 +65,13 @@ def _uses_own_quiz(specs: tuple[CheckSpec, ...]) -> bool:
 
 
 class Verifier:
-    def __init__(self, lesson: Lesson, say: Callable[[str], None], verbose: bool = False,
-                 settle: float = SETTLE):
+    def __init__(
+        self,
+        lesson: Lesson,
+        say: Callable[[str], None],
+        verbose: bool = False,
+        settle: float = SETTLE,
+    ):
         self.lesson = lesson
         self.say = say
         self.verbose = verbose
@@ -92,8 +100,10 @@ class Verifier:
             for spec, result in zip(specs, self._evaluate(user, sandbox, specs), strict=True):
                 if result.passed:
                     tally.failed += 1
-                    self.say(f"{self.label} {where} check {spec.name} passes on an empty sandbox: "
-                             f"{result.reason}")
+                    self.say(
+                        f"{self.label} {where} check {spec.name} passes on an empty sandbox: "
+                        f"{result.reason}"
+                    )
                 else:
                     tally.passed += 1
                     if self.verbose:
@@ -102,8 +112,10 @@ class Verifier:
         if total and not tally.failed:
             self.say(f"{self.label} empty sandbox: {_checks(total)}, all failing as they should")
         elif total:
-            self.say(f"{self.label} empty sandbox: {_checks(total)}, {tally.failed} passing "
-                     "where none should")
+            self.say(
+                f"{self.label} empty sandbox: {_checks(total)}, {tally.failed} passing "
+                "where none should"
+            )
         return tally
 
     def _solution(self, user, sandbox) -> Tally:
@@ -124,8 +136,10 @@ class Verifier:
             tally.failed += len(bad)
             waited = f" (after {seconds:.0f} s)" if seconds >= 1 else ""
             if bad:
-                self.say(f"{self.label} {where} {title!r}: {len(bad)} of {_checks(len(results))} "
-                         f"failed{waited}")
+                self.say(
+                    f"{self.label} {where} {title!r}: {len(bad)} of {_checks(len(results))} "
+                    f"failed{waited}"
+                )
             else:
                 self.say(f"{self.label} {where} {title!r}: {_checks(len(results))} passed{waited}")
             for result in results:
@@ -153,7 +167,8 @@ class Verifier:
             results = self._evaluate(user, sandbox, specs)
             waited = time.monotonic() - start
             waiting = [
-                spec for spec, result in zip(specs, results, strict=True)
+                spec
+                for spec, result in zip(specs, results, strict=True)
                 if not result.passed and ENGINE in spec.definition.needs
             ]
             if not waiting or all(r.passed for r in results) or waited >= self.settle:

@@ -40,8 +40,20 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 # What the lab websocket can do, by action name (sandboxes/consumers.py ACTIONS).
 LAB_ACTIONS = (
-    "state", "build", "run", "logs", "stop", "remove", "rmi", "inspect", "prune",
-    "volume_rm", "tag", "push", "pull", "compose",
+    "state",
+    "build",
+    "run",
+    "logs",
+    "stop",
+    "remove",
+    "rmi",
+    "inspect",
+    "prune",
+    "volume_rm",
+    "tag",
+    "push",
+    "pull",
+    "compose",
 )
 
 HOST_ONLY = "host_only"  # a line for the learner's own machine (curl, a pipe, docker network)
@@ -95,7 +107,7 @@ def _check_shell(line: str) -> None:
     quote = None
     escaped = False
     start_of_word = True
-    for index, char in enumerate(line):
+    for char in line:
         if escaped:
             escaped = False
             start_of_word = False
@@ -239,8 +251,8 @@ def _parse_options(
             result.values.append((valued[name], value))
         elif word in flags:
             result.values.append((flags[word], None))
-        elif not word.startswith("--") and len(word) > 2 and all(
-            f"-{c}" in flags for c in word[1:]
+        elif (
+            not word.startswith("--") and len(word) > 2 and all(f"-{c}" in flags for c in word[1:])
         ):
             result.values.extend((flags[f"-{c}"], None) for c in word[1:])
         else:
@@ -327,12 +339,22 @@ def _run(words: list[str], ctx: _Context) -> Line:
         "docker run",
         words,
         flags={
-            "--rm": "rm", "-d": "detach", "--detach": "detach", "-i": "interactive",
-            "--interactive": "interactive", "-t": "tty", "--tty": "tty",
+            "--rm": "rm",
+            "-d": "detach",
+            "--detach": "detach",
+            "-i": "interactive",
+            "--interactive": "interactive",
+            "-t": "tty",
+            "--tty": "tty",
         },
         valued={
-            "--name": "name", "-e": "env", "--env": "env", "-p": "publish",
-            "--publish": "publish", "--network": "network", "--net": "network",
+            "--name": "name",
+            "-e": "env",
+            "--env": "env",
+            "-p": "publish",
+            "--publish": "publish",
+            "--network": "network",
+            "--net": "network",
         },
         interspersed=False,
     )
@@ -429,9 +451,7 @@ def _per_container(action: str, command: str, flags: dict, valued: dict):
     def parse(words: list[str], ctx: _Context) -> Line:
         opts = _parse_options(command, words, flags=flags, valued=valued)
         names = _operands(command, opts, 1, None, "one or more container names")
-        return Line(
-            ctx.text, tuple(Action(action, {"container": _container(n)}) for n in names)
-        )
+        return Line(ctx.text, tuple(Action(action, {"container": _container(n)}) for n in names))
 
     return parse
 
@@ -482,16 +502,20 @@ def _inspect(kind: str | None):
             which = kind or ("image" if ":" in name or "/" in name else "container")
             checked = _image(name) if which == "image" else _container(name)
             actions.append(Action("inspect", {"kind": which, "name": checked}))
-        notes = ("The lab shows the whole inspect output; --format is not applied.",) if (
-            opts.has("format")
-        ) else ()
+        notes = (
+            ("The lab shows the whole inspect output; --format is not applied.",)
+            if (opts.has("format"))
+            else ()
+        )
         return Line(ctx.text, tuple(actions), notes)
 
     return parse
 
 
 def _prune(words: list[str], ctx: _Context) -> Line:
-    opts = _parse_options("docker system prune", words, flags={"-f": "force", "--force": "force"}, valued={})
+    opts = _parse_options(
+        "docker system prune", words, flags={"-f": "force", "--force": "force"}, valued={}
+    )
     _operands("docker system prune", opts, 0, 0, "no names")
     return Line(ctx.text, (Action("prune"),))
 
@@ -529,7 +553,9 @@ def _compose(words: list[str], ctx: _Context) -> Line:
         (service,) = _operands("docker compose logs", opts, 1, 1, "one service name")
         if not naming.NAME_RE.match(service):
             raise LineRefused(f"{service[:40]!r} is not a service name.", INVALID)
-        action = Action("logs", {"container": ctx.compose_container(service)}, follow=opts.has("follow"))
+        action = Action(
+            "logs", {"container": ctx.compose_container(service)}, follow=opts.has("follow")
+        )
         return Line(ctx.text, (action,))
     _operands(f"docker compose {command}", opts, 0, 0, "no service names in the lab")
     args: dict[str, Any] = {"command": command}
@@ -566,18 +592,32 @@ _SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
     ("image", "rm"): _rmi,
     ("image", "remove"): _rmi,
     ("rm",): _per_container(
-        "remove", "docker rm", {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"}, {}
+        "remove",
+        "docker rm",
+        {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"},
+        {},
     ),
     ("container", "rm"): _per_container(
-        "remove", "docker rm", {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"}, {}
+        "remove",
+        "docker rm",
+        {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"},
+        {},
     ),
     ("stop",): _per_container("stop", "docker stop", {}, {"-t": "time", "--time": "time"}),
-    ("container", "stop"): _per_container("stop", "docker stop", {}, {"-t": "time", "--time": "time"}),
+    ("container", "stop"): _per_container(
+        "stop", "docker stop", {}, {"-t": "time", "--time": "time"}
+    ),
     ("logs",): _logs,
     ("container", "logs"): _logs,
-    ("images",): _state("docker images", max_operands=1, note="The lab's table lists all your images."),
-    ("image", "ls"): _state("docker image ls", max_operands=1, note="The lab's table lists all your images."),
-    ("image", "list"): _state("docker image ls", max_operands=1, note="The lab's table lists all your images."),
+    ("images",): _state(
+        "docker images", max_operands=1, note="The lab's table lists all your images."
+    ),
+    ("image", "ls"): _state(
+        "docker image ls", max_operands=1, note="The lab's table lists all your images."
+    ),
+    ("image", "list"): _state(
+        "docker image ls", max_operands=1, note="The lab's table lists all your images."
+    ),
     ("ps",): _state("docker ps", max_operands=0),
     ("container", "ls"): _state("docker container ls", max_operands=0),
     ("container", "list"): _state("docker container ls", max_operands=0),
@@ -602,8 +642,12 @@ _SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
         "layers and settings."
     ),
     ("login",): "Your registry in the lab needs no login: `docker login` runs on your own machine.",
-    ("logout",): "Your registry in the lab needs no login: `docker logout` runs on your own machine.",
-    ("exec",): "The lab does not open processes inside containers: `docker exec` runs on your own machine.",
+    (
+        "logout",
+    ): "Your registry in the lab needs no login: `docker logout` runs on your own machine.",
+    (
+        "exec",
+    ): "The lab does not open processes inside containers: `docker exec` runs on your own machine.",
 }
 
 _ELSEWHERE = {
@@ -772,9 +816,11 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         return f"docker compose {command}"
     simple = {
         "state": lambda: "docker ps -a",
-        "logs": lambda: "docker logs "
-        + (f"--tail {int(args['tail'])} " if "tail" in args else "")
-        + q(str(args.get("container", ""))),
+        "logs": lambda: (
+            "docker logs "
+            + (f"--tail {int(args['tail'])} " if "tail" in args else "")
+            + q(str(args.get("container", "")))
+        ),
         "stop": lambda: f"docker stop {q(str(args.get('container', '')))}",
         "remove": lambda: f"docker rm -f {q(str(args.get('container', '')))}",
         "rmi": lambda: f"docker rmi {q(str(args.get('image', '')))}",
@@ -784,7 +830,9 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         ),
         "prune": lambda: "docker system prune -f",
         "volume_rm": lambda: f"docker volume rm {q(str(args.get('volume', '')))}",
-        "tag": lambda: f"docker tag {q(str(args.get('source', '')))} {q(str(args.get('target', '')))}",
+        "tag": lambda: (
+            f"docker tag {q(str(args.get('source', '')))} {q(str(args.get('target', '')))}"
+        ),
         "push": lambda: f"docker push {q(str(args.get('image', '')))}",
         "pull": lambda: f"docker pull {q(str(args.get('image', '')))}",
     }

@@ -116,7 +116,9 @@ def _run(sandbox: Sandbox, action: Action) -> Outcome:
     # The same mapping as LabConsumer.do_run.
     if args.get("command") is not None:
         kwargs["command"] = args["command"]
-    if args.get("publish") is False or (args.get("command") is not None and args.get("port") is None):
+    if args.get("publish") is False or (
+        args.get("command") is not None and args.get("port") is None
+    ):
         kwargs["port"] = None
     elif args.get("port") is not None:
         kwargs["port"] = args["port"]
@@ -127,8 +129,12 @@ def _run(sandbox: Sandbox, action: Action) -> Outcome:
     code = _wait_exit(sandbox, name, RUN_WAIT if args.get("command") else SERVER_WAIT)
     output = _read_logs(sandbox, name, 10_000, None if code is not None else LOGS_WINDOW)
     if code is None:
-        return Outcome(True, f"{name} is still running.", output=_tail(output.splitlines()),
-                       detail={"container": name})
+        return Outcome(
+            True,
+            f"{name} is still running.",
+            output=_tail(output.splitlines()),
+            detail={"container": name},
+        )
     if action.rm:
         services.remove_container(sandbox, name)
     return Outcome(
@@ -156,7 +162,9 @@ def _compose(sandbox: Sandbox, args: dict) -> Outcome:
     command = args["command"]
     if command == "ps":
         rows = compose.ps(sandbox)
-        return Outcome(True, ", ".join(f"{r['service']}: {r['state']}" for r in rows) or "No containers.")
+        return Outcome(
+            True, ", ".join(f"{r['service']}: {r['state']}" for r in rows) or "No containers."
+        )
     if command == "down":
         data = compose.down(sandbox, volumes=bool(args.get("volumes")))
         return Outcome(True, f"Removed {', '.join(data['removed']) or 'nothing'}.")
@@ -170,18 +178,26 @@ def perform(sandbox: Sandbox, action: Action) -> Outcome:
         match action.action:
             case "state":
                 state = services.list_state(sandbox)
-                return Outcome(True, f"{len(state['images'])} images, {len(state['containers'])} containers.")
+                return Outcome(
+                    True, f"{len(state['images'])} images, {len(state['containers'])} containers."
+                )
             case "build":
-                return _events(services.build_image(
-                    sandbox, tag=args.get("tag", "flask-app"), dockerfile=args.get("dockerfile"),
-                    no_cache=bool(args.get("no_cache")),
-                ))
+                return _events(
+                    services.build_image(
+                        sandbox,
+                        tag=args.get("tag", "flask-app"),
+                        dockerfile=args.get("dockerfile"),
+                        no_cache=bool(args.get("no_cache")),
+                    )
+                )
             case "run":
                 return _run(sandbox, action)
             case "logs":
                 window = LOGS_WINDOW
                 text = _read_logs(sandbox, args["container"], args.get("tail", 100), window)
-                return Outcome(True, f"Read the logs of {args['container']}.", output=_tail(text.splitlines()))
+                return Outcome(
+                    True, f"Read the logs of {args['container']}.", output=_tail(text.splitlines())
+                )
             case "stop":
                 services.stop_container(sandbox, args["container"])
                 return Outcome(True, f"Stopped {args['container']}.")
@@ -195,7 +211,9 @@ def perform(sandbox: Sandbox, action: Action) -> Outcome:
                 return _inspect(sandbox, args)
             case "prune":
                 data = services.prune(sandbox)
-                return Outcome(True, f"Removed {data['containers']} containers and {data['images']} images.")
+                return Outcome(
+                    True, f"Removed {data['containers']} containers and {data['images']} images."
+                )
             case "volume_rm":
                 services.remove_volume(sandbox, args["volume"])
                 return Outcome(True, f"Removed the volume {args['volume']}.")

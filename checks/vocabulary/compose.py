@@ -41,8 +41,10 @@ def compose_up(ctx: Context, p: dict[str, Any]):
     for service in (*p["services"], *p.get("healthy", ())):
         row = rows.get(service)
         if row is None:
-            return failed(f"The service {service} of {project} has no container.",
-                          "Is it in compose.yaml? Start the project again: docker compose up -d --build")
+            return failed(
+                f"The service {service} of {project} has no container.",
+                "Is it in compose.yaml? Start the project again: docker compose up -d --build",
+            )
         if row["state"] != "running":
             return failed(
                 f"The service {service} is not running ({row['status'] or row['state']}).",
@@ -65,8 +67,10 @@ def compose_up(ctx: Context, p: dict[str, Any]):
         "project": ContainerName(default=compose.PROJECT, doc="the project's name"),
         "volumes": Boolean(default=False, doc="its named volumes must be gone too"),
     },
-    describe=lambda p: f"you took the compose project {p['project']} down"
-    + (" with its volumes" if p.get("volumes") else ""),
+    describe=lambda p: (
+        f"you took the compose project {p['project']} down"
+        + (" with its volumes" if p.get("volumes") else "")
+    ),
     needs=frozenset({ENGINE, HISTORY}),
 )
 def compose_down(ctx: Context, p: dict[str, Any]):
@@ -74,15 +78,21 @@ def compose_down(ctx: Context, p: dict[str, Any]):
     left = compose.ps(ctx.sandbox, project)
     if left:
         names = ", ".join(row["name"] for row in left)
-        return failed(f"{project} still has containers: {names}.", "Take it down: docker compose down")
+        return failed(
+            f"{project} still has containers: {names}.", "Take it down: docker compose down"
+        )
     if p.get("volumes"):
         prefix = f"{project}_"
         volumes = [naming.strip(ctx.sandbox.sid, v["Name"]) for v in own_volumes(ctx.sandbox)]
         kept = [v for v in volumes if v.startswith(prefix)]
         if kept:
-            return failed(f"The volume {kept[0]} is still there.",
-                          "Remove the project's volumes too: docker compose down -v")
-    entry = latest(ctx.history, lambda e: e.action == "compose" and e.args.get("command") in ("up", "down"))
+            return failed(
+                f"The volume {kept[0]} is still there.",
+                "Remove the project's volumes too: docker compose down -v",
+            )
+    entry = latest(
+        ctx.history, lambda e: e.action == "compose" and e.args.get("command") in ("up", "down")
+    )
     if entry is None or entry.args.get("command") != "down" or not entry.ok:
         return failed(
             f"You have not taken the project {project} down in the lab yet.",

@@ -64,7 +64,9 @@ def container_running(ctx: Context, p: dict[str, Any]):
             return verdict
     if "port" in p:
         port = p["port"]
-        if not any(e.get("PrivatePort") == port and e.get("PublicPort") for e in found.get("Ports") or []):
+        if not any(
+            e.get("PrivatePort") == port and e.get("PublicPort") for e in found.get("Ports") or []
+        ):
             return failed(
                 f"{name} publishes no port {port}.",
                 f"Remove it and start it again with -p 127.0.0.1:{port}:{port}.",
@@ -144,8 +146,10 @@ def _env_matches(name: str, info: dict, wanted: dict[str, str]):
         "name": ContainerName(required=True, doc="the container's name"),
         "exit_code": Integer(minimum=0, maximum=255, doc="the exit code it must have stopped with"),
     },
-    describe=lambda p: f"the container {p['name']} exists and has stopped"
-    + (f" with exit code {p['exit_code']}" if "exit_code" in p else ""),
+    describe=lambda p: (
+        f"the container {p['name']} exists and has stopped"
+        + (f" with exit code {p['exit_code']}" if "exit_code" in p else "")
+    ),
 )
 def container_stopped(ctx: Context, p: dict[str, Any]):
     name = p["name"]
@@ -181,9 +185,13 @@ def container_removed(ctx: Context, p: dict[str, Any]):
             f"Remove it: docker rm -f {name}",
         )
     entry = latest(ctx.history, about_container(name))
-    removed = entry is not None and entry.ok and (
-        entry.action in ("remove", "prune")
-        or (entry.action == "compose" and entry.args.get("command") == "down")
+    removed = (
+        entry is not None
+        and entry.ok
+        and (
+            entry.action in ("remove", "prune")
+            or (entry.action == "compose" and entry.args.get("command") == "down")
+        )
     )
     if not removed:
         return failed(

@@ -34,7 +34,9 @@ def same_image(a: object, b: str) -> bool:
     return lesson_images.localize_name(left) == lesson_images.localize_name(right)
 
 
-def latest(history: Iterable[HistoryEntry], concerns: Callable[[HistoryEntry], bool]) -> HistoryEntry | None:
+def latest(
+    history: Iterable[HistoryEntry], concerns: Callable[[HistoryEntry], bool]
+) -> HistoryEntry | None:
     """The newest recorded action for which `concerns` holds (history is newest first)."""
     return next((entry for entry in history if concerns(entry)), None)
 

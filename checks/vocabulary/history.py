@@ -73,26 +73,40 @@ def command_ran(ctx: Context, p: dict[str, Any]):
         if entry.exit_code is None:
             if not entry.ok:
                 return failed(f"Your last run of `{p['command']}` did not start: {entry.message}")
-            return failed(f"Your last run of `{p['command']}` has not finished yet.",
-                          "Wait for it to exit, then check again.")
+            return failed(
+                f"Your last run of `{p['command']}` has not finished yet.",
+                "Wait for it to exit, then check again.",
+            )
         if entry.exit_code != p["exit_code"]:
-            return failed(f"`{p['command']}` exited with code {entry.exit_code}, not {p['exit_code']}.",
-                          "Read its output: it says what went wrong.")
+            return failed(
+                f"`{p['command']}` exited with code {entry.exit_code}, not {p['exit_code']}.",
+                "Read its output: it says what went wrong.",
+            )
         return passed(f"You ran `{p['command']}`; it exited with code {entry.exit_code}.")
     image = short(p["image"]) if "image" in p else "IMAGE"
     return failed(
         f"You have not run `{p['command']}` in a container"
-        + (f" from {image}" if "image" in p else "") + " in the lab yet.",
+        + (f" from {image}" if "image" in p else "")
+        + " in the lab yet.",
         f"docker run --rm {image} {p['command']}",
     )
 
 
 _TARGET_KEYS = ("container", "image", "name", "source", "target", "volume", "tag", "command")
 _VERBS = {
-    "build": "docker build", "run": "docker run", "logs": "docker logs", "stop": "docker stop",
-    "remove": "docker rm", "rmi": "docker rmi", "inspect": "docker inspect",
-    "prune": "docker system prune", "volume_rm": "docker volume rm", "tag": "docker tag",
-    "push": "docker push", "pull": "docker pull", "compose": "docker compose",
+    "build": "docker build",
+    "run": "docker run",
+    "logs": "docker logs",
+    "stop": "docker stop",
+    "remove": "docker rm",
+    "rmi": "docker rmi",
+    "inspect": "docker inspect",
+    "prune": "docker system prune",
+    "volume_rm": "docker volume rm",
+    "tag": "docker tag",
+    "push": "docker push",
+    "pull": "docker pull",
+    "compose": "docker compose",
 }
 
 
@@ -105,12 +119,18 @@ def _targets(entry: HistoryEntry) -> set[str]:
     summary="The learner did a lab action (optionally on a named container or image) and it "
     "succeeded: for looks that change nothing, like docker inspect or docker logs.",
     params={
-        "action": Choice(required=True, choices=tuple(a for a in LAB_ACTIONS if a != "state"),
-                         doc="the lab action"),
+        "action": Choice(
+            required=True,
+            choices=tuple(a for a in LAB_ACTIONS if a != "state"),
+            doc="the lab action",
+        ),
         "target": Text(max_chars=200, doc="the container, image or compose command it was done on"),
     },
-    describe=lambda p: f"you ran {_VERBS[p['action']]}" + (f" {p['target']}" if "target" in p else "")
-    + " in the lab",
+    describe=lambda p: (
+        f"you ran {_VERBS[p['action']]}"
+        + (f" {p['target']}" if "target" in p else "")
+        + " in the lab"
+    ),
     needs=frozenset({HISTORY}),
 )
 def action_done(ctx: Context, p: dict[str, Any]):
@@ -122,4 +142,3 @@ def action_done(ctx: Context, p: dict[str, Any]):
             return passed(f"You ran {verb}.")
         return failed(f"Your last {verb} did not work: {entry.message}")
     return failed(f"You have not run {verb} in the lab yet.", f"Run it: {verb}")
-

@@ -56,7 +56,7 @@ def image_exists(ctx: Context, p: dict[str, Any]):
             what = "no label " + key if have is None else f"the label {key}={have!r}"
             return failed(
                 f"{short(ref)} has {what}, not {key}={value}.",
-                f"Add LABEL {key}=\"{value}\" to the Dockerfile and build again.",
+                f'Add LABEL {key}="{value}" to the Dockerfile and build again.',
             )
     if "dockerfile" in p:
         problem = _differs_from(ctx, found["Id"], info, p["dockerfile"])
@@ -75,14 +75,31 @@ def _history_kind(created_by: str) -> str:
     if text.startswith(_NOP):
         return text[len(_NOP) :].split(maxsplit=1)[0].upper()
     first = text.split(maxsplit=1)[0] if text else ""
-    if first.upper() in {"COPY", "ADD", "ENV", "CMD", "ENTRYPOINT", "WORKDIR", "EXPOSE", "LABEL",
-                         "USER", "ARG", "VOLUME", "HEALTHCHECK", "SHELL", "STOPSIGNAL", "ONBUILD"}:
+    if first.upper() in {
+        "COPY",
+        "ADD",
+        "ENV",
+        "CMD",
+        "ENTRYPOINT",
+        "WORKDIR",
+        "EXPOSE",
+        "LABEL",
+        "USER",
+        "ARG",
+        "VOLUME",
+        "HEALTHCHECK",
+        "SHELL",
+        "STOPSIGNAL",
+        "ONBUILD",
+    }:
         return first.upper()
     return "RUN"
 
 
 def _lab_label(entry: dict) -> bool:
-    return _history_kind(entry.get("CreatedBy", "")) == "LABEL" and _LAB_LABEL in entry.get("CreatedBy", "")
+    return _history_kind(entry.get("CreatedBy", "")) == "LABEL" and _LAB_LABEL in entry.get(
+        "CreatedBy", ""
+    )
 
 
 def _final_stage(text: str) -> tuple[str, list[df.Instruction]]:
@@ -151,7 +168,9 @@ def _differs_from(ctx: Context, image_id: str, info: dict, name: str) -> str | N
 def image_removed(ctx: Context, p: dict[str, Any]):
     ref = p["image"]
     if ctx.image(ref) is not None:
-        return failed(f"{short(ref)} is still in your sandbox.", f"Remove it: docker rmi {short(ref)}")
+        return failed(
+            f"{short(ref)} is still in your sandbox.", f"Remove it: docker rmi {short(ref)}"
+        )
     entry = latest(ctx.history, about_image(ref))
     if entry is None or entry.action != "rmi":
         return failed(
@@ -199,5 +218,7 @@ def image_smaller(ctx: Context, p: dict[str, Any]):
     if size < other or (tolerance and size <= limit):
         return passed(f"Compared: {shown}.")
     if tolerance:
-        return failed(f"{short(p['image'])} is more than {tolerance}% larger than {short(p['than'])}: {shown}.")
+        return failed(
+            f"{short(p['image'])} is more than {tolerance}% larger than {short(p['than'])}: {shown}."
+        )
     return failed(f"{short(p['image'])} is not smaller than {short(p['than'])}: {shown}.")

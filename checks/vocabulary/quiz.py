@@ -14,14 +14,13 @@ from checks.schema import Integer, Slug
     summary="The learner answered a lesson's quiz correctly (all questions, or at least some).",
     params={
         "lesson": Slug(doc="the lesson whose quiz counts (default: the check's own lesson)"),
-        "min_correct": Integer(minimum=1, maximum=100, doc="how many right answers are enough "
-                               "(default: all)"),
+        "min_correct": Integer(
+            minimum=1, maximum=100, doc="how many right answers are enough (default: all)"
+        ),
     },
     describe=lambda p: (
         f"you answered {'at least ' + str(p['min_correct']) if 'min_correct' in p else 'every'} "
-        "question of the "
-        + (f"{p['lesson']} " if "lesson" in p else "")
-        + "quiz correctly"
+        "question of the " + (f"{p['lesson']} " if "lesson" in p else "") + "quiz correctly"
     ),
     needs=frozenset({QUIZ}),
 )

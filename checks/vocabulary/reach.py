@@ -103,7 +103,9 @@ def _target(ctx: Context, name: str) -> dict | None:
         "from": ContainerName(required=True, doc="the container that must reach the other"),
         "to": ContainerName(required=True, doc="the name it reaches the other by"),
         "port": Port(required=True, doc="the port that must answer"),
-        "timeout": Seconds(minimum=1, maximum=20, default=5, doc="how long the connection may take"),
+        "timeout": Seconds(
+            minimum=1, maximum=20, default=5, doc="how long the connection may take"
+        ),
     },
     describe=lambda p: f"{p['from']} reaches {p['to']} by name on port {p['port']}",
     budget=lambda p: p["timeout"] + 15,
@@ -113,8 +115,9 @@ def reaches(ctx: Context, p: dict[str, Any]):
     found = ctx.container(source)
     if found is None or found.get("State") != "running":
         what = "There is no container called" if found is None else "Not running:"
-        return failed(f"{what} {source}, so nothing reaches {target} from it.",
-                      f"Start {source} first.")
+        return failed(
+            f"{what} {source}, so nothing reaches {target} from it.", f"Start {source} first."
+        )
     other = _target(ctx, target)
     if other is None:
         return failed(
@@ -123,8 +126,10 @@ def reaches(ctx: Context, p: dict[str, Any]):
             f"Start it with --name {target}: containers of your sandbox find each other by name.",
         )
     if other.get("State") != "running":
-        return failed(f"{target} is not running, so nothing answers there.",
-                      f"See why in its logs: docker logs {target}")
+        return failed(
+            f"{target} is not running, so nothing answers there.",
+            f"See why in its logs: docker logs {target}",
+        )
     outcome = probe(ctx, target, port, ctx.remaining(p["timeout"]))
     if outcome == "open":
         return passed(f"{source} reaches {target} by name on port {port}.")

@@ -25,10 +25,12 @@ from sandboxes.errors import NotInSandbox
 from sandboxes.services import registry
 
 MAX_MANIFEST = 256 * 1024
-_ACCEPT = ", ".join((
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-))
+_ACCEPT = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+)
 
 
 class _NoRegistry(Exception):
@@ -49,11 +51,13 @@ def _registry_port(ctx: Context, ref: str) -> int:
         if any(e.get("PublicPort") == real for e in container.get("Ports") or []):
             if container.get("ImageID") != ctx.image_id(image):
                 name = ctx.view(container)["name"]
-                raise _NoRegistry(failed(
-                    f"{host}:{port} is served by {name}, which does not run {image}.",
-                    f"Run your registry from {image}: docker run -d --name registry "
-                    f"-p 127.0.0.1:{port}:{port} {image}",
-                ))
+                raise _NoRegistry(
+                    failed(
+                        f"{host}:{port} is served by {name}, which does not run {image}.",
+                        f"Run your registry from {image}: docker run -d --name registry "
+                        f"-p 127.0.0.1:{port}:{port} {image}",
+                    )
+                )
     return real
 
 
@@ -64,7 +68,8 @@ def _config_digest(real_port: int, ref: str, seconds: float) -> str | None:
     connection = http.client.HTTPConnection("127.0.0.1", real_port, timeout=max(0.5, seconds))
     try:
         connection.request(
-            "GET", f"/v2/{repository}/manifests/{tag}",
+            "GET",
+            f"/v2/{repository}/manifests/{tag}",
             headers={"Accept": _ACCEPT, "Host": f"127.0.0.1:{real_port}", "Connection": "close"},
         )
         response = connection.getresponse()
@@ -92,7 +97,9 @@ def image_pushed(ctx: Context, p: dict[str, Any]):
     pushes = [e for e in ctx.history if e.action == "push" and same_image(e.args.get("image"), ref)]
     if not pushes or not pushes[0].ok:
         why = f" (the last push failed: {pushes[0].message})" if pushes else ""
-        return failed(f"You have not pushed {ref} in the lab yet{why}.", f"Push it: docker push {ref}")
+        return failed(
+            f"You have not pushed {ref} in the lab yet{why}.", f"Push it: docker push {ref}"
+        )
     try:
         real = _registry_port(ctx, ref)
     except _NoRegistry as exc:
@@ -139,6 +146,8 @@ def image_pulled(ctx: Context, p: dict[str, Any]):
     except (_NoRegistry, OSError, http.client.HTTPException):
         digest = None  # the registry may be gone by now; the pull itself was recorded
     if digest is not None and digest != local["Id"]:
-        return failed(f"{ref} in your sandbox is not the image your registry serves.",
-                      f"Pull it again: docker pull {ref}")
+        return failed(
+            f"{ref} in your sandbox is not the image your registry serves.",
+            f"Pull it again: docker pull {ref}",
+        )
     return passed(f"{ref} came back from your registry.")

@@ -37,7 +37,9 @@ IMPOSTOR = (
     "h.HTTPServer(('0.0.0.0', 5002), H).serve_forever()"
 )
 SILENT = "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', {port})); s.listen(); time.sleep(600)"
-LABELLED = open(settings.DOCKERLAB_SAMPLE_APP_DIR / "Dockerfile").read() + 'LABEL course="docker-101"\n'
+LABELLED = (
+    open(settings.DOCKERLAB_SAMPLE_APP_DIR / "Dockerfile").read() + 'LABEL course="docker-101"\n'
+)
 BIG = "FROM flask-app\nRUN head -c 5000000 /dev/zero > /ballast\n"
 
 
@@ -52,7 +54,9 @@ def learners(django_db_setup, django_db_blocker):
 
 def check(learner, check_name: str, /, **params):
     user, sandbox = learner
-    (result,) = evaluate([validate({"check": check_name, "with": params})], user=user, sandbox=sandbox)
+    (result,) = evaluate(
+        [validate({"check": check_name, "with": params})], user=user, sandbox=sandbox
+    )
     return result
 
 
@@ -125,7 +129,9 @@ def test_a_stopped_container_does_not_count_as_running_and_removal_needs_the_lab
     with running(alice, "web", image="flask-app", port=5002):
         services.stop_container(alice[1], "web", timeout=1)
         result = check(alice, "container_running", name="web")
-        assert not result.passed and result.reason.startswith("web exists but is not running (Exited")
+        assert not result.passed and result.reason.startswith(
+            "web exists but is not running (Exited"
+        )
         answer = check(alice, "http_answers", container="web")
         assert not answer.passed and "web is not running" in answer.reason
         assert check(alice, "container_stopped", name="web").passed
@@ -161,7 +167,10 @@ def test_an_app_listening_on_loopback_inside_its_container_is_named_as_the_cause
     with running(alice, "local", command=command, port=5002):
         result = check(alice, "http_answers", container="local", timeout=2)
         assert not result.passed and not result.timed_out
-        assert result.reason == "Nothing answers on port 5002 inside local: is the app listening on 0.0.0.0?"
+        assert (
+            result.reason
+            == "Nothing answers on port 5002 inside local: is the app listening on 0.0.0.0?"
+        )
 
 
 def test_an_app_that_never_answers_fails_with_a_timeout(learners):
@@ -179,10 +188,12 @@ def test_reaching_a_container_by_name_is_shown_by_a_probe_that_leaves_nothing(le
     alice, bob = learners
     api = client.api()
     listener = ["python", "-c", SILENT.format(port=3306)]
-    with running(alice, "front", command=["sleep", "600"]), running(alice, "db", command=listener), \
-            running(bob, "vault", command=listener):
-        before = {s.sid: {c["Id"]: c["State"] for c in own_containers(s)}
-                  for _, s in learners}
+    with (
+        running(alice, "front", command=["sleep", "600"]),
+        running(alice, "db", command=listener),
+        running(bob, "vault", command=listener),
+    ):
+        before = {s.sid: {c["Id"]: c["State"] for c in own_containers(s)} for _, s in learners}
         bobs_network = set(api.inspect_network(bob[1].network)["Containers"])
         time.sleep(1)  # let db bind
         assert check(alice, "reaches", **{"from": "front", "to": "db", "port": 3306}).passed
@@ -191,16 +202,27 @@ def test_reaching_a_container_by_name_is_shown_by_a_probe_that_leaves_nothing(le
         ghost = check(alice, "reaches", **{"from": "front", "to": "vault", "port": 3306})
         assert ghost.reason.startswith("There is no container called vault in your sandbox")
         # Even pointed at bob's address directly, a probe in alice's network gets nowhere.
-        address = next(iter(api.inspect_container(services.find_container(bob[1], "vault")["Id"])
-                            ["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        address = next(
+            iter(
+                api.inspect_container(services.find_container(bob[1], "vault")["Id"])[
+                    "NetworkSettings"
+                ]["Networks"].values()
+            )
+        )["IPAddress"]
         context = Context(user=alice[0], sandbox=alice[1], deadline=time.monotonic() + 20)
         assert probe(context, address, 3306, 2) in ("timeout", "refused")
-        after = {s.sid: {c["Id"]: c["State"] for c in own_containers(s)}
-                 for _, s in learners}
+        after = {s.sid: {c["Id"]: c["State"] for c in own_containers(s)} for _, s in learners}
         assert after == before
         assert set(api.inspect_network(bob[1].network)["Containers"]) == bobs_network
-    probes = api.containers(all=True, filters={"label": [
-        f"{PROBE_LABEL}=1", f"org.dockerlab.deployment={settings.DOCKERLAB_DEPLOYMENT}"]})
+    probes = api.containers(
+        all=True,
+        filters={
+            "label": [
+                f"{PROBE_LABEL}=1",
+                f"org.dockerlab.deployment={settings.DOCKERLAB_DEPLOYMENT}",
+            ]
+        },
+    )
     assert probes == []
 
 
@@ -218,8 +240,13 @@ def test_image_checks_compare_the_build_and_the_sizes(learners):
     assert list(services.build_image(sandbox, "flask-app"))[-1]["kind"] == "done"
     assert check(alice, "image_exists", image="flask-app", dockerfile="Dockerfile").passed
     multi = check(alice, "image_exists", image="flask-app", dockerfile="Dockerfile.multistage")
-    assert not multi.passed and "was not built from the sample's Dockerfile.multistage" in multi.reason
-    assert check(alice, "image_exists", image="nothing-here").reason == "There is no image nothing-here in your sandbox."
+    assert (
+        not multi.passed and "was not built from the sample's Dockerfile.multistage" in multi.reason
+    )
+    assert (
+        check(alice, "image_exists", image="nothing-here").reason
+        == "There is no image nothing-here in your sandbox."
+    )
 
     assert list(services.build_image(sandbox, "big", BIG))[-1]["kind"] == "done"
     assert check(alice, "image_smaller", image="flask-app", than="big").passed
@@ -229,7 +256,10 @@ def test_image_checks_compare_the_build_and_the_sizes(learners):
 
     assert not check(alice, "image_removed", image="big").passed
     services.remove_image(sandbox, "big")
-    assert "have not removed an image big in the lab" in check(alice, "image_removed", image="big").reason
+    assert (
+        "have not removed an image big in the lab"
+        in check(alice, "image_removed", image="big").reason
+    )
     do(alice, "docker build -t big2 .")
     do(alice, "docker rmi big2")
     assert check(alice, "image_removed", image="big2").passed
@@ -244,7 +274,9 @@ def test_a_registry_lookalike_or_a_compose_lookalike_is_not_taken_for_the_real_t
         result = check(alice, "image_pushed", image=ref)
         assert result.reason == "127.0.0.1:5000 is served by fake, which does not run registry:2."
     nothing = check(alice, "image_pushed", image="127.0.0.1:5000/flask-app:v2")
-    assert nothing.reason.startswith("You have not pushed 127.0.0.1:5000/flask-app:v2 in the lab yet")
+    assert nothing.reason.startswith(
+        "You have not pushed 127.0.0.1:5000/flask-app:v2 in the lab yet"
+    )
     with running(alice, "flaskapp-web-1", image="flask-app", port=5002):
         result = check(alice, "compose_up", services=["web"])
         assert result.reason == "The compose project flaskapp has no containers: it is not up."

@@ -37,14 +37,26 @@ def test_a_lessons_solution_passes_the_checks_that_fail_on_an_empty_sandbox(slug
 
 @pytest.fixture
 def broken_lesson(tmp_path):
-    define("always_passes", summary="a check that proves nothing", params={},
-           describe=lambda p: "nothing", needs=frozenset())(lambda ctx, p: passed("Nothing to see."))
+    define(
+        "always_passes",
+        summary="a check that proves nothing",
+        params={},
+        describe=lambda p: "nothing",
+        needs=frozenset(),
+    )(lambda ctx, p: passed("Nothing to see."))
     write_lesson(
-        tmp_path / "content", "99-broken.md", slug="broken", order=99,
+        tmp_path / "content",
+        "99-broken.md",
+        slug="broken",
+        order=99,
         steps=[
-            {"title": "Fail on purpose", "text": "Run `false`.", "action": "command",
-             "solution": ["docker run --rm python:3.12-slim false"],
-             "checks": [{"check": "command_ran", "with": {"command": "false"}}]},
+            {
+                "title": "Fail on purpose",
+                "text": "Run `false`.",
+                "action": "command",
+                "solution": ["docker run --rm python:3.12-slim false"],
+                "checks": [{"check": "command_ran", "with": {"command": "false"}}],
+            },
             {"title": "Prove nothing", "text": "Nothing.", "checks": [{"check": "always_passes"}]},
         ],
     )
@@ -60,7 +72,9 @@ def test_a_broken_lesson_fails_the_command_and_says_where(broken_lesson):
     with pytest.raises(CommandError, match="2 checks failed"):
         call_command("verify_lessons", stdout=out)
     text = out.getvalue()
-    assert "99-broken step 2 check always_passes passes on an empty sandbox: Nothing to see." in text
+    assert (
+        "99-broken step 2 check always_passes passes on an empty sandbox: Nothing to see." in text
+    )
     assert "99-broken step 1 'Fail on purpose': 1 of 1 check failed" in text
     assert "`false` exited with code 1, not 0." in text
     assert text.splitlines()[-1].startswith("2 passed, 2 failed")

@@ -23,8 +23,14 @@ def register():
     added = []
 
     def add(name, evaluate_fn, budget=None):
-        define(name, summary="a test check", params={}, describe=lambda p: f"test {name}",
-               needs=frozenset(), budget=budget)(evaluate_fn)
+        define(
+            name,
+            summary="a test check",
+            params={},
+            describe=lambda p: f"test {name}",
+            needs=frozenset(),
+            budget=budget,
+        )(evaluate_fn)
         added.append(name)
         return CheckSpec(name, {})
 
@@ -46,7 +52,9 @@ def learner(pk=1):
 
 
 def test_a_check_that_takes_too_long_fails_saying_it_timed_out(register, release):
-    slow = register("t_slow", lambda ctx, p: (release.wait(30), passed("late"))[1], budget=lambda p: 0.5)
+    slow = register(
+        "t_slow", lambda ctx, p: (release.wait(30), passed("late"))[1], budget=lambda p: 0.5
+    )
     started = time.monotonic()
     (result,) = evaluate([slow], user=learner(101))
     assert time.monotonic() - started < 3
@@ -56,14 +64,18 @@ def test_a_check_that_takes_too_long_fails_saying_it_timed_out(register, release
 
 
 def test_a_late_pass_never_turns_a_timeout_into_a_pass(register):
-    late = register("t_late", lambda ctx, p: (time.sleep(1.8), passed("too late"))[1], budget=lambda p: 0.3)
+    late = register(
+        "t_late", lambda ctx, p: (time.sleep(1.8), passed("too late"))[1], budget=lambda p: 0.3
+    )
     (result,) = evaluate([late], user=learner(102))
     time.sleep(1.8)  # the check's own thread finishes meanwhile
     assert not result.passed and result.timed_out
 
 
 def test_the_whole_evaluation_has_a_deadline(register, release):
-    slow = register("t_slow2", lambda ctx, p: (release.wait(30), passed("late"))[1], budget=lambda p: 0.6)
+    slow = register(
+        "t_slow2", lambda ctx, p: (release.wait(30), passed("late"))[1], budget=lambda p: 0.6
+    )
     quick = register("t_quick", lambda ctx, p: passed("quick"))
     started = time.monotonic()
     results = evaluate([slow, slow, quick], user=learner(103), seconds=1.0)
@@ -80,20 +92,33 @@ def test_a_check_that_breaks_or_cannot_look_fails(register):
         raise SandboxError("The Docker engine is not reachable.", code="engine_unavailable")
 
     results = evaluate(
-        [register("t_bug", breaks), register("t_engine", cannot_look), register("t_ok", lambda c, p: passed("fine"))],
+        [
+            register("t_bug", breaks),
+            register("t_engine", cannot_look),
+            register("t_ok", lambda c, p: passed("fine")),
+        ],
         user=learner(104),
     )
     assert [r.passed for r in results] == [False, False, True]
     assert "fault on the server" in results[0].reason
-    assert "could not look at your sandbox: The Docker engine is not reachable." in results[1].reason
+    assert (
+        "could not look at your sandbox: The Docker engine is not reachable." in results[1].reason
+    )
     assert results[2].as_dict() == {
-        "check": "t_ok", "description": "test t_ok", "passed": True, "reason": "fine", "hint": "",
-        "timed_out": False, "seconds": results[2].seconds,
+        "check": "t_ok",
+        "description": "test t_ok",
+        "passed": True,
+        "reason": "fine",
+        "hint": "",
+        "timed_out": False,
+        "seconds": results[2].seconds,
     }
 
 
 def test_abandoned_checks_count_until_they_end_so_presses_cannot_pile_up(register, release):
-    stuck = register("t_stuck", lambda ctx, p: (release.wait(30), failed("x"))[1], budget=lambda p: 0.2)
+    stuck = register(
+        "t_stuck", lambda ctx, p: (release.wait(30), failed("x"))[1], budget=lambda p: 0.2
+    )
     user = learner(105)
     for _ in range(MAX_IN_FLIGHT_PER_USER):
         evaluate([stuck], user=user)
@@ -105,8 +130,10 @@ def test_abandoned_checks_count_until_they_end_so_presses_cannot_pile_up(registe
     deadline = time.monotonic() + 5
     while True:
         try:
-            evaluate([register(f"t_after{int(time.monotonic() * 1000)}", lambda c, p: passed("ok"))],
-                     user=user)
+            evaluate(
+                [register(f"t_after{int(time.monotonic() * 1000)}", lambda c, p: passed("ok"))],
+                user=user,
+            )
             break
         except EvaluationBusy:
             assert time.monotonic() < deadline, "the abandoned checks never ended"

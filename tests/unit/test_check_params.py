@@ -51,15 +51,29 @@ def test_the_docs_describe_every_check():
 
 def test_the_vocabulary_covers_what_lessons_need():
     assert {
-        "image_exists", "container_running", "http_answers", "reaches", "logs_contain",
-        "compose_up", "image_pushed", "image_pulled", "image_smaller", "quiz_passed",
+        "image_exists",
+        "container_running",
+        "http_answers",
+        "reaches",
+        "logs_contain",
+        "compose_up",
+        "image_pushed",
+        "image_pulled",
+        "image_smaller",
+        "quiz_passed",
     } <= set(vocabulary())
 
 
 def test_valid_parameters_come_back_cleaned_with_defaults():
     spec = validate({"check": "http_answers", "with": {"container": "web"}})
     assert spec == CheckSpec("http_answers", dict(spec.params))
-    assert spec.params == {"container": "web", "port": 5002, "path": "/", "status": 200, "timeout": 8.0}
+    assert spec.params == {
+        "container": "web",
+        "port": 5002,
+        "path": "/",
+        "status": 200,
+        "timeout": 8.0,
+    }
     assert validate({"check": "image_exists", "with": {"image": "flask-app"}}).params == {
         "image": "flask-app:latest"
     }
@@ -79,8 +93,11 @@ def test_valid_parameters_come_back_cleaned_with_defaults():
         ({"check": "container_running", "with": ["name", "web"]}, "checks[0].with", "mapping"),
         ({"check": "container_running"}, "checks[0].with.name", "is missing"),
         ({"check": "container_running", "with": {}}, "checks[0].with.name", "is missing"),
-        ({"check": "container_running", "with": {"name": "web", "nmae": "x"}},
-         "checks[0].with.nmae", "not a parameter"),
+        (
+            {"check": "container_running", "with": {"name": "web", "nmae": "x"}},
+            "checks[0].with.nmae",
+            "not a parameter",
+        ),
     ],
 )
 def test_a_malformed_check_is_refused_naming_the_field(raw, field, words):

@@ -19,7 +19,7 @@ from sandboxes.commands import Action, LineRefused, parse_line, render
 from sandboxes.consumers import ACTIONS, parse_message
 
 SAMPLES = {
-    "Dockerfile": "FROM python:3.12-slim\nCMD [\"python\", \"app.py\"]\n",
+    "Dockerfile": 'FROM python:3.12-slim\nCMD ["python", "app.py"]\n',
     "Dockerfile.multistage": "FROM python:3.12-slim AS builder\nFROM python:3.12-slim\n",
 }
 
@@ -59,7 +59,9 @@ def test_every_command_line_of_every_lesson_parses_or_says_why_not():
         except LineRefused as exc:
             refused += 1
             assert len(exc.reason) > 20 and exc.code in (
-                commands.HOST_ONLY, commands.UNSUPPORTED, commands.INVALID
+                commands.HOST_ONLY,
+                commands.UNSUPPORTED,
+                commands.INVALID,
             ), (slug, line)
         else:
             parsed += 1
@@ -96,52 +98,131 @@ def test_the_lab_actions_are_the_protocols():
 @pytest.mark.parametrize(
     ("line", "actions"),
     [
-        ("$ docker run -d --name web -p 127.0.0.1:5002:5002 flask-app",
-         [Action("run", {"image": "flask-app", "name": "web", "port": 5002})]),
-        ("docker run --rm python:3.12-slim python --version",
-         [Action("run", {"image": "python:3.12-slim", "command": "python --version", "publish": False},
-                 wait=True, rm=True)]),
-        ("time docker run --rm python:3.12-slim true",
-         [Action("run", {"image": "python:3.12-slim", "command": "true", "publish": False},
-                 wait=True, rm=True)]),
-        ("docker run -d --name web flask-app",
-         [Action("run", {"image": "flask-app", "name": "web", "publish": False})]),
-        ("docker run -it --name=db -e A=1 --env B=two --network flask-net mariadb:11",
-         [Action("run", {"image": "mariadb:11", "name": "db", "env": {"A": "1", "B": "two"},
-                         "publish": False}, wait=True)]),
-        ("docker run --rm python:3.12-slim python -c \"print('hi there')\"",
-         [Action("run", {"image": "python:3.12-slim", "command": "python -c \"print('hi there')\"",
-                         "publish": False}, wait=True, rm=True)]),
+        (
+            "$ docker run -d --name web -p 127.0.0.1:5002:5002 flask-app",
+            [Action("run", {"image": "flask-app", "name": "web", "port": 5002})],
+        ),
+        (
+            "docker run --rm python:3.12-slim python --version",
+            [
+                Action(
+                    "run",
+                    {"image": "python:3.12-slim", "command": "python --version", "publish": False},
+                    wait=True,
+                    rm=True,
+                )
+            ],
+        ),
+        (
+            "time docker run --rm python:3.12-slim true",
+            [
+                Action(
+                    "run",
+                    {"image": "python:3.12-slim", "command": "true", "publish": False},
+                    wait=True,
+                    rm=True,
+                )
+            ],
+        ),
+        (
+            "docker run -d --name web flask-app",
+            [Action("run", {"image": "flask-app", "name": "web", "publish": False})],
+        ),
+        (
+            "docker run -it --name=db -e A=1 --env B=two --network flask-net mariadb:11",
+            [
+                Action(
+                    "run",
+                    {
+                        "image": "mariadb:11",
+                        "name": "db",
+                        "env": {"A": "1", "B": "two"},
+                        "publish": False,
+                    },
+                    wait=True,
+                )
+            ],
+        ),
+        (
+            "docker run --rm python:3.12-slim python -c \"print('hi there')\"",
+            [
+                Action(
+                    "run",
+                    {
+                        "image": "python:3.12-slim",
+                        "command": "python -c \"print('hi there')\"",
+                        "publish": False,
+                    },
+                    wait=True,
+                    rm=True,
+                )
+            ],
+        ),
         ("docker build -t flask-app .", [Action("build", {"tag": "flask-app"})]),
         ("docker build .", [Action("build", {"tag": "flask-app"})]),
-        ("docker image build --no-cache -t flask-app:v2 .",
-         [Action("build", {"tag": "flask-app:v2", "no_cache": True})]),
-        ("docker build -f Dockerfile.multistage -t flask-app:multi .",
-         [Action("build", {"tag": "flask-app:multi", "dockerfile": SAMPLES["Dockerfile.multistage"]})]),
-        ("docker tag flask-app 127.0.0.1:5000/flask-app:v1",
-         [Action("tag", {"source": "flask-app", "target": "127.0.0.1:5000/flask-app:v1"})]),
-        ("docker push 127.0.0.1:5000/flask-app:v1", [Action("push", {"image": "127.0.0.1:5000/flask-app:v1"})]),
-        ("docker image pull 127.0.0.1:5000/flask-app:v1",
-         [Action("pull", {"image": "127.0.0.1:5000/flask-app:v1"})]),
-        ("docker rmi flask-app flask-app:v2",
-         [Action("rmi", {"image": "flask-app"}), Action("rmi", {"image": "flask-app:v2"})]),
-        ("docker rm -f web db",
-         [Action("remove", {"container": "web"}), Action("remove", {"container": "db"})]),
+        (
+            "docker image build --no-cache -t flask-app:v2 .",
+            [Action("build", {"tag": "flask-app:v2", "no_cache": True})],
+        ),
+        (
+            "docker build -f Dockerfile.multistage -t flask-app:multi .",
+            [
+                Action(
+                    "build",
+                    {"tag": "flask-app:multi", "dockerfile": SAMPLES["Dockerfile.multistage"]},
+                )
+            ],
+        ),
+        (
+            "docker tag flask-app 127.0.0.1:5000/flask-app:v1",
+            [Action("tag", {"source": "flask-app", "target": "127.0.0.1:5000/flask-app:v1"})],
+        ),
+        (
+            "docker push 127.0.0.1:5000/flask-app:v1",
+            [Action("push", {"image": "127.0.0.1:5000/flask-app:v1"})],
+        ),
+        (
+            "docker image pull 127.0.0.1:5000/flask-app:v1",
+            [Action("pull", {"image": "127.0.0.1:5000/flask-app:v1"})],
+        ),
+        (
+            "docker rmi flask-app flask-app:v2",
+            [Action("rmi", {"image": "flask-app"}), Action("rmi", {"image": "flask-app:v2"})],
+        ),
+        (
+            "docker rm -f web db",
+            [Action("remove", {"container": "web"}), Action("remove", {"container": "db"})],
+        ),
         ("docker container stop -t 3 web", [Action("stop", {"container": "web"})]),
         ("docker logs -f web", [Action("logs", {"container": "web"}, follow=True)]),
         ("docker logs --tail 50 web", [Action("logs", {"container": "web", "tail": 50})]),
         ("docker images", [Action("state")]),
         ("docker ps -a", [Action("state")]),
-        ("docker inspect -f '{{.State.Status}}' web", [Action("inspect", {"kind": "container", "name": "web"})]),
-        ("docker inspect flask-app:v2", [Action("inspect", {"kind": "image", "name": "flask-app:v2"})]),
-        ("docker image inspect flask-app", [Action("inspect", {"kind": "image", "name": "flask-app"})]),
+        (
+            "docker inspect -f '{{.State.Status}}' web",
+            [Action("inspect", {"kind": "container", "name": "web"})],
+        ),
+        (
+            "docker inspect flask-app:v2",
+            [Action("inspect", {"kind": "image", "name": "flask-app:v2"})],
+        ),
+        (
+            "docker image inspect flask-app",
+            [Action("inspect", {"kind": "image", "name": "flask-app"})],
+        ),
         ("docker system prune -f", [Action("prune")]),
-        ("docker volume rm flaskapp_db-data", [Action("volume_rm", {"volume": "flaskapp_db-data"})]),
+        (
+            "docker volume rm flaskapp_db-data",
+            [Action("volume_rm", {"volume": "flaskapp_db-data"})],
+        ),
         ("docker compose up -d --build", [Action("compose", {"command": "up"})]),
         ("docker compose ps", [Action("compose", {"command": "ps"})]),
         ("docker compose down", [Action("compose", {"command": "down", "volumes": False})]),
         ("docker compose down -v", [Action("compose", {"command": "down", "volumes": True})]),
-        ("docker compose logs -f web", [Action("logs", {"container": "flaskapp-web-1"}, follow=True)]),
+        (
+            "docker compose logs -f web",
+            [Action("logs", {"container": "flaskapp-web-1"}, follow=True)],
+        ),
     ],
 )
 def test_a_line_becomes_the_actions_the_page_would_send(line, actions):
@@ -171,7 +252,7 @@ def test_a_line_says_what_the_lab_does_differently():
         ("docker run flask-app; rm -rf /", "host_only", "';'"),
         ("docker run flask-app && echo hi", "host_only", "&"),
         ("docker run $(whoami)", "host_only", "$"),
-        ("docker run \"$HOME\"", "host_only", "$"),
+        ('docker run "$HOME"', "host_only", "$"),
         ("docker run `id`", "host_only", "command substitution"),
         ("docker run flask-app > /tmp/out", "host_only", "redirection"),
         ("docker rmi flask-*", "host_only", "*"),
@@ -215,8 +296,11 @@ def test_a_line_says_what_the_lab_does_differently():
         ("docker run flask-app\nrm -rf /", "invalid", "one line"),
         ("docker run flask-app\x00", "invalid", "one line"),
         ("docker run " + "x" * 5000, "invalid", "too long"),
-        ("docker run " + " ".join(f"-e A{i}=1" for i in range(40)) + " flask-app", "unsupported",
-         "at most 32"),
+        (
+            "docker run " + " ".join(f"-e A{i}=1" for i in range(40)) + " flask-app",
+            "unsupported",
+            "at most 32",
+        ),
     ],
 )
 def test_garbage_lines_are_refused_with_a_reason(line, code, words):
@@ -250,12 +334,12 @@ def test_rendering_names_what_a_line_cannot_show():
     assert render("build", {"tag": "x", "dockerfile": "FROM scratch\n"}, SAMPLES).endswith(
         "# with your own Dockerfile"
     )
-    assert render("build", {"tag": "x", "dockerfile": SAMPLES["Dockerfile.multistage"]}, SAMPLES) == (
-        "docker build -f Dockerfile.multistage -t x ."
-    )
+    assert render(
+        "build", {"tag": "x", "dockerfile": SAMPLES["Dockerfile.multistage"]}, SAMPLES
+    ) == ("docker build -f Dockerfile.multistage -t x .")
     assert render("compose", {"command": "up", "file": "services: {}"}).endswith("compose.yaml")
     assert render("run", {"image": "x", "command": "echo 'a b'; rm -rf /"}) == (
-        "docker run x echo \"a b;\" rm -rf /"
+        'docker run x echo "a b;" rm -rf /'
     )
     # A value with shell characters is quoted, never left to a shell to read.
     assert render("run", {"image": "x", "name": "web", "env": {"A": "$(id)"}}) == (
@@ -270,8 +354,18 @@ def test_continued_lines_are_joined_like_the_page_joins_them():
 
 @pytest.mark.parametrize(
     "words",
-    [["python", "-c", "print('hi')"], ["sh", "-c", "echo $HOME"], ["a b"], ['x"y'], ["back\\slash"],
-     [""], ["!bang"], ["{{.State}}"], ["a\n"], ["tab\there"]],
+    [
+        ["python", "-c", "print('hi')"],
+        ["sh", "-c", "echo $HOME"],
+        ["a b"],
+        ['x"y'],
+        ["back\\slash"],
+        [""],
+        ["!bang"],
+        ["{{.State}}"],
+        ["a\n"],
+        ["tab\there"],
+    ],
 )
 def test_joined_words_split_back_into_the_same_words(words):
     assert shlex.split(commands.join_words(words)) == words

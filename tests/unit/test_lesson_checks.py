@@ -39,8 +39,12 @@ def test_a_lesson_without_a_lab_has_quiz_checks_only(lessons):
     without = [lesson for lesson in lessons if not lesson.lab]
     assert [lesson.slug for lesson in without] == ["orchestration"]
     for lesson in without:
-        needs = {need for item in (*lesson.steps, *lesson.challenges) for spec in item.checks
-                 for need in spec.definition.needs}
+        needs = {
+            need
+            for item in (*lesson.steps, *lesson.challenges)
+            for spec in item.checks
+            for need in spec.definition.needs
+        }
         assert needs == {QUIZ}, lesson.source
 
 
@@ -52,10 +56,16 @@ def test_every_checked_step_can_be_solved_in_the_lab(lessons):
             lines_so_far += len(step.solution)
             engine_work = any(spec.definition.needs & {ENGINE, HISTORY} for spec in step.checks)
             if engine_work:
-                assert lines_so_far, f"{lesson.source} step {number} has checks but nothing solves them"
+                assert lines_so_far, (
+                    f"{lesson.source} step {number} has checks but nothing solves them"
+                )
 
 
 def test_the_checks_use_much_of_the_vocabulary(lessons):
-    used = {spec.name for lesson in lessons for item in (*lesson.steps, *lesson.challenges)
-            for spec in item.checks}
+    used = {
+        spec.name
+        for lesson in lessons
+        for item in (*lesson.steps, *lesson.challenges)
+        for spec in item.checks
+    }
     assert len(used) >= 14, sorted(used)

@@ -29,7 +29,9 @@ def alice():
 def _answer(user, rights: int) -> None:
     lesson = loader.get_lesson("orchestration")
     for number, question in enumerate(lesson.quiz, 1):
-        choice = question.answer if number <= rights else (question.answer + 1) % len(question.options)
+        choice = (
+            question.answer if number <= rights else (question.answer + 1) % len(question.options)
+        )
         progress.record_quiz(user, lesson, number, choice)
 
 
@@ -39,7 +41,12 @@ def test_a_quiz_answer_is_graded_kept_and_scored(alice):
     feedback = progress.record_quiz(alice, "orchestration", "1", str(ORCHESTRATION_RIGHT[0]))
     assert feedback["correct"] is True and feedback["score"]["correct"] == 1
     answer = QuizAnswer.objects.get(user=alice, lesson="orchestration", question=1)
-    assert (answer.choice, answer.correct, answer.attempts, answer.first_correct) == (0, True, 2, False)
+    assert (answer.choice, answer.correct, answer.attempts, answer.first_correct) == (
+        0,
+        True,
+        2,
+        False,
+    )
     with pytest.raises(QuizInputError, match="no question 9"):
         progress.record_quiz(alice, "orchestration", 9, 0)
     with pytest.raises(QuizInputError):
@@ -74,14 +81,25 @@ def test_a_one_off_command_counts_from_the_recorded_history_of_this_sandbox(alic
     sandbox = services.sandbox_for(alice)
     run = {"image": "python:3.12-slim", "command": "python --version", "publish": False}
     evaluation = progress.evaluate_step(alice, "containers", 3)
-    assert not evaluation.passed and "have not run `python --version`" in evaluation.results[0].reason
+    assert (
+        not evaluation.passed and "have not run `python --version`" in evaluation.results[0].reason
+    )
 
     # Evidence from another sandbox (an earlier one) does not count.
-    LabAction.objects.create(user=alice, sandbox="0000000000", action="run", args=run,
-                             command="docker run ...", ok=True, exit_code=0)
+    LabAction.objects.create(
+        user=alice,
+        sandbox="0000000000",
+        action="run",
+        args=run,
+        command="docker run ...",
+        ok=True,
+        exit_code=0,
+    )
     assert not progress.evaluate_step(alice, "containers", 3).passed
 
-    history.record_action(alice, "run", run, Outcome(False, "Exited with code 1.", exit_code=1), sandbox=sandbox)
+    history.record_action(
+        alice, "run", run, Outcome(False, "Exited with code 1.", exit_code=1), sandbox=sandbox
+    )
     evaluation = progress.evaluate_step(alice, "containers", 3)
     assert "exited with code 1, not 0" in evaluation.results[0].reason
 
@@ -96,11 +114,15 @@ def test_hints_come_one_at_a_time_and_solutions_are_recorded_when_revealed(alice
     for _ in range(5):
         last = progress.reveal_hint(alice, lesson, "challenge", 1)
     assert last["revealed"] == 3 and last["hints"] == list(lesson.challenges[0].hints)
-    assert progress.reveal_solution(alice, lesson, "challenge", 1) == {"lines": list(lesson.challenges[0].solution)}
+    assert progress.reveal_solution(alice, lesson, "challenge", 1) == {
+        "lines": list(lesson.challenges[0].solution)
+    }
     row = Progress.objects.get(user=alice, lesson="containers", kind="challenge", number=1)
     assert (row.hints_revealed, row.solution_revealed, row.state) == (3, True, Progress.NOT_STARTED)
     assert row.started_at is not None
-    assert progress.reveal_solution(alice, lesson, "step", 3)["lines"] == list(lesson.steps[2].solution)
+    assert progress.reveal_solution(alice, lesson, "step", 3)["lines"] == list(
+        lesson.steps[2].solution
+    )
     with pytest.raises(progress.ProgressError, match="no hints"):
         progress.reveal_hint(alice, lesson, "step", 1)
 
@@ -118,7 +140,9 @@ def test_hints_come_one_at_a_time_and_solutions_are_recorded_when_revealed(alice
         ("containers", "step", 1, "nothing_to_check"),
     ],
 )
-def test_a_step_that_does_not_exist_or_has_nothing_to_check_is_refused(alice, lesson, kind, number, code):
+def test_a_step_that_does_not_exist_or_has_nothing_to_check_is_refused(
+    alice, lesson, kind, number, code
+):
     with pytest.raises(progress.ProgressError) as caught:
         progress.evaluate_item(alice, lesson, kind, number)
     assert caught.value.code == code
@@ -127,15 +151,24 @@ def test_a_step_that_does_not_exist_or_has_nothing_to_check_is_refused(alice, le
 
 def test_progress_lists_every_lesson_and_the_next_thing_to_do(alice):
     report = progress.progress_for(alice)
-    assert [lesson["slug"] for lesson in report["lessons"]] == [l.slug for l in loader.all_lessons()]
-    assert report["next"] == {"lesson": "containers", "kind": "step", "number": 3,
-                              "title": "Start a container and list it", "anchor": "#step-3"}
+    assert [lesson["slug"] for lesson in report["lessons"]] == [
+        lesson.slug for lesson in loader.all_lessons()
+    ]
+    assert report["next"] == {
+        "lesson": "containers",
+        "kind": "step",
+        "number": 3,
+        "title": "Start a container and list it",
+        "anchor": "#step-3",
+    }
     first = report["lessons"][0]
     assert [s["checked"] for s in first["steps"]] == [False, False, True]
     assert first["quiz"] == {"questions": 3, "answered": 0, "correct": 0, "first_try": 0}
     assert first["checked_total"] == 2 and not first["done"]
 
-    Progress.objects.create(user=alice, lesson="containers", kind="step", number=3, state=Progress.DONE)
+    Progress.objects.create(
+        user=alice, lesson="containers", kind="step", number=3, state=Progress.DONE
+    )
     assert progress.progress_for(alice)["next"]["kind"] == "challenge"
 
 
@@ -143,10 +176,21 @@ def test_a_dashboard_of_many_learners_costs_the_same_queries_as_one(django_asser
     users = get_user_model()
     learners = [users.objects.create_user(f"learner{i}") for i in range(30)]
     for index, learner in enumerate(learners):
-        Progress.objects.create(user=learner, lesson="containers", kind="step", number=3,
-                                state=Progress.DONE if index % 2 else Progress.FAILING)
-        QuizAnswer.objects.create(user=learner, lesson="containers", question=1, choice=1,
-                                  correct=True, first_correct=True)
+        Progress.objects.create(
+            user=learner,
+            lesson="containers",
+            kind="step",
+            number=3,
+            state=Progress.DONE if index % 2 else Progress.FAILING,
+        )
+        QuizAnswer.objects.create(
+            user=learner,
+            lesson="containers",
+            question=1,
+            choice=1,
+            correct=True,
+            first_correct=True,
+        )
     with django_assert_num_queries(2):
         few = progress.progress_table(learners[:3])
     with django_assert_num_queries(2):
@@ -160,13 +204,21 @@ def test_a_dashboard_of_many_learners_costs_the_same_queries_as_one(django_asser
 def test_the_history_keeps_what_the_lab_did_bounded_and_as_docker_commands(alice):
     huge = "FROM python:3.12-slim\n" + "RUN true\n" * 8000
     entry = history.record_action(
-        alice, "build", {"tag": "flask-app:v2", "dockerfile": huge}, Outcome(True, "x" * 5000, output="y" * 9000)
+        alice,
+        "build",
+        {"tag": "flask-app:v2", "dockerfile": huge},
+        Outcome(True, "x" * 5000, output="y" * 9000),
     )
     assert entry.args["tag"] == "flask-app:v2"
-    assert entry.args["dockerfile"]["chars"] == len(huge) and len(entry.args["dockerfile"]["sha256"]) == 64
+    assert (
+        entry.args["dockerfile"]["chars"] == len(huge)
+        and len(entry.args["dockerfile"]["sha256"]) == 64
+    )
     assert entry.command == "docker build -t flask-app:v2 .  # with your own Dockerfile"
     assert len(entry.message) == 1000 and len(entry.output) == 4000
-    history.record_action(alice, "run", {"image": "flask-app", "name": "web", "port": 5002}, Outcome(True))
+    history.record_action(
+        alice, "run", {"image": "flask-app", "name": "web", "port": 5002}, Outcome(True)
+    )
     assert [h["command"] for h in history.history_for(alice)] == [
         "docker run -d --name web -p 127.0.0.1:5002:5002 flask-app",
         "docker build -t flask-app:v2 .  # with your own Dockerfile",

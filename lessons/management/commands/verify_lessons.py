@@ -28,8 +28,12 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--lesson", action="append", metavar="SLUG",
-                            help="verify only this lesson (may be given more than once)")
+        parser.add_argument(
+            "--lesson",
+            action="append",
+            metavar="SLUG",
+            help="verify only this lesson (may be given more than once)",
+        )
 
     def handle(self, *args, lesson=None, verbosity=1, **options) -> None:
         lessons = loader.all_lessons()
@@ -37,11 +41,14 @@ class Command(BaseCommand):
             known = {item.slug for item in lessons}
             unknown = [slug for slug in lesson if slug not in known]
             if unknown:
-                raise CommandError(f"No lesson {unknown[0]!r} (lessons: {', '.join(sorted(known))}).")
+                raise CommandError(
+                    f"No lesson {unknown[0]!r} (lessons: {', '.join(sorted(known))})."
+                )
             lessons = [item for item in lessons if item.slug in lesson]
         started = time.monotonic()
         tally = verify(lessons, say=self.stdout.write, verbose=int(verbosity) >= 2)
-        self.stdout.write(f"{tally.passed} passed, {tally.failed} failed "
-                          f"({time.monotonic() - started:.0f} s)")
+        self.stdout.write(
+            f"{tally.passed} passed, {tally.failed} failed ({time.monotonic() - started:.0f} s)"
+        )
         if tally.failed:
             raise CommandError(f"{tally.failed} checks failed.")
