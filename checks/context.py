@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +45,17 @@ class Context:
     quiz: dict[str, dict[int, bool]] = field(default_factory=dict)  # slug -> question -> correct
     quiz_sizes: dict[str, int] = field(default_factory=dict)  # slug -> number of questions
     deadline: float = 0.0  # time.monotonic() by which the running check must end
+    # Engine lists read once per evaluation, shared by the copies each check gets.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _containers: list[dict] | None = field(default=None, repr=False)
+    _cache: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+
+    def for_check(self, deadline: float) -> Context:
+        """A copy for one check with its own deadline (the evidence and cache shared).
+
+        A check that timed out may still be running; its deadline must not
+        move when the next check starts.
+        """
+        return replace(self, deadline=deadline)
 
     def remaining(self, at_most: float | None = None) -> float:
         """Seconds left for the running check (never below a small floor)."""
@@ -58,9 +67,9 @@ class Context:
     def containers(self, fresh: bool = False) -> list[dict]:
         """The sandbox's containers (engine list entries), read once per evaluation."""
         with self._lock:
-            if self._containers is None or fresh:
-                self._containers = own_containers(self.sandbox)
-            return list(self._containers)
+            if "containers" not in self._cache or fresh:
+                self._cache["containers"] = own_containers(self.sandbox)
+            return list(self._cache["containers"])
 
     def container(self, name: str, fresh: bool = False) -> dict | None:
         """The sandbox's container with exactly this learner name, or None."""

@@ -174,9 +174,11 @@ def _run_one(spec: CheckSpec, context: Context, key: Any, budget: float) -> Resu
     box: dict[str, Verdict] = {}
     done = threading.Event()
 
+    own = context.for_check(started + budget)
+
     def work() -> None:
         try:
-            box["verdict"] = _guarded(spec, context)
+            box["verdict"] = _guarded(spec, own)
         finally:
             done.set()
             with _guard:
@@ -186,13 +188,12 @@ def _run_one(spec: CheckSpec, context: Context, key: Any, budget: float) -> Resu
             # Evaluators do not use the database; close what something opened anyway.
             connections.close_all()
 
-    context.deadline = started + budget
     with _guard:
         _in_flight[key] = _in_flight.get(key, 0) + 1
     threading.Thread(target=work, name=f"check-{spec.name}", daemon=True).start()
     if not done.wait(budget + GRACE):
         verdict = failed(
-            f"This check took longer than {budget:.0f} s and was stopped, so it counts as not "
+            f"This check took longer than {round(budget, 1):g} s and was stopped, so it counts as not "
             "passed.",
             "If your sandbox is busy (a build, a database starting), wait a little and check again.",
             timed_out=True,
