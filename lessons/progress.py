@@ -59,6 +59,11 @@ class Evaluation:
         }
 
 
+def _signed_in(user) -> None:
+    if not getattr(user, "is_authenticated", False):
+        raise ProgressError("Sign in to have your work checked and kept.", "login_required")
+
+
 def _lesson(lesson: Lesson | str) -> Lesson:
     if isinstance(lesson, Lesson):
         return lesson
@@ -106,6 +111,7 @@ def _view(
 
 def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluation:
     """Check one step or challenge in the learner's own sandbox; record the outcome."""
+    _signed_in(user)
     lesson = _lesson(lesson)
     item = _item(lesson, kind, number)
     if not item.checks:
@@ -146,6 +152,7 @@ def evaluate_challenge(user, lesson: Lesson | str, challenge: int) -> Evaluation
 
 def reveal_hint(user, lesson: Lesson | str, kind: str, number: int) -> dict[str, Any]:
     """Reveal the next hint (one at a time); returns every hint revealed so far."""
+    _signed_in(user)
     lesson = _lesson(lesson)
     item = _item(lesson, kind, number)
     if not item.hints:
@@ -164,6 +171,7 @@ def reveal_hint(user, lesson: Lesson | str, kind: str, number: int) -> dict[str,
 
 def reveal_solution(user, lesson: Lesson | str, kind: str, number: int) -> dict[str, Any]:
     """Reveal the solution's command lines; the progress records that it was revealed."""
+    _signed_in(user)
     lesson = _lesson(lesson)
     item = _item(lesson, kind, number)
     with transaction.atomic():
@@ -179,6 +187,7 @@ def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[
 
     Raises quiz.QuizInputError for a question or answer that cannot be graded.
     """
+    _signed_in(user)
     lesson = _lesson(lesson)
     number, item = quiz.question_for(lesson, question)
     feedback = quiz.grade(item, choice, number)

@@ -149,6 +149,21 @@ def test_a_step_that_does_not_exist_or_has_nothing_to_check_is_refused(
     assert not Progress.objects.exists()
 
 
+def test_an_anonymous_visitor_has_nothing_checked_or_kept():
+    from django.contrib.auth.models import AnonymousUser
+
+    for call, args in [
+        (progress.evaluate_challenge, ("orchestration", 1)),
+        (progress.reveal_hint, ("containers", "challenge", 1)),
+        (progress.reveal_solution, ("containers", "challenge", 1)),
+        (progress.record_quiz, ("containers", 1, 1)),
+    ]:
+        with pytest.raises(progress.ProgressError) as caught:
+            call(AnonymousUser(), *args)
+        assert caught.value.code == "login_required"
+    assert not Progress.objects.exists() and not QuizAnswer.objects.exists()
+
+
 def test_progress_lists_every_lesson_and_the_next_thing_to_do(alice):
     report = progress.progress_for(alice)
     assert [lesson["slug"] for lesson in report["lessons"]] == [
