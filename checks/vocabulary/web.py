@@ -9,7 +9,10 @@ app counts it as a visit).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
+import threading
 import time
 from typing import Any
 
@@ -42,15 +45,41 @@ def _host_port(found: dict, port: int) -> int | None:
     return None
 
 
-def _get(host_port: int, path: str, timeout: float) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", host_port, timeout=timeout)
+def _get(host_port: int, path: str, end: float) -> tuple[int, bytes]:
+    """One GET to 127.0.0.1:host_port, over by `end` (time.monotonic()) whatever the app does.
+
+    Each read also times out at `end`, but an app dripping a byte at a time
+    would pass that; so at `end` the socket is shut down under the read and
+    the answer counts as a timeout.
+    """
+    left = end - time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", host_port, timeout=max(0.2, left))
+    cut = threading.Event()
+
+    def expire() -> None:
+        cut.set()
+        if connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, left), expire)
+    timer.daemon = True
+    timer.start()
     try:
         connection.request(
             "GET", path, headers={"Host": f"127.0.0.1:{host_port}", "Connection": "close"}
         )
         response = connection.getresponse()
-        return response.status, response.read(MAX_BODY)
+        body = response.read(MAX_BODY)
+        if cut.is_set():
+            raise TimeoutError("the answer took too long")
+        return response.status, body
+    except (OSError, http.client.HTTPException):
+        if cut.is_set():
+            raise TimeoutError("the answer took too long") from None
+        raise
     finally:
+        timer.cancel()
         connection.close()
 
 
@@ -93,7 +122,7 @@ def http_answers(ctx: Context, p: dict[str, Any]):
     end = time.monotonic() + ctx.remaining(p["timeout"])
     while True:
         try:
-            status, body = _get(host_port, p["path"], max(0.2, min(3.0, end - time.monotonic())))
+            status, body = _get(host_port, p["path"], end)
             break
         except _NOT_LISTENING:
             if time.monotonic() + RETRY >= end:

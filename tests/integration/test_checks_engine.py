@@ -37,6 +37,10 @@ IMPOSTOR = (
     "h.HTTPServer(('0.0.0.0', 5002), H).serve_forever()"
 )
 SILENT = "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', {port})); s.listen(); time.sleep(600)"
+DRIP = (
+    "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 5002)); s.listen(); "
+    "c, _ = s.accept(); [(c.send(b'H'), time.sleep(0.5)) for _ in range(1000)]"
+)
 LABELLED = (
     open(settings.DOCKERLAB_SAMPLE_APP_DIR / "Dockerfile").read() + 'LABEL course="docker-101"\n'
 )
@@ -173,15 +177,19 @@ def test_an_app_listening_on_loopback_inside_its_container_is_named_as_the_cause
         )
 
 
-def test_an_app_that_never_answers_fails_with_a_timeout(learners):
+def test_an_app_that_never_answers_or_drips_its_answer_fails_with_a_timeout(learners):
     alice = learners[0]
-    with running(alice, "silent", command=["python", "-c", SILENT.format(port=5002)], port=5002):
-        time.sleep(1.5)  # let it bind
-        started = time.monotonic()
-        result = check(alice, "http_answers", container="silent", timeout=2)
-        assert time.monotonic() - started < 6
-        assert not result.passed and result.timed_out
-        assert "did not answer within 2 s" in result.reason
+    with (
+        running(alice, "silent", command=["python", "-c", SILENT.format(port=5002)], port=5002),
+        running(alice, "drip", command=["python", "-c", DRIP], port=5002),
+    ):
+        time.sleep(1.5)  # let them bind
+        for name in ("silent", "drip"):
+            started = time.monotonic()
+            result = check(alice, "http_answers", container=name, timeout=2)
+            assert time.monotonic() - started < 6, name
+            assert not result.passed and result.timed_out, (name, result.reason)
+            assert "did not answer within 2 s" in result.reason
 
 
 def test_reaching_a_container_by_name_is_shown_by_a_probe_that_leaves_nothing(learners):
