@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "accounts",
     "sandboxes",
     "orchestration",
+    "checks",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,10 @@ DOCKERLAB_SAMPLE_APP_DIR = Path(
 DOCKERLAB_REGISTRY_RELAY_HOST = env_ipv4("DOCKERLAB_REGISTRY_RELAY_HOST", "127.0.0.1")
 DOCKERLAB_REGISTRY_RELAY_MAX_MB = env_int("DOCKERLAB_REGISTRY_RELAY_MAX_MB", 2048, minimum=1)
 DOCKERLAB_REGISTRY_RELAY_SECONDS = env_int("DOCKERLAB_REGISTRY_RELAY_SECONDS", 600, minimum=10)
+# Checks of a learner's work: seconds one check may take (unless it says
+# otherwise), and one evaluation of a step's or challenge's checks in all.
+DOCKERLAB_CHECK_SECONDS = env_float("DOCKERLAB_CHECK_SECONDS", 10.0, minimum=1.0)
+DOCKERLAB_CHECKS_SECONDS = env_float("DOCKERLAB_CHECKS_SECONDS", 60.0, minimum=1.0)
 # Websocket streaming: per-socket bounded queue (lines and bytes) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
 DOCKERLAB_WS_QUEUE_BYTES = env_int("DOCKERLAB_WS_QUEUE_BYTES", 1024 * 1024, minimum=64 * 1024)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO_ROOT / "lessons" / "content"
@@ -36,7 +39,12 @@ LAB_ACTIONS = frozenset(
     }
 )
 
-_FIELDS = {"title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab"}
+_FIELDS = {"title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab", "challenges"}
+_STEP_FIELDS = {"title", "text", "action", "checks", "hints", "solution"}
+_CHALLENGE_FIELDS = {"title", "goal", "hints", "solution", "checks"}
+MAX_CHECKS = 12
+MAX_HINTS = 8
+MAX_SOLUTION_LINES = 20
 _REQUIRED = ("title", "slug", "order", "summary", "objectives", "steps")
 
 
@@ -49,6 +57,23 @@ class Step:
     title: str
     text: str
     action: str | None = None
+    # What the server checks in the learner's sandbox when they ask "did I do it?".
+    checks: tuple[CheckSpec, ...] = ()
+    hints: tuple[str, ...] = ()
+    # Lab command lines that make the checks pass: the step's `solution`, or
+    # else the lines of its text the lab can run, in order.
+    solution: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A goal stated without its command; hints come one at a time, then the solution."""
+
+    title: str
+    goal: str
+    hints: tuple[str, ...]
+    solution: tuple[str, ...]
+    checks: tuple[CheckSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +96,27 @@ class Lesson:
     source: str
     quiz: tuple[Question, ...] = ()
     lab: tuple[str, ...] = ()
+    challenges: tuple[Challenge, ...] = ()
     # Repository path -> file text, for every `{!include ...!}` in the lesson.
     includes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def solution(self) -> tuple[tuple[str, str], ...]:
+        """The whole solution: (where, line) for every step's lines, then every challenge's."""
+        lines = [
+            (f"step {i}", line) for i, step in enumerate(self.steps, 1) for line in step.solution
+        ]
+        lines += [
+            (f"challenge {i}", line)
+            for i, challenge in enumerate(self.challenges, 1)
+            for line in challenge.solution
+        ]
+        return tuple(lines)
+
+    @property
+    def checked(self) -> bool:
+        """Whether anything in the lesson is checked."""
+        return any(step.checks for step in self.steps) or bool(self.challenges)
 
 
 def display_path(path: Path) -> str:
@@ -151,18 +195,131 @@ def _mapping(name: str, where: str, value: Any, allowed: set[str]) -> dict[str, 
     return value
 
 
+def _checks(name: str, where: str, raw: Any) -> tuple[CheckSpec, ...]:
+    # Deferred: the check vocabulary reads the sandbox services, loaded with the apps.
+    from checks.base import validate
+    from checks.schema import InvalidCheck
+
+    items = _list(name, f"'{where}'", raw, empty_ok=False)
+    if len(items) > MAX_CHECKS:
+        raise LessonError(f"{name}: front matter field '{where}' has more than {MAX_CHECKS} checks")
+    specs = []
+    for index, item in enumerate(items):
+        try:
+            specs.append(validate(item, f"{where}[{index}]"))
+        except InvalidCheck as exc:
+            raise LessonError(f"{name}: front matter field '{exc.field}' {exc.problem}") from None
+    return tuple(specs)
+
+
+def _hints(name: str, where: str, raw: Any) -> tuple[str, ...]:
+    items = _list(name, f"'{where}'", raw, empty_ok=False)
+    if len(items) > MAX_HINTS:
+        raise LessonError(f"{name}: front matter field '{where}' has more than {MAX_HINTS} hints")
+    return tuple(_text(name, f"'{where}[{i}]'", hint) for i, hint in enumerate(items))
+
+
+def _solution(name: str, where: str, raw: Any, *, empty_ok: bool) -> tuple[str, ...]:
+    from sandboxes.commands import LineRefused, parse_line
+
+    items = _list(name, f"'{where}'", raw, empty_ok=empty_ok)
+    if len(items) > MAX_SOLUTION_LINES:
+        raise LessonError(
+            f"{name}: front matter field '{where}' has more than {MAX_SOLUTION_LINES} lines"
+        )
+    lines = []
+    for index, item in enumerate(items):
+        line = _text(name, f"'{where}[{index}]'", item)
+        try:
+            parse_line(line)
+        except LineRefused as exc:
+            raise LessonError(
+                f"{name}: front matter field '{where}[{index}]' is not a line the lab can run: "
+                f"{exc.reason}"
+            ) from None
+        lines.append(line)
+    return tuple(lines)
+
+
+def _own_lines(text: str) -> tuple[str, ...]:
+    from sandboxes.commands import lab_lines
+
+    return tuple(line.text for line in lab_lines(text))
+
+
 def _step(name: str, index: int, raw: Any) -> Step:
     where = f"'steps[{index}]'"
-    data = _mapping(name, where, raw, {"title", "text", "action"})
+    data = _mapping(name, where, raw, _STEP_FIELDS)
     for key in ("title", "text"):
         if key not in data:
             raise LessonError(f"{name}: front matter field 'steps[{index}].{key}' is missing")
     action = data.get("action")
+    text = _text(name, f"'steps[{index}].text'", data["text"])
+    checks = _checks(name, f"steps[{index}].checks", data["checks"]) if "checks" in data else ()
+    if "solution" in data:
+        solution = _solution(name, f"steps[{index}].solution", data["solution"], empty_ok=True)
+    else:
+        solution = _own_lines(text)
     return Step(
         title=_text(name, f"'steps[{index}].title'", data["title"]),
-        text=_text(name, f"'steps[{index}].text'", data["text"]),
+        text=text,
         action=None if action is None else _action(name, f"'steps[{index}].action'", action),
+        checks=checks,
+        hints=_hints(name, f"steps[{index}].hints", data["hints"]) if "hints" in data else (),
+        solution=solution,
     )
+
+
+def _challenge(name: str, index: int, raw: Any) -> Challenge:
+    where = f"challenges[{index}]"
+    data = _mapping(name, f"'{where}'", raw, _CHALLENGE_FIELDS)
+    for key in sorted(_CHALLENGE_FIELDS):
+        if key not in data:
+            raise LessonError(f"{name}: front matter field '{where}.{key}' is missing")
+    goal = _text(name, f"'{where}.goal'", data["goal"])
+    checks = _checks(name, f"{where}.checks", data["checks"])
+    solution = _solution(name, f"{where}.solution", data["solution"], empty_ok=True)
+    from checks.base import ENGINE, HISTORY
+
+    if not solution and any(spec.definition.needs & {ENGINE, HISTORY} for spec in checks):
+        raise LessonError(
+            f"{name}: front matter field '{where}.solution' must give the lab lines that make "
+            "its checks pass"
+        )
+    for line in solution:
+        if line in goal:
+            raise LessonError(
+                f"{name}: front matter field '{where}.goal' gives its solution away ({line!r}): "
+                "state the goal, not the command"
+            )
+    return Challenge(
+        title=_text(name, f"'{where}.title'", data["title"]),
+        goal=goal,
+        hints=_hints(name, f"{where}.hints", data["hints"]),
+        solution=solution,
+        checks=checks,
+    )
+
+
+def _check_quiz_checks(name: str, steps: tuple[Step, ...], challenges: tuple[Challenge, ...],
+                       quiz: tuple[Question, ...]) -> None:
+    """A `quiz_passed` check without a lesson means this lesson's quiz, which must exist."""
+    items = [(f"steps[{i}]", s.checks) for i, s in enumerate(steps)]
+    items += [(f"challenges[{i}]", c.checks) for i, c in enumerate(challenges)]
+    for where, specs in items:
+        for index, spec in enumerate(specs):
+            if spec.name != "quiz_passed" or "lesson" in spec.params:
+                continue
+            if not quiz:
+                raise LessonError(
+                    f"{name}: front matter field '{where}.checks[{index}]' asks for this "
+                    "lesson's quiz, but the lesson has no quiz"
+                )
+            if spec.params.get("min_correct", 0) > len(quiz):
+                raise LessonError(
+                    f"{name}: front matter field '{where}.checks[{index}].with.min_correct' is "
+                    f"more than the quiz's {len(quiz)} questions"
+                )
 
 
 def _question(name: str, index: int, raw: Any) -> Question:
@@ -231,10 +388,14 @@ def parse_lesson(text: str, name: str, root: Path = REPO_ROOT) -> Lesson:
     steps = _list(name, "'steps'", data["steps"], empty_ok=False)
     quiz = _list(name, "'quiz'", data.get("quiz") or [], empty_ok=True)
     lab = _list(name, "'lab'", data.get("lab") or [], empty_ok=True)
+    challenges = _list(name, "'challenges'", data.get("challenges") or [], empty_ok=True)
     if not body.strip():
         raise LessonError(f"{name}: the lesson has no Markdown body after the front matter")
 
     parsed_steps = tuple(_step(name, i, s) for i, s in enumerate(steps))
+    parsed_challenges = tuple(_challenge(name, i, c) for i, c in enumerate(challenges))
+    parsed_quiz = tuple(_question(name, i, q) for i, q in enumerate(quiz))
+    _check_quiz_checks(name, parsed_steps, parsed_challenges, parsed_quiz)
     includes: dict[str, str] = {}
     for chunk in [body, *(s.text for s in parsed_steps)]:
         for match in INCLUDE_RE.finditer(chunk):
@@ -253,8 +414,9 @@ def parse_lesson(text: str, name: str, root: Path = REPO_ROOT) -> Lesson:
         steps=parsed_steps,
         body=body,
         source=name,
-        quiz=tuple(_question(name, i, q) for i, q in enumerate(quiz)),
+        quiz=parsed_quiz,
         lab=tuple(_action(name, f"'lab[{i}]'", a) for i, a in enumerate(lab)),
+        challenges=parsed_challenges,
         includes=includes,
     )
 

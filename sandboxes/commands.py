@@ -1,0 +1,841 @@
+"""The lab's docker command lines: parsed into websocket actions, and back.
+
+A lesson shows lines like `$ docker run -d --name web -p 127.0.0.1:5002:5002
+flask-app`. `parse_line` turns one such line into the actions of the lab
+websocket protocol (docs/websocket.md, `ACTIONS` in sandboxes/consumers.py),
+with the arguments exactly as the page sends them; `render` turns an action
+back into the docker command a learner would type. Lines the lab cannot do
+(a pipe, `curl`, `docker network create`, an option the lab does not offer)
+raise `LineRefused` with a reason written for the learner.
+
+Invariants:
+- nothing here touches the engine or the database; values are checked with
+  the same rules the services apply (sandboxes.naming), so a line that
+  parses names nothing the services would refuse as malformed;
+- what goes into the arguments is our own re-emission of the parse (a run's
+  command is re-quoted from its words), never the learner's raw text;
+- shell syntax (pipes, `;`, `&&`, redirections, `$VAR`, `$(...)`, globs)
+  is refused rather than guessed at: the lab runs no shell.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandboxes import naming
+from sandboxes.errors import InvalidName
+
+MAX_LINE = 4096
+MAX_ENV = 32
+DEFAULT_TAG = "flask-app"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_SAMPLE_FILE = re.compile(r"^Dockerfile[A-Za-z0-9._-]*\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_PROMPT = re.compile(r"^\s*\$\s+")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+# What the lab websocket can do, by action name (sandboxes/consumers.py ACTIONS).
+LAB_ACTIONS = (
+    "state",
+    "build",
+    "run",
+    "logs",
+    "stop",
+    "remove",
+    "rmi",
+    "inspect",
+    "prune",
+    "volume_rm",
+    "tag",
+    "push",
+    "pull",
+    "compose",
+)
+
+HOST_ONLY = "host_only"  # a line for the learner's own machine (curl, a pipe, docker network)
+UNSUPPORTED = "unsupported"  # a docker line with an option or form the lab does not offer
+INVALID = "invalid"  # a lab line with an unusable value (a bad name, a bad port)
+
+
+class LineRefused(Exception):
+    """A line the lab cannot run; `reason` says why, `code` says what kind."""
+
+    def __init__(self, reason: str, code: str = HOST_ONLY):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Action:
+    """One websocket action a line stands for.
+
+    `wait`: a run in the foreground (no -d): wait for it to exit and show its
+    output. `rm`: remove the container once it exited (--rm); the page does
+    that with a `remove` action of its own. `follow`: `docker logs -f`.
+    """
+
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+    wait: bool = False
+    rm: bool = False
+    follow: bool = False
+
+    def message(self) -> dict[str, Any]:
+        """The websocket message for this action (without a ref)."""
+        return {"action": self.action, **self.args}
+
+
+@dataclass(frozen=True)
+class Line:
+    """A parsed line: what it says, the actions it stands for, notes for the learner."""
+
+    text: str
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+
+
+# --- words ---------------------------------------------------------------------
+
+
+def _check_shell(line: str) -> None:
+    """Refuse shell syntax outside quotes: the lab runs no shell."""
+    quote = None
+    escaped = False
+    start_of_word = True
+    for char in line:
+        if escaped:
+            escaped = False
+            start_of_word = False
+            continue
+        if quote == "'":
+            if char == "'":
+                quote = None
+            continue
+        if char == "\\":
+            escaped = True
+            continue
+        if quote == '"':
+            if char == '"':
+                quote = None
+            elif char in "$`":
+                raise _shell(line, char)
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "|;&<>()`$*?" or (char in "#~" and start_of_word):
+            raise _shell(line, char)
+        start_of_word = char.isspace()
+        if char.isspace():
+            continue
+    if quote is not None:
+        raise LineRefused("The line has a quote that is never closed.", INVALID)
+
+
+def _shell(line: str, char: str) -> LineRefused:
+    what = {
+        "|": "a pipe (|)",
+        ";": "a ';' between commands",
+        "&": "'&' or '&&'",
+        "<": "a redirection",
+        ">": "a redirection",
+        "(": "a subshell",
+        ")": "a subshell",
+        "`": "a command substitution",
+        "$": "a $ the shell expands",
+        "*": "a * the shell expands",
+        "?": "a ? the shell expands",
+        "#": "a comment",
+        "~": "a ~ the shell expands",
+    }[char]
+    return LineRefused(
+        f"This line uses the shell ({what}): it runs on your own machine, not in the lab, "
+        "which runs single docker commands without a shell."
+    )
+
+
+def _words(line: str) -> list[str]:
+    if not isinstance(line, str):
+        raise LineRefused("A command line must be text.", INVALID)
+    if len(line) > MAX_LINE:
+        raise LineRefused(f"The line is too long (at most {MAX_LINE} characters).", INVALID)
+    line = _PROMPT.sub("", line, count=1).strip()
+    if _CONTROL.search(line.replace("\t", " ")):
+        raise LineRefused("A command line must be one line of plain text.", INVALID)
+    if not line:
+        raise LineRefused("The line is empty.", INVALID)
+    _check_shell(line)
+    try:
+        return shlex.split(line)
+    except ValueError:
+        raise LineRefused("The line has a quote that is never closed.", INVALID) from None
+
+
+_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+\Z")
+
+
+def join_words(words: list[str]) -> str:
+    """Words as one shell-style line that splits back into the same words.
+
+    Readable where it can be (`python -c "print('hi')"`): double quotes when
+    nothing in the word is special inside them, single quotes otherwise.
+    """
+    out = []
+    for word in words:
+        if _PLAIN_WORD.match(word):
+            out.append(word)
+        elif not re.search(r'["\\$`!]', word):
+            out.append(f'"{word}"')
+        else:
+            out.append(shlex.quote(word))
+    return " ".join(out)
+
+
+@dataclass
+class _Options:
+    """Options and operands of one docker subcommand, docker-style."""
+
+    values: list[tuple[str, str | None]] = field(default_factory=list)
+    operands: list[str] = field(default_factory=list)
+
+    def has(self, *names: str) -> bool:
+        return any(name in names for name, _ in self.values)
+
+    def all(self, *names: str) -> list[str]:
+        return [value or "" for name, value in self.values if name in names]
+
+    def last(self, *names: str) -> str | None:
+        found = self.all(*names)
+        return found[-1] if found else None
+
+
+def _parse_options(
+    command: str,
+    words: list[str],
+    flags: Mapping[str, str],
+    valued: Mapping[str, str],
+    *,
+    interspersed: bool = True,
+) -> _Options:
+    """Split `words` into options and operands.
+
+    `flags` and `valued` map every spelling (`-d`, `--detach`) to one
+    canonical name. Short flags combine (`-it`). With `interspersed` false,
+    the first operand ends the options (docker run IMAGE COMMAND...).
+    """
+    result = _Options()
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            result.operands.extend(words[index + 1 :])
+            break
+        if not word.startswith("-") or word == "-":
+            if not interspersed:
+                result.operands.extend(words[index:])
+                break
+            result.operands.append(word)
+            index += 1
+            continue
+        name, eq, value = word.partition("=")
+        if name in valued:
+            if not eq:
+                index += 1
+                if index >= len(words):
+                    raise LineRefused(f"`{command}` option {name} needs a value.", INVALID)
+                value = words[index]
+            result.values.append((valued[name], value))
+        elif word in flags:
+            result.values.append((flags[word], None))
+        elif (
+            not word.startswith("--") and len(word) > 2 and all(f"-{c}" in flags for c in word[1:])
+        ):
+            result.values.extend((flags[f"-{c}"], None) for c in word[1:])
+        else:
+            offered = sorted({*flags, *valued} - {"-"})
+            raise LineRefused(
+                f"`{command}` option {name[:40]} is not available in the lab "
+                f"(it offers {', '.join(offered) or 'no options'}).",
+                UNSUPPORTED,
+            )
+        index += 1
+    return result
+
+
+def _container(name: str) -> str:
+    try:
+        return naming.check_container_name(name)
+    except InvalidName as exc:
+        raise LineRefused(exc.message, INVALID) from None
+
+
+def _image(ref: str) -> str:
+    try:
+        naming.parse_image(ref)
+    except InvalidName as exc:
+        raise LineRefused(exc.message, INVALID) from None
+    return ref
+
+
+def _operands(command: str, opts: _Options, low: int, high: int | None, what: str) -> list[str]:
+    count = len(opts.operands)
+    if count < low or (high is not None and count > high):
+        raise LineRefused(f"`{command}` takes {what}.", INVALID)
+    return opts.operands
+
+
+# --- subcommands -----------------------------------------------------------------
+
+
+def _port(value: str) -> tuple[int, list[str]]:
+    """The container port of a -p value ([IP:][HOST:]PORT[/tcp]) and notes on the rest."""
+    spec, _, protocol = value.partition("/")
+    if protocol and protocol != "tcp":
+        raise LineRefused(f"-p {value}: the lab publishes TCP ports only.", UNSUPPORTED)
+    parts = spec.rsplit(":", 2)
+    try:
+        port = int(parts[-1])
+    except ValueError:
+        raise LineRefused(
+            f"-p {value[:40]} is not a port mapping like 127.0.0.1:5002:5002.", INVALID
+        ) from None
+    if not 1 <= port <= 65535:
+        raise LineRefused(f"-p {value[:40]}: {port} is not a port number.", INVALID)
+    notes = []
+    if len(parts) == 3 and parts[0] not in ("127.0.0.1", "localhost"):
+        notes.append("The lab publishes ports on 127.0.0.1 only.")
+    if len(parts) >= 2 and parts[-2]:
+        notes.append(
+            f"The lab picks a free port of the server for container port {port}; "
+            "open the app through the site (Open app)."
+        )
+    return port, notes
+
+
+def _env(values: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise LineRefused(
+                f"-e {item[:40]} takes its value from your shell: write NAME=value.", INVALID
+            )
+        if not _ENV_NAME.match(key):
+            raise LineRefused(
+                f"-e {key[:40]} is not a variable name (letters, digits, _).", INVALID
+            )
+        env[key] = value
+    if len(env) > MAX_ENV:
+        raise LineRefused(f"The lab takes at most {MAX_ENV} -e variables.", UNSUPPORTED)
+    return env
+
+
+def _run(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker run",
+        words,
+        flags={
+            "--rm": "rm",
+            "-d": "detach",
+            "--detach": "detach",
+            "-i": "interactive",
+            "--interactive": "interactive",
+            "-t": "tty",
+            "--tty": "tty",
+        },
+        valued={
+            "--name": "name",
+            "-e": "env",
+            "--env": "env",
+            "-p": "publish",
+            "--publish": "publish",
+            "--network": "network",
+            "--net": "network",
+        },
+        interspersed=False,
+    )
+    if not opts.operands:
+        raise LineRefused("`docker run` needs an image.", INVALID)
+    image, *command = opts.operands
+    args: dict[str, Any] = {"image": _image(image)}
+    notes: list[str] = []
+    name = opts.last("name")
+    if name is not None:
+        args["name"] = _container(name)
+    ports = opts.all("publish")
+    if len(ports) > 1:
+        raise LineRefused("The lab publishes one port per container: keep one -p.", UNSUPPORTED)
+    if command:
+        args["command"] = join_words(command)
+    env = _env(opts.all("env"))
+    if env:
+        args["env"] = env
+    if ports:
+        args["port"], port_notes = _port(ports[0])
+        notes.extend(port_notes)
+    else:
+        # Like docker: nothing is published unless -p asks for it.
+        args["publish"] = False
+    network = opts.last("network")
+    if network is not None:
+        notes.append(
+            f"--network {network[:40]}: in the lab every container of your sandbox joins "
+            "your sandbox's own network, where containers find each other by name."
+        )
+    action = Action("run", args, wait=not opts.has("detach"), rm=opts.has("rm"))
+    return Line(ctx.text, (action,), tuple(notes))
+
+
+def _build(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker build",
+        words,
+        flags={"--no-cache": "no_cache"},
+        valued={"-f": "file", "--file": "file", "-t": "tag", "--tag": "tag"},
+    )
+    if opts.operands != ["."]:
+        raise LineRefused(
+            "The lab builds the sample app's folder: end the line with a single '.'.",
+            UNSUPPORTED,
+        )
+    tags = opts.all("tag")
+    if len(tags) > 1:
+        raise LineRefused("The lab gives a build one name: keep one -t.", UNSUPPORTED)
+    notes = []
+    tag = tags[0] if tags else DEFAULT_TAG
+    if not tags:
+        notes.append(f"Without -t the lab names the image {DEFAULT_TAG}.")
+    args: dict[str, Any] = {"tag": _image(tag)}
+    file = opts.last("file")
+    if file is not None and file != "Dockerfile":
+        samples = ctx.samples()
+        if not _SAMPLE_FILE.match(file) or file not in samples:
+            known = ", ".join(sorted(samples)) or "none"
+            raise LineRefused(
+                f"-f {file[:40]} is not one of the sample app's Dockerfiles ({known}).",
+                INVALID,
+            )
+        args["dockerfile"] = samples[file]
+    if opts.has("no_cache"):
+        args["no_cache"] = True
+    return Line(ctx.text, (Action("build", args),), tuple(notes))
+
+
+def _one_image(action: str, command: str) -> Callable[[list[str], _Context], Line]:
+    def parse(words: list[str], ctx: _Context) -> Line:
+        opts = _parse_options(command, words, flags={}, valued={})
+        (image,) = _operands(command, opts, 1, 1, "one image name")
+        return Line(ctx.text, (Action(action, {"image": _image(image)}),))
+
+    return parse
+
+
+def _tag(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options("docker tag", words, flags={}, valued={})
+    source, target = _operands("docker tag", opts, 2, 2, "a source and a target image")
+    args = {"source": _image(source), "target": _image(target)}
+    return Line(ctx.text, (Action("tag", args),))
+
+
+def _rmi(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options("docker rmi", words, flags={}, valued={})
+    images = _operands("docker rmi", opts, 1, None, "one or more image names")
+    return Line(ctx.text, tuple(Action("rmi", {"image": _image(i)}) for i in images))
+
+
+def _per_container(action: str, command: str, flags: dict, valued: dict):
+    def parse(words: list[str], ctx: _Context) -> Line:
+        opts = _parse_options(command, words, flags=flags, valued=valued)
+        names = _operands(command, opts, 1, None, "one or more container names")
+        return Line(ctx.text, tuple(Action(action, {"container": _container(n)}) for n in names))
+
+    return parse
+
+
+def _logs(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker logs",
+        words,
+        flags={"-f": "follow", "--follow": "follow"},
+        valued={"--tail": "tail", "-n": "tail"},
+    )
+    (name,) = _operands("docker logs", opts, 1, 1, "one container name")
+    args: dict[str, Any] = {"container": _container(name)}
+    tail = opts.last("tail")
+    if tail is not None:
+        args["tail"] = _tail(tail)
+    return Line(ctx.text, (Action("logs", args, follow=opts.has("follow")),))
+
+
+def _tail(value: str) -> int:
+    if value == "all":
+        return 10_000
+    if not value.isdigit() or int(value) > 10_000:
+        raise LineRefused("--tail takes a number of lines from 0 to 10000.", INVALID)
+    return int(value)
+
+
+def _state(command: str, *, max_operands: int, note: str = ""):
+    def parse(words: list[str], ctx: _Context) -> Line:
+        opts = _parse_options(command, words, flags={"-a": "all", "--all": "all"}, valued={})
+        _operands(command, opts, 0, max_operands, f"at most {max_operands} name")
+        notes = (note,) if note and opts.operands else ()
+        return Line(ctx.text, (Action("state"),), notes)
+
+    return parse
+
+
+def _inspect(kind: str | None):
+    command = "docker inspect" if kind is None else f"docker {kind} inspect"
+
+    def parse(words: list[str], ctx: _Context) -> Line:
+        opts = _parse_options(
+            command, words, flags={}, valued={"-f": "format", "--format": "format"}
+        )
+        names = _operands(command, opts, 1, None, "one or more names")
+        actions = []
+        for name in names:
+            which = kind or ("image" if ":" in name or "/" in name else "container")
+            checked = _image(name) if which == "image" else _container(name)
+            actions.append(Action("inspect", {"kind": which, "name": checked}))
+        notes = (
+            ("The lab shows the whole inspect output; --format is not applied.",)
+            if (opts.has("format"))
+            else ()
+        )
+        return Line(ctx.text, tuple(actions), notes)
+
+    return parse
+
+
+def _prune(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker system prune", words, flags={"-f": "force", "--force": "force"}, valued={}
+    )
+    _operands("docker system prune", opts, 0, 0, "no names")
+    return Line(ctx.text, (Action("prune"),))
+
+
+def _volume_rm(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options("docker volume rm", words, flags={}, valued={})
+    names = _operands("docker volume rm", opts, 1, None, "one or more volume names")
+    for name in names:
+        if not naming.NAME_RE.match(name):
+            raise LineRefused(f"{name[:40]!r} is not a volume name.", INVALID)
+    return Line(ctx.text, tuple(Action("volume_rm", {"volume": n}) for n in names))
+
+
+def _compose(words: list[str], ctx: _Context) -> Line:
+    if not words or words[0].startswith("-"):
+        raise LineRefused(
+            "The lab runs `docker compose up`, `ps`, `down` and `logs` on the sample's "
+            "compose.yaml, without options before the command.",
+            UNSUPPORTED,
+        )
+    command, rest = words[0], words[1:]
+    spec = {
+        "up": {"-d": "detach", "--detach": "detach", "--build": "build"},
+        "ps": {"-a": "all", "--all": "all"},
+        "down": {"-v": "volumes", "--volumes": "volumes"},
+        "logs": {"-f": "follow", "--follow": "follow"},
+    }
+    if command not in spec:
+        raise LineRefused(
+            f"`docker compose {command[:20]}` is not in the lab (it runs up, ps, down and logs).",
+            UNSUPPORTED,
+        )
+    opts = _parse_options(f"docker compose {command}", rest, flags=spec[command], valued={})
+    if command == "logs":
+        (service,) = _operands("docker compose logs", opts, 1, 1, "one service name")
+        if not naming.NAME_RE.match(service):
+            raise LineRefused(f"{service[:40]!r} is not a service name.", INVALID)
+        action = Action(
+            "logs", {"container": ctx.compose_container(service)}, follow=opts.has("follow")
+        )
+        return Line(ctx.text, (action,))
+    _operands(f"docker compose {command}", opts, 0, 0, "no service names in the lab")
+    args: dict[str, Any] = {"command": command}
+    notes: tuple[str, ...] = ()
+    if command == "down":
+        args["volumes"] = opts.has("volumes")
+    if command == "up" and not opts.has("detach"):
+        notes = ("The lab starts the project in the background, as with -d.",)
+    return Line(ctx.text, (Action("compose", args),), notes)
+
+
+_NETWORK = (
+    "In the lab your sandbox has a network of its own already: every container you "
+    "start joins it, and containers find each other there by name. `docker network` "
+    "commands run on your own machine, not in the lab."
+)
+_SWARM = (
+    "Swarm mode changes the whole engine, which the lab's engine is shared for: "
+    "this runs on your own machine, not in the lab."
+)
+
+_SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
+    ("run",): _run,
+    ("container", "run"): _run,
+    ("build",): _build,
+    ("image", "build"): _build,
+    ("tag",): _tag,
+    ("image", "tag"): _tag,
+    ("push",): _one_image("push", "docker push"),
+    ("image", "push"): _one_image("push", "docker push"),
+    ("pull",): _one_image("pull", "docker pull"),
+    ("image", "pull"): _one_image("pull", "docker pull"),
+    ("rmi",): _rmi,
+    ("image", "rm"): _rmi,
+    ("image", "remove"): _rmi,
+    ("rm",): _per_container(
+        "remove",
+        "docker rm",
+        {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"},
+        {},
+    ),
+    ("container", "rm"): _per_container(
+        "remove",
+        "docker rm",
+        {"-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes"},
+        {},
+    ),
+    ("stop",): _per_container("stop", "docker stop", {}, {"-t": "time", "--time": "time"}),
+    ("container", "stop"): _per_container(
+        "stop", "docker stop", {}, {"-t": "time", "--time": "time"}
+    ),
+    ("logs",): _logs,
+    ("container", "logs"): _logs,
+    ("images",): _state(
+        "docker images", max_operands=1, note="The lab's table lists all your images."
+    ),
+    ("image", "ls"): _state(
+        "docker image ls", max_operands=1, note="The lab's table lists all your images."
+    ),
+    ("image", "list"): _state(
+        "docker image ls", max_operands=1, note="The lab's table lists all your images."
+    ),
+    ("ps",): _state("docker ps", max_operands=0),
+    ("container", "ls"): _state("docker container ls", max_operands=0),
+    ("container", "list"): _state("docker container ls", max_operands=0),
+    ("inspect",): _inspect(None),
+    ("container", "inspect"): _inspect("container"),
+    ("image", "inspect"): _inspect("image"),
+    ("system", "prune"): _prune,
+    ("volume", "rm"): _volume_rm,
+    ("volume", "remove"): _volume_rm,
+    ("compose",): _compose,
+    ("network",): _NETWORK,
+    ("swarm",): _SWARM,
+    ("service",): _SWARM,
+    ("stack",): _SWARM,
+    ("node",): _SWARM,
+    ("history",): (
+        "`docker history` runs on your own machine; in the lab, Inspect shows an image's "
+        "layers and settings."
+    ),
+    ("image", "history"): (
+        "`docker history` runs on your own machine; in the lab, Inspect shows an image's "
+        "layers and settings."
+    ),
+    ("login",): "Your registry in the lab needs no login: `docker login` runs on your own machine.",
+    (
+        "logout",
+    ): "Your registry in the lab needs no login: `docker logout` runs on your own machine.",
+    (
+        "exec",
+    ): "The lab does not open processes inside containers: `docker exec` runs on your own machine.",
+}
+
+_ELSEWHERE = {
+    "curl": "`curl` runs on your own machine, not in the lab; in the lab, Open app shows the app's page.",
+    "time": "`time` measures a command on your own machine; in the lab the output says how long it took.",
+}
+
+
+@dataclass
+class _Context:
+    text: str
+    sample_files: Mapping[str, str] | None
+
+    def samples(self) -> Mapping[str, str]:
+        if self.sample_files is None:
+            self.sample_files = sample_dockerfiles()
+        return self.sample_files
+
+    @staticmethod
+    def compose_container(service: str) -> str:
+        # Deferred: the compose module reads settings and the models.
+        from sandboxes.services.compose import PROJECT
+
+        return f"{PROJECT}-{service}-1"
+
+
+def sample_dockerfiles() -> dict[str, str]:
+    """The sample app's Dockerfiles by file name (what `-f` may name)."""
+    from sandboxes.services.builds import sample_dir  # deferred: reads settings
+
+    directory = sample_dir()
+    if not directory.is_dir():
+        return {}
+    return {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted(directory.iterdir())
+        if _SAMPLE_FILE.match(path.name) and path.is_file()
+    }
+
+
+def parse_line(line: str, samples: Mapping[str, str] | None = None) -> Line:
+    """The actions one command line stands for; LineRefused says why there are none.
+
+    `line` may start with the `$ ` prompt. `samples` maps the sample app's
+    Dockerfile names to their text (default: read from the sample folder).
+    """
+    words = _words(line)
+    text = join_words(words)
+    if words[0] == "time" and len(words) > 1 and words[1] == "docker":
+        words = words[1:]  # the page accepts `time docker run ...` as a plain run
+    if words[0] != "docker":
+        program = words[0][:30]
+        reason = _ELSEWHERE.get(program) or (
+            f"`{program}` runs on your own machine, not in the lab: the lab runs docker commands."
+        )
+        raise LineRefused(reason)
+    rest = words[1:]
+    if not rest:
+        raise LineRefused("Say which docker command to run, like docker ps.", INVALID)
+    for size in (2, 1):
+        handler = _SUBCOMMANDS.get(tuple(rest[:size]))
+        if handler is None:
+            continue
+        if isinstance(handler, str):
+            raise LineRefused(handler)
+        return handler(rest[size:], _Context(text, samples))
+    raise LineRefused(
+        f"`docker {rest[0][:30]}` runs on your own machine, not in the lab "
+        "(the lab runs build, run, ps, images, logs, stop, rm, rmi, inspect, tag, push, "
+        "pull, system prune, volume rm and compose up/ps/down/logs)."
+    )
+
+
+def prompt_lines(markdown: str) -> Iterator[str]:
+    """The `$ ` command lines of a text's fenced code blocks, continuations joined.
+
+    Like the page's Try buttons: a line ending in a backslash continues on
+    the next one.
+    """
+    in_fence = False
+    pending = ""
+    for raw in markdown.splitlines():
+        if _FENCE.match(raw):
+            in_fence = not in_fence
+            pending = ""
+            continue
+        if not in_fence:
+            continue
+        if pending:
+            raw = pending + " " + raw.strip()
+            pending = ""
+        if raw.rstrip().endswith("\\"):
+            pending = raw.rstrip()[:-1].rstrip()
+            continue
+        if _PROMPT.match(raw):
+            yield _PROMPT.sub("", raw, count=1).strip()
+
+
+def lab_lines(markdown: str, samples: Mapping[str, str] | None = None) -> list[Line]:
+    """The command lines of `markdown` the lab can run, parsed, in order."""
+    found = []
+    for text in prompt_lines(markdown):
+        try:
+            found.append(parse_line(text, samples))
+        except LineRefused:
+            continue
+    return found
+
+
+# --- back to a command line ---------------------------------------------------------
+
+
+def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | None = None) -> str:
+    """The docker command a learner would type for one websocket action.
+
+    For history and display: `parse_line(render(a, args))` gives the action
+    back for every action a lesson line can produce (an edited Dockerfile or
+    compose file is rendered with a note instead).
+    """
+    q = shlex.quote
+    if action == "run":
+        parts = ["docker", "run"]
+        command = args.get("command")
+        port = args.get("port")
+        foreground = command is not None and port is None
+        if not foreground:
+            parts.append("-d")
+        if args.get("name"):
+            parts += ["--name", q(str(args["name"]))]
+        for key, value in (args.get("env") or {}).items():
+            parts += ["-e", q(f"{key}={value}")]
+        if port is not None and args.get("publish") is not False:
+            parts += ["-p", f"127.0.0.1:{port}:{port}"]
+        parts.append(q(str(args.get("image", ""))))
+        if command:
+            try:
+                parts.append(join_words(shlex.split(str(command))))
+            except ValueError:
+                parts.append(q(str(command)))
+        return " ".join(parts)
+    if action == "build":
+        parts = ["docker", "build"]
+        note = ""
+        dockerfile = args.get("dockerfile")
+        if dockerfile is not None:
+            try:
+                known = samples if samples is not None else sample_dockerfiles()
+            except OSError:
+                known = {}
+            name = next((n for n, text in known.items() if text == dockerfile), None)
+            if name is None:
+                note = "  # with your own Dockerfile"
+            elif name != "Dockerfile":
+                parts += ["-f", name]
+        parts += ["-t", q(str(args.get("tag", DEFAULT_TAG)))]
+        if args.get("no_cache"):
+            parts.append("--no-cache")
+        return " ".join(parts) + " ." + note
+    if action == "compose":
+        command = args.get("command")
+        if command == "up":
+            note = "  # with your edited compose.yaml" if args.get("file") else ""
+            return "docker compose up -d --build" + note
+        if command == "down":
+            return "docker compose down" + (" -v" if args.get("volumes") else "")
+        return f"docker compose {command}"
+    simple = {
+        "state": lambda: "docker ps -a",
+        "logs": lambda: (
+            "docker logs "
+            + (f"--tail {int(args['tail'])} " if "tail" in args else "")
+            + q(str(args.get("container", "")))
+        ),
+        "stop": lambda: f"docker stop {q(str(args.get('container', '')))}",
+        "remove": lambda: f"docker rm -f {q(str(args.get('container', '')))}",
+        "rmi": lambda: f"docker rmi {q(str(args.get('image', '')))}",
+        "inspect": lambda: (
+            f"docker {'image ' if args.get('kind') == 'image' else ''}inspect "
+            f"{q(str(args.get('name', '')))}"
+        ),
+        "prune": lambda: "docker system prune -f",
+        "volume_rm": lambda: f"docker volume rm {q(str(args.get('volume', '')))}",
+        "tag": lambda: (
+            f"docker tag {q(str(args.get('source', '')))} {q(str(args.get('target', '')))}"
+        ),
+        "push": lambda: f"docker push {q(str(args.get('image', '')))}",
+        "pull": lambda: f"docker pull {q(str(args.get('image', '')))}",
+    }
+    if action in simple:
+        return simple[action]()
+    return f"({action})"
