@@ -61,3 +61,11 @@ def test_a_bad_deployment_id_names_the_variable(monkeypatch, tmp_path, bad):
     monkeypatch.setenv("X_DEPLOYMENT", bad)
     with pytest.raises(ImproperlyConfigured, match="X_DEPLOYMENT"):
         env.deployment_id("X_DEPLOYMENT", tmp_path / "deployment_id")
+
+
+def test_a_choice_is_one_of_its_values(monkeypatch):
+    monkeypatch.setenv("X_CHOICE", " None ")
+    assert env.env_choice("X_CHOICE", "default", ("none", "default")) == "none"
+    monkeypatch.setenv("X_CHOICE", "host")
+    with pytest.raises(ImproperlyConfigured, match="X_CHOICE must be one of none, default"):
+        env.env_choice("X_CHOICE", "default", ("none", "default"))
