@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -57,6 +58,18 @@ def _remove_image(api, image_id: str, force: bool) -> bool:
     return False
 
 
+def _wait_gone(api, container_ids: list[str], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    for container_id in container_ids:
+        while time.monotonic() < deadline:
+            try:
+                with client.translate_errors():
+                    api.inspect_container(container_id)
+            except client.NotFound:
+                break
+            time.sleep(0.2)
+
+
 def remove_objects(sid: str) -> dict[str, int]:
     """Remove every container, image, volume and network labelled with sandbox `sid`."""
     naming.check_sid(sid)
@@ -64,8 +77,10 @@ def remove_objects(sid: str) -> dict[str, int]:
     removed = dict.fromkeys(KINDS, 0)
     with engine_call():
         api = client.api()
-        for container in api.containers(all=True, filters=flt):
-            removed["containers"] += _remove_container(api, container["Id"])
+        containers = [c["Id"] for c in api.containers(all=True, filters=flt)]
+        for container_id in containers:
+            removed["containers"] += _remove_container(api, container_id)
+        _wait_gone(api, containers)
         # Children before parents: a later build may sit on an earlier image,
         # and intermediate images (all=True) sit under the ones they led to.
         images = sorted(
@@ -142,10 +157,16 @@ def remove_build_leftovers(sids: set[str]) -> dict[str, dict[str, int]]:
                     continue  # a build runs: what it made is still in use
                 removed = dict.fromkeys(KINDS, 0)
                 prefix = "/" + naming.container_prefix(sid)
-                for container in containers.get(sid, []):
-                    names = container.get("Names") or []
-                    if not any(name.startswith(prefix) for name in names):
-                        removed["containers"] += _remove_container(api, container["Id"])
+                leftover = [
+                    container["Id"]
+                    for container in containers.get(sid, [])
+                    if not any(name.startswith(prefix) for name in container.get("Names") or [])
+                ]
+                for container_id in leftover:
+                    removed["containers"] += _remove_container(api, container_id)
+                # The engine may be removing a cancelled build's container
+                # itself; its image stays in use until that is done.
+                _wait_gone(api, leftover)
                 for image in images.get(sid, []):
                     if EXPIRY_LABEL not in (image.get("Labels") or {}):
                         removed["images"] += _remove_image(api, image["Id"], force=False)
