@@ -116,8 +116,6 @@ _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|[^/]*@[^/]*:|git@|github\.com/
 class InvalidDockerfile(BadRequest):
     """The Dockerfile is not one the engine's builder would accept either."""
 
-    code = "bad_dockerfile"
-
 
 @dataclass(frozen=True)
 class Instruction:
