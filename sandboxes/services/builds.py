@@ -36,6 +36,7 @@ from pathlib import Path
 from django.conf import settings
 
 from engine import client
+from engine import images as lesson_images
 from sandboxes import naming
 from sandboxes.errors import (
     BadRequest,
@@ -123,19 +124,19 @@ def build_context(directory: Path, dockerfile: str) -> io.BytesIO:
     return buffer
 
 
-def _lesson_names() -> str:
-    from engine import images as lesson_images
-
-    return ", ".join(sorted(lesson_images.OFFICIAL.values()))
-
-
 def _image(
-    sandbox: Sandbox, image: str, stages: list[str | None], where: str, kind: str
+    sandbox: Sandbox,
+    image: str,
+    stages: list[str | None],
+    where: str,
+    kind: str,
+    named: set[str] = frozenset(),
 ) -> tuple[str, dict | None]:
     """The engine reference an image read by FROM or COPY --from becomes.
 
-    `stages` are the names (or None) of the stages before this one. Returns
-    the reference and, for one of the sandbox's own images, its inspect data.
+    `stages` are the names (or None) of the stages before this one; `named`
+    every stage name of the file. Returns the reference and, for one of the
+    sandbox's own images, its inspect data.
     """
     if "$" in image:
         raise BadRequest(f"{where}: build arguments in image names are not supported here.")
@@ -155,10 +156,15 @@ def _image(
     try:
         found, tag = find_image(sandbox, image)
     except (InvalidName, NotInSandbox):
-        later = f" (stage {lowered!r} is not defined before this line)" if df.STAGE_NAME.match(lowered) else ""
+        if lowered in named:
+            raise BadRequest(
+                f"{where}: the stage {lowered!r} is not an earlier stage; a build "
+                "can only read stages that come before this line."
+            ) from None
+        names = ", ".join(sorted(lesson_images.OFFICIAL.values()))
         raise BadRequest(
-            f"{where}: {image!r} is neither a lesson image ({_lesson_names()}), an "
-            f"earlier stage, nor an image in your sandbox{later}."
+            f"{where}: {image!r} is neither a lesson image ({names}), an "
+            "earlier stage, nor an image in your sandbox."
         ) from None
     reference = naming.engine_image(sandbox.sid, tag) if tag else found["Id"]
     return reference, found
@@ -203,19 +209,20 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> df.Dockerfile:
     what it may not run.
     """
     parsed = df.parse(text)
+    named = {ins.stage for ins in parsed.instructions if ins.stage}
     stages: list[str | None] = []
     result = []
     for ins in parsed.instructions:
         _check_labels(ins)
         if ins.keyword == "FROM":
-            reference, own = _image(sandbox, ins.args[0], stages, ins.where(), "from")
+            reference, own = _image(sandbox, ins.args[0], stages, ins.where(), "from", named)
             if own is not None:
                 _check_triggers(require_present(own["Id"], sandbox), ins.where(), ins.args[0])
             ins = replace(ins, args=(reference, *ins.args[1:]))
             stages.append(ins.stage)
         source = ins.flag("from")
         if source is not None:
-            reference, _ = _image(sandbox, source, stages[:-1], ins.where(), "copy-from")
+            reference, _ = _image(sandbox, source, stages[:-1], ins.where(), "copy-from", named)
             ins = replace(
                 ins, flags=tuple((k, reference if k == "from" else v) for k, v in ins.flags)
             )
