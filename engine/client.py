@@ -154,13 +154,13 @@ def volume_mount(target: str, source: str | None = None, labels: dict | None = N
 
 
 def is_local() -> bool:
-    """Whether the engine runs on this machine (a unix socket), as far as settings say."""
+    """Whether the engine runs on this machine (a unix socket), as settings say."""
     url = _base_url() or os.environ.get("DOCKER_HOST") or ""
     return not url or url.startswith("unix://")
 
 
 def info() -> dict:
-    """The engine's system facts (`docker info`): cgroup driver and version among them."""
+    """The engine's system facts (`docker info`): cgroup driver and version too."""
     with translate_errors():
         return api().info()
 

@@ -62,7 +62,11 @@ def _relative(sid: str) -> str:
 
 def _problem() -> str | None:
     """Why build cgroups cannot be used here, or None (asked once per set-up)."""
-    key = (settings.DOCKERLAB_ENGINE_URL, os.environ.get("DOCKER_HOST"), str(CGROUP_ROOT))
+    key = (
+        settings.DOCKERLAB_ENGINE_URL,
+        os.environ.get("DOCKER_HOST"),
+        str(CGROUP_ROOT),
+    )
     if key not in _problems:
         _problems[key] = _find_problem()
     return _problems[key]
@@ -70,14 +74,19 @@ def _problem() -> str | None:
 
 def _find_problem() -> str | None:
     if not client.is_local():
-        return "the engine is on another machine, whose cgroups this server cannot write"
+        return (
+            "the engine is on another machine, whose cgroups this server cannot write"
+        )
     try:
         facts = client.info()
     except client.EngineError as exc:
         return f"the engine did not say how it runs containers ({exc.message})"
     version, driver = str(facts.get("CgroupVersion", "1")), facts.get("CgroupDriver")
     if version != "1" or driver != "cgroupfs":
-        return f"the engine uses cgroup v{version} with the {driver} driver, not v1 with cgroupfs"
+        return (
+            f"the engine uses cgroup v{version} with the {driver} driver, "
+            "not v1 with cgroupfs"
+        )
     pids = CGROUP_ROOT / "pids"
     if not pids.is_dir() or not os.access(pids, os.W_OK):
         return f"{pids} is not a cgroup hierarchy this server may write"

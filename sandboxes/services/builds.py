@@ -139,7 +139,9 @@ def _image(
     sandbox's own images, its inspect data.
     """
     if "$" in image:
-        raise BadRequest(f"{where}: build arguments in image names are not supported here.")
+        raise BadRequest(
+            f"{where}: build arguments in image names are not supported here."
+        )
     lowered = df.go_lower(image)
     if lowered in {name for name in stages if name}:
         return lowered, None
@@ -178,7 +180,9 @@ def _check_labels(ins: df.Instruction) -> None:
         return
     for name, _ in ins.pairs() if ins.form == "pairs" else [tuple(ins.args)]:
         if "$" in name:
-            raise BadRequest(f"{ins.where()}: write label names out, not from $variables.")
+            raise BadRequest(
+                f"{ins.where()}: write label names out, not from $variables."
+            )
         literal = df.literal_word(name)
         if literal is None or literal.lower().startswith(RESERVED_LABELS):
             raise BadRequest(
@@ -187,7 +191,7 @@ def _check_labels(ins: df.Instruction) -> None:
 
 
 def _check_triggers(image: dict, where: str, shown: str) -> None:
-    """An own base image's ONBUILD triggers run in this build: hold them to the same rules."""
+    """An own base image's ONBUILD triggers run in this build: same rules for them."""
     for trigger in (image.get("Config") or {}).get("OnBuild") or []:
         try:
             ins = df.read_trigger(trigger)
@@ -215,16 +219,23 @@ def prepare_dockerfile(sandbox: Sandbox, text: str) -> df.Dockerfile:
     for ins in parsed.instructions:
         _check_labels(ins)
         if ins.keyword == "FROM":
-            reference, own = _image(sandbox, ins.args[0], stages, ins.where(), "from", named)
+            reference, own = _image(
+                sandbox, ins.args[0], stages, ins.where(), "from", named
+            )
             if own is not None:
-                _check_triggers(require_present(own["Id"], sandbox), ins.where(), ins.args[0])
+                _check_triggers(
+                    require_present(own["Id"], sandbox), ins.where(), ins.args[0]
+                )
             ins = replace(ins, args=(reference, *ins.args[1:]))
             stages.append(ins.stage)
         source = ins.flag("from")
         if source is not None:
-            reference, _ = _image(sandbox, source, stages[:-1], ins.where(), "copy-from", named)
+            reference, _ = _image(
+                sandbox, source, stages[:-1], ins.where(), "copy-from", named
+            )
             ins = replace(
-                ins, flags=tuple((k, reference if k == "from" else v) for k, v in ins.flags)
+                ins,
+                flags=tuple((k, reference if k == "from" else v) for k, v in ins.flags),
             )
         result.append(ins)
     return replace(parsed, instructions=tuple(result))
@@ -234,12 +245,16 @@ def _label_step(labels: dict[str, str]) -> df.Instruction:
     args: list[str] = []
     for key, value in labels.items():
         if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
-            raise SandboxError(f"The label {key}={value!r} cannot be written into a Dockerfile.")
+            raise SandboxError(
+                f"The label {key}={value!r} cannot be written into a Dockerfile."
+            )
         args += [key, f'"{value}"']
     return df.Instruction("LABEL", tuple(args), "pairs")
 
 
-def labelled(instructions: tuple[df.Instruction, ...], labels: dict[str, str]) -> list[df.Instruction]:
+def labelled(
+    instructions: tuple[df.Instruction, ...], labels: dict[str, str]
+) -> list[df.Instruction]:
     """The instructions with the labels around every stage.
 
     The stable labels come right after each FROM; the expiry label ends each
@@ -340,7 +355,10 @@ class BuildStream:
             for note in self._notes:
                 yield {"kind": "line", "text": note + "\n"}
             if self._failure is not None or self._output is None:
-                yield {"kind": "error", "message": self._failure or "The build did not start."}
+                yield {
+                    "kind": "error",
+                    "message": self._failure or "The build did not start.",
+                }
                 return
             yield from self._events(self._output)
         finally:
@@ -355,14 +373,18 @@ class BuildStream:
                     return
                 if "error" in chunk:
                     detail = chunk.get("errorDetail") or {}
-                    message = naming.strip(sid, str(detail.get("message") or chunk["error"]))
+                    message = naming.strip(
+                        sid, str(detail.get("message") or chunk["error"])
+                    )
                     yield {"kind": "error", "message": self._explained(message.strip())}
                     return
                 if "aux" in chunk and isinstance(chunk["aux"], dict):
                     image_id = chunk["aux"].get("ID") or image_id
                 text = chunk.get("stream")
                 if text is None and "status" in chunk:
-                    text = f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
+                    text = (
+                        f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
+                    )
                 if text:
                     yield from self._text_events(naming.strip(sid, text))
         except client.EngineError as exc:
@@ -381,7 +403,10 @@ class BuildStream:
         if image_id is None:
             image_id = self._lookup_id()
         if image_id is None:
-            yield {"kind": "error", "message": "The build ended without producing an image."}
+            yield {
+                "kind": "error",
+                "message": "The build ended without producing an image.",
+            }
             return
         yield {"kind": "done", "image": self.tag, "id": image_id}
 
@@ -425,14 +450,18 @@ def _dockerfile_text(dockerfile: str | None) -> str:
     if dockerfile is None:
         path = sample_dir() / "Dockerfile"
         if not path.is_file():
-            raise SandboxError("The sample app's Dockerfile is missing.", code="not_found")
+            raise SandboxError(
+                "The sample app's Dockerfile is missing.", code="not_found"
+            )
         return path.read_text()
     if not isinstance(dockerfile, str):
         raise BadRequest("The Dockerfile must be text.")
     try:
         size = len(dockerfile.encode("utf-8"))
     except UnicodeEncodeError:
-        raise BadRequest("The Dockerfile holds characters that are not valid text.") from None
+        raise BadRequest(
+            "The Dockerfile holds characters that are not valid text."
+        ) from None
     if size > MAX_DOCKERFILE:
         raise BadRequest("The Dockerfile is too large (at most 64 KiB).")
     return dockerfile

@@ -109,7 +109,9 @@ MAX_LINE_BYTES = 65535
 # Characters the lab refuses outside JSON strings: C0 controls but tab, DEL,
 # C1 controls. They would only ever hide text.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_HEREDOC = re.compile(r"(?:\A|[" + re.escape(SPACE) + r"])[0-9]*<<-?[\t ]*[\"']?[A-Za-z_]")
+_HEREDOC = re.compile(
+    r"(?:\A|[" + re.escape(SPACE) + r"])[0-9]*<<-?[\t ]*[\"']?[A-Za-z_]"
+)
 _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|[^/]*@[^/]*:|git@|github\.com/", re.I)
 
 
@@ -136,7 +138,9 @@ class Instruction:
     form: str = "words"
     flags: tuple[tuple[str, str], ...] = ()
     inner: Instruction | None = None
-    line: int = field(default=0, compare=False)  # where it starts in the source, 1-based
+    line: int = field(
+        default=0, compare=False
+    )  # where it starts in the source, 1-based
 
     def flag(self, name: str) -> str | None:
         for key, value in self.flags:
@@ -247,7 +251,9 @@ def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
     return line[: match.start()] + (match.group(1) or ""), False
 
 
-def _logical_lines(lines: list[str], directives: _Directives) -> Iterator[tuple[int, str]]:
+def _logical_lines(
+    lines: list[str], directives: _Directives
+) -> Iterator[tuple[int, str]]:
     """(first line number, joined text) of each instruction."""
     index, count = 0, len(lines)
     while index < count:
@@ -449,7 +455,9 @@ def _maybe_json_list(text: str, where: str) -> tuple[str, tuple[str, ...]]:
     return "words", _split(text)
 
 
-def _name_values(keyword: str, text: str, escape: str, where: str) -> tuple[str, tuple[str, ...]]:
+def _name_values(
+    keyword: str, text: str, escape: str, where: str
+) -> tuple[str, tuple[str, ...]]:
     """ENV and LABEL: `name=value ...`, or the old `name value`."""
     words = _parse_words(text, escape)
     if not words:
@@ -566,7 +574,9 @@ def _trigger(rest: str, number: int, escape: str) -> Instruction:
     return _one(rest, number, escape)
 
 
-def _read_flags(keyword: str, words: list[str], where: str) -> tuple[tuple[str, str], ...]:
+def _read_flags(
+    keyword: str, words: list[str], where: str
+) -> tuple[tuple[str, str], ...]:
     """The builder's BFlags.Parse: known flags, each once, each with a value."""
     known = _FLAGS.get(keyword, ())
     flags: list[tuple[str, str]] = []
@@ -601,8 +611,10 @@ def _check_shape(ins: Instruction) -> None:
         if keyword == "ARG":
             need(all(not arg.startswith("=") for arg in args), "names cannot be blank")
     elif keyword == "SHELL":
-        need(ins.form == "json" and len(args) >= 1,
-             'takes a JSON array, like SHELL ["/bin/sh", "-c"]')
+        need(
+            ins.form == "json" and len(args) >= 1,
+            'takes a JSON array, like SHELL ["/bin/sh", "-c"]',
+        )
     elif keyword in ("RUN", "CMD", "ENTRYPOINT"):
         need(ins.form == "json" or bool(args), "needs a command")
     elif keyword == "HEALTHCHECK":
@@ -623,8 +635,19 @@ def _strings(ins: Instruction) -> list[str]:
 
 
 # What the builder runs through its shell-word expander (escapes, quotes, $).
-_EXPANDED = {"COPY", "ADD", "ENV", "LABEL", "ARG", "WORKDIR", "USER", "VOLUME",
-             "STOPSIGNAL", "EXPOSE", "FROM"}
+_EXPANDED = {
+    "COPY",
+    "ADD",
+    "ENV",
+    "LABEL",
+    "ARG",
+    "WORKDIR",
+    "USER",
+    "VOLUME",
+    "STOPSIGNAL",
+    "EXPOSE",
+    "FROM",
+}
 
 
 def check(ins: Instruction, escape: str) -> None:
@@ -632,13 +655,17 @@ def check(ins: Instruction, escape: str) -> None:
     where = ins.where()
     for name, value in ins.flags:
         if name in _BUILDKIT_ONLY:
-            raise BadRequest(f"{where}: --{name} is not supported here: {_BUILDKIT_ONLY[name]}.")
+            raise BadRequest(
+                f"{where}: --{name} is not supported here: {_BUILDKIT_ONLY[name]}."
+            )
         if "$" in value:
             raise BadRequest(
                 f"{where}: build arguments ($NAME) in --{name} are not supported here."
             )
         if not _FLAG_VALUE[name].match(value):
-            raise BadRequest(f"{where}: --{name}={value!r} is not a value the lab accepts.")
+            raise BadRequest(
+                f"{where}: --{name}={value!r} is not a value the lab accepts."
+            )
     if ins.form != "json" and ins.keyword != "ONBUILD":
         for text in _strings(ins):
             found = _CONTROL.search(text)
@@ -735,7 +762,9 @@ def parse(text: str) -> Dockerfile:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest("The Dockerfile holds characters that are not valid text.") from None
+        raise BadRequest(
+            "The Dockerfile holds characters that are not valid text."
+        ) from None
     directives = _Directives()
     stages = _Stages()
     found = []
@@ -768,7 +797,11 @@ def _body(ins: Instruction) -> str:
     if ins.keyword == "HEALTHCHECK":
         if len(args) == 1:
             return args[0]
-        command = json.dumps(list(args[1:]), ensure_ascii=False) if ins.form == "json" else args[1]
+        command = (
+            json.dumps(list(args[1:]), ensure_ascii=False)
+            if ins.form == "json"
+            else args[1]
+        )
         return f"{args[0]} {command}"
     if ins.form == "json":
         return json.dumps(list(args), ensure_ascii=False)
@@ -799,14 +832,18 @@ def emit_line(ins: Instruction) -> str:
     except BadRequest:
         again = []
     if again != [ins]:
-        trailing = ins.form in ("shell", "text") and ins.args and ins.args[-1].endswith("\\")
+        trailing = (
+            ins.form in ("shell", "text") and ins.args and ins.args[-1].endswith("\\")
+        )
         reason = (
             "it ends with a single backslash, which the builder would read as a "
             "line continuation"
             if trailing
             else "the builder would read it differently once written on one line"
         )
-        raise BadRequest(f"{ins.where()}: this instruction cannot be passed on exactly: {reason}.")
+        raise BadRequest(
+            f"{ins.where()}: this instruction cannot be passed on exactly: {reason}."
+        )
     return line
 
 

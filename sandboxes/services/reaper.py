@@ -147,7 +147,9 @@ def remove_build_leftovers(sids: set[str]) -> dict[str, dict[str, int]]:
         return result
     with engine_call():
         api = client.api()
-        containers = _by_sandbox(api.containers(all=True, filters=_deployment_filter(LABEL)), sids)
+        containers = _by_sandbox(
+            api.containers(all=True, filters=_deployment_filter(LABEL)), sids
+        )
         images = _by_sandbox(
             api.images(filters={**_deployment_filter(LABEL), "dangling": True}), sids
         )
@@ -160,7 +162,9 @@ def remove_build_leftovers(sids: set[str]) -> dict[str, dict[str, int]]:
                 leftover = [
                     container["Id"]
                     for container in containers.get(sid, [])
-                    if not any(name.startswith(prefix) for name in container.get("Names") or [])
+                    if not any(
+                        name.startswith(prefix) for name in container.get("Names") or []
+                    )
                 ]
                 for container_id in leftover:
                     removed["containers"] += _remove_container(api, container_id)
@@ -169,10 +173,14 @@ def remove_build_leftovers(sids: set[str]) -> dict[str, dict[str, int]]:
                 _wait_gone(api, leftover)
                 for image in images.get(sid, []):
                     if EXPIRY_LABEL not in (image.get("Labels") or {}):
-                        removed["images"] += _remove_image(api, image["Id"], force=False)
+                        removed["images"] += _remove_image(
+                            api, image["Id"], force=False
+                        )
             if any(removed.values()):
                 result[sid] = removed
-                log.info("removed build leftovers of sandbox %s: %s", sid, describe(removed))
+                log.info(
+                    "removed build leftovers of sandbox %s: %s", sid, describe(removed)
+                )
     return result
 
 

@@ -1,6 +1,8 @@
-"""A build through the sandbox services in a process of its own, for fault tests to kill.
+"""A build through the sandbox services in a process of its own, for tests to kill.
 
-Usage, from the repository's root: python -m tests.integration.killable_build SID TAG < Dockerfile
+Usage, from the repository's root:
+
+    python -m tests.integration.killable_build SID TAG < Dockerfile
 
 It reads the sandbox from the database DOCKERLAB_DB names (the test run's),
 builds the Dockerfile given on stdin, and prints each build event as one

@@ -70,11 +70,15 @@ def _image_id(ref: str) -> str:
 
 def _ancestry(image_id: str) -> list[str]:
     with client.translate_errors():
-        return [entry["Id"] for entry in client.api().history(image_id) if entry["Id"] != "<missing>"]
+        return [
+            entry["Id"]
+            for entry in client.api().history(image_id)
+            if entry["Id"] != "<missing>"
+        ]
 
 
 def _expected_history(text: str) -> list[str]:
-    """What `docker history` says for each image-making step of an emitted Dockerfile."""
+    """What `docker history` says for each image-making step of a Dockerfile we emit."""
     expected = []
     for ins in df.parse(text).instructions:
         if ins.keyword == "FROM":
@@ -82,7 +86,9 @@ def _expected_history(text: str) -> list[str]:
         elif ins.keyword == "RUN" and ins.form == "shell":
             expected.append(f"/bin/sh -c {ins.args[0]}")
         elif ins.keyword == "LABEL":
-            pairs = " ".join(f"{df.literal_word(k)}={df.literal_word(v)}" for k, v in ins.pairs())
+            pairs = " ".join(
+                f"{df.literal_word(k)}={df.literal_word(v)}" for k, v in ins.pairs()
+            )
             expected.append(f"/bin/sh -c #(nop)  LABEL {pairs}")
         elif ins.keyword in ("CMD", "ENV", "ONBUILD"):
             expected.append(f"/bin/sh -c #(nop)  {df.emit_line(ins)}")
@@ -124,12 +130,28 @@ REFUSED = {
     "add-git-https": ("ADD https://github.com/moby/moby.git#master /src", 2, "git"),
     "add-git-scheme": ("ADD git://127.0.0.1:{port}/repo.git /src", 2, "git"),
     "heredoc": ("RUN <<EOF\nwget http://127.0.0.1:{port}/\nEOF", 2, "heredoc"),
-    "run-mount": ("RUN --mount=type=bind,source=/,target=/host cat /host/etc/shadow", 2, "--mount"),
-    "platform": ("FROM --platform=linux/arm64 python:3.12-slim AS other", 2, "--platform"),
+    "run-mount": (
+        "RUN --mount=type=bind,source=/,target=/host cat /host/etc/shadow",
+        2,
+        "--mount",
+    ),
+    "platform": (
+        "FROM --platform=linux/arm64 python:3.12-slim AS other",
+        2,
+        "--platform",
+    ),
     "reserved-label": ('LABEL "org.dockerlab.sandbox"=someone-else', 2, "reserved"),
     "reserved-label-escaped": ("LABEL org.docker\\lab.owner=1", 2, "reserved"),
-    "later-stage": ("COPY --from=later / /x\nFROM python:3.12-slim AS later", 2, "earlier stage"),
-    "own-stage": ("FROM python:3.12-slim AS me\nCOPY --from=me / /x", 3, "earlier stage"),
+    "later-stage": (
+        "COPY --from=later / /x\nFROM python:3.12-slim AS later",
+        2,
+        "earlier stage",
+    ),
+    "own-stage": (
+        "FROM python:3.12-slim AS me\nCOPY --from=me / /x",
+        3,
+        "earlier stage",
+    ),
     "stage-index": ("COPY --from=0 / /x", 2, "earlier stage"),
 }
 
@@ -145,13 +167,19 @@ def test_what_could_fetch_or_hide_is_refused_naming_the_line(name, alice, trap):
     assert trap.connections == 0
 
 
-def test_another_sandboxes_image_cannot_be_read_however_it_is_written(alice, bob, bob_secret, trap):
+def test_another_sandboxes_image_cannot_be_read_however_it_is_written(
+    alice, bob, bob_secret, trap
+):
     name = f"dl-{bob.sid}/secret"
     short = bob_secret.split(":")[1][:12]
     for dockerfile, line in [
         # The old checker took escape=` from the second line; the builder stops
         # at the unknown directive and sees the COPY.
-        (f"# foo=bar\n# escape=`\n{BASE}RUN echo hidden `\nCOPY --from={name} /secret /x\n", 5),
+        (
+            f"# foo=bar\n# escape=`\n{BASE}RUN echo hidden `\n"
+            f"COPY --from={name} /secret /x\n",
+            5,
+        ),
         (f"FROM\v{name}\n", 1),
         (f"\rFROM {short}\n", 1),
         (f"{BASE}COPY\v--from={bob_secret}\v/secret\v/x\n", 2),
@@ -162,7 +190,10 @@ def test_another_sandboxes_image_cannot_be_read_however_it_is_written(alice, bob
     ]:
         with pytest.raises(services.BadRequest) as info:
             services.build_image(alice, "stolen", dockerfile)
-        assert info.value.message.startswith(f"Line {line}:"), (dockerfile, info.value.message)
+        assert info.value.message.startswith(f"Line {line}:"), (
+            dockerfile,
+            info.value.message,
+        )
     assert trap.connections == 0
 
 
@@ -171,10 +202,14 @@ def test_a_trailing_continuation_cannot_swallow_our_label(alice, bob_secret):
     _done(alice, "trailing", dockerfile)
     _check_built(alice, "trailing", dockerfile, [bob_secret])
     with pytest.raises(services.BadRequest, match="single backslash"):
-        services.build_image(alice, "trailing", "# escape=`\n" + BASE + "RUN echo hi \\\n")
+        services.build_image(
+            alice, "trailing", "# escape=`\n" + BASE + "RUN echo hi \\\n"
+        )
 
 
-def test_whitespace_the_old_checker_missed_is_read_as_the_engine_reads_it(alice, bob_secret):
+def test_whitespace_the_old_checker_missed_is_read_as_the_engine_reads_it(
+    alice, bob_secret
+):
     dockerfile = (
         "\ufeff\t FROM\vpython:3.12-slim\fAS\rbase\r\n"
         "RUN echo built > /built\n"
@@ -188,14 +223,18 @@ def test_whitespace_the_old_checker_missed_is_read_as_the_engine_reads_it(alice,
 
 
 def test_the_directive_differential_builds_what_the_engine_reads(alice, bob_secret):
-    dockerfile = "# foo=bar\n# escape=`\n" + BASE + "RUN echo 'first `'\nRUN echo second\n"
+    dockerfile = (
+        "# foo=bar\n# escape=`\n" + BASE + "RUN echo 'first `'\nRUN echo second\n"
+    )
     events = _done(alice, "directives", dockerfile)
     text = "".join(e.get("text", "") for e in events)
     assert "first `" in text and "second" in text
     _check_built(alice, "directives", dockerfile, [bob_secret])
 
 
-def test_copy_from_an_own_image_id_prefix_reads_that_image(alice, alice_own, bob_secret):
+def test_copy_from_an_own_image_id_prefix_reads_that_image(
+    alice, alice_own, bob_secret
+):
     short = alice_own.split(":")[1][:10]
     dockerfile = BASE + f"COPY --from={short} /mine /mine\nRUN cat /mine\n"
     events = _done(alice, "copied", dockerfile)
@@ -214,18 +253,20 @@ def test_a_syntax_directive_is_dropped_with_a_note(alice, bob_secret):
 def test_onbuild_triggers_are_ours_and_run_in_the_next_build(alice, bob_secret):
     parent = BASE + "ONBUILD RUN echo triggered-here\n"
     _done(alice, "parent", parent)
-    assert client.api().inspect_image(f"dl-{alice.sid}/parent:latest")["Config"]["OnBuild"] == [
-        "RUN echo triggered-here"
-    ]
-    events = _done(alice, "child", "FROM parent\nCMD [\"true\"]\n")
+    assert client.api().inspect_image(f"dl-{alice.sid}/parent:latest")["Config"][
+        "OnBuild"
+    ] == ["RUN echo triggered-here"]
+    events = _done(alice, "child", 'FROM parent\nCMD ["true"]\n')
     text = "".join(e.get("text", "") for e in events)
     assert "Executing 1 build trigger" in text and "triggered-here" in text
-    _check_built(alice, "child", "FROM parent\nCMD [\"true\"]\n", [bob_secret])
+    _check_built(alice, "child", 'FROM parent\nCMD ["true"]\n', [bob_secret])
 
 
 def test_a_quoted_label_of_the_learner_is_set_as_written(alice, bob_secret):
     dockerfile = BASE + 'LABEL "com.example.vendor"="ACME Labs" version=1\n'
     _done(alice, "labelled", dockerfile)
-    labels = client.api().inspect_image(f"dl-{alice.sid}/labelled:latest")["Config"]["Labels"]
+    labels = client.api().inspect_image(f"dl-{alice.sid}/labelled:latest")["Config"][
+        "Labels"
+    ]
     assert labels["com.example.vendor"] == "ACME Labs" and labels["version"] == "1"
     _check_built(alice, "labelled", dockerfile, [bob_secret])

@@ -74,7 +74,9 @@ def _orphans(before: dict[str, set[str]], token: str) -> list[str]:
         with client.translate_errors():
             data = api.inspect_container(container_id)
         if token in json.dumps(data["Config"].get("Cmd")):
-            found.append(f"container {container_id[:12]} {data['Config'].get('Labels')}")
+            found.append(
+                f"container {container_id[:12]} {data['Config'].get('Labels')}"
+            )
     for image_id in now["images"] - before["images"]:
         with client.translate_errors():
             history = api.history(image_id)
@@ -103,7 +105,13 @@ def _kill_mid_build(sandbox, token: str) -> None:
         + 'CMD ["true"]\n'
     )
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.killable_build", sandbox.sid, "victim"],
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.killable_build",
+            sandbox.sid,
+            "victim",
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -114,7 +122,9 @@ def _kill_mid_build(sandbox, token: str) -> None:
     child.stdin.write(dockerfile)
     child.stdin.close()
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in child.stdout], daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in child.stdout], daemon=True
+    ).start()
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -132,7 +142,10 @@ def _kill_mid_build(sandbox, token: str) -> None:
     for _ in range(50):
         with client.translate_errors():
             running = [
-                c for c in client.api().containers(all=True, filters=sandbox.label_filter())
+                c
+                for c in client.api().containers(
+                    all=True, filters=sandbox.label_filter()
+                )
                 if token in c.get("Command", "") and c["State"] == "running"
             ]
         if running:
@@ -156,12 +169,16 @@ def _labelled(sandbox) -> dict[str, list]:
         return {
             "containers": [c["Id"] for c in api.containers(all=True, filters=flt)],
             "images": sorted(i["Id"] for i in api.images(all=True, filters=flt)),
-            "volumes": [v["Name"] for v in (api.volumes(filters=flt) or {}).get("Volumes") or []],
+            "volumes": [
+                v["Name"] for v in (api.volumes(filters=flt) or {}).get("Volumes") or []
+            ],
             "networks": [n["Id"] for n in api.networks(filters=flt)],
         }
 
 
-def test_after_a_kill_the_next_start_clears_the_builds_leftovers_of_a_live_sandbox(learners):
+def test_after_a_kill_the_next_start_clears_the_builds_leftovers_of_a_live_sandbox(
+    learners,
+):
     sandbox = learners[0]
     events = list(services.build_image(sandbox, "kept", BASE + "RUN echo kept\n"))
     assert events[-1]["kind"] == "done"
@@ -180,7 +197,9 @@ def test_after_a_kill_the_next_start_clears_the_builds_leftovers_of_a_live_sandb
         assert idle
 
 
-def test_after_a_kill_a_sandbox_the_database_forgot_leaves_nothing(learners, django_db_blocker):
+def test_after_a_kill_a_sandbox_the_database_forgot_leaves_nothing(
+    learners, django_db_blocker
+):
     sandbox = learners[1]
     events = list(services.build_image(sandbox, "kept", BASE + "RUN echo kept\n"))
     assert events[-1]["kind"] == "done"
@@ -189,15 +208,23 @@ def test_after_a_kill_a_sandbox_the_database_forgot_leaves_nothing(learners, dja
 
     _kill_mid_build(sandbox, token)
     with django_db_blocker.unblock():
-        Sandbox.objects.filter(sid=sandbox.sid).delete()  # a restart with a fresh database
+        Sandbox.objects.filter(
+            sid=sandbox.sid
+        ).delete()  # a restart with a fresh database
     swept = services.reap(only={sandbox.sid})
 
     assert swept[sandbox.sid]["images"] >= 1
-    assert _labelled(sandbox) == {"containers": [], "images": [], "volumes": [], "networks": []}
+    assert _labelled(sandbox) == {
+        "containers": [],
+        "images": [],
+        "volumes": [],
+        "networks": [],
+    }
     assert _orphans(before, token) == []
     assert sandbox.sid not in buildlimits.cgroup_sids()
     deployment = services.builds.settings.DOCKERLAB_DEPLOYMENT
     assert not [
-        h for h in buildlimits.CGROUP_ROOT.iterdir()
+        h
+        for h in buildlimits.CGROUP_ROOT.iterdir()
         if (h / buildlimits.PARENT / deployment / sandbox.sid).exists()
     ]

@@ -56,8 +56,11 @@ def _text(events: list[dict]) -> str:
 
 
 def _cgroup(sandbox, hierarchy: str = "pids") -> Path:
-    return buildlimits.CGROUP_ROOT / hierarchy / buildlimits.PARENT / (
-        f"{services.builds.settings.DOCKERLAB_DEPLOYMENT}/{sandbox.sid}"
+    return (
+        buildlimits.CGROUP_ROOT
+        / hierarchy
+        / buildlimits.PARENT
+        / (f"{services.builds.settings.DOCKERLAB_DEPLOYMENT}/{sandbox.sid}")
     )
 
 
@@ -65,7 +68,10 @@ def test_this_host_can_cap_build_processes(carol):
     """The classroom set-up here: a local cgroup v1 engine we may write to."""
     buildlimits.reset()
     assert buildlimits._problem() is None
-    assert buildlimits.cgroup_parent(carol.sid) == f"/dockerlab/{services.builds.settings.DOCKERLAB_DEPLOYMENT}/{carol.sid}"
+    assert (
+        buildlimits.cgroup_parent(carol.sid)
+        == f"/dockerlab/{services.builds.settings.DOCKERLAB_DEPLOYMENT}/{carol.sid}"
+    )
 
 
 def test_a_fork_bomb_in_a_run_step_is_contained(carol, settings):
@@ -105,15 +111,20 @@ workers = [multiprocessing.Process(target=spin) for _ in range(2)]
 used = resource.getrusage(resource.RUSAGE_CHILDREN)
 quota = open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read().strip()
 period = open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read().strip()
-print("cpu-seconds=%.2f quota=%s period=%s" % (used.ru_utime + used.ru_stime, quota, period))
+seconds = used.ru_utime + used.ru_stime
+print("cpu-seconds=%.2f quota=%s period=%s" % (seconds, quota, period))
 """
 
 
 def test_a_cpu_spinner_gets_at_most_its_quota(carol, settings):
     settings.DOCKERLAB_CONTAINER_CPUS = 0.25
-    events = list(services.build_image(carol, "spinner", BASE + _run_step(SPINNER), no_cache=True))
+    events = list(
+        services.build_image(carol, "spinner", BASE + _run_step(SPINNER), no_cache=True)
+    )
     assert events[-1]["kind"] == "done", events[-3:]
-    line = next(line for line in _text(events).splitlines() if line.startswith("cpu-seconds="))
+    line = next(
+        line for line in _text(events).splitlines() if line.startswith("cpu-seconds=")
+    )
     facts = dict(item.split("=") for item in line.split())
     assert (facts["quota"], facts["period"]) == ("25000", "100000")
     # Two processes spinning for 3 s could use 6 CPU-seconds on two cores;
@@ -131,7 +142,8 @@ def attempt(host, port):
         return "connected"
     except OSError as exc:
         return errno.errorcode.get(exc.errno, str(exc))
-interfaces = [line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]]
+rows = open("/proc/net/dev").readlines()[2:]
+interfaces = [row.split(":")[0].strip() for row in rows]
 print("interfaces=" + ",".join(interfaces))
 print("loopback=" + attempt("127.0.0.1", int(sys.argv[1])))
 print("gateway=" + attempt(sys.argv[2], int(sys.argv[1])))
@@ -143,13 +155,19 @@ def test_a_run_step_reaches_no_network(carol):
         bridge = client.api().inspect_network("bridge")
     config = bridge["IPAM"]["Config"][0]
     # The default bridge's gateway (docker0's address), said or implied by its subnet.
-    gateway = config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    gateway = config.get("Gateway") or str(
+        next(ipaddress.ip_network(config["Subnet"]).hosts())
+    )
     with Trap() as trap:
-        run = "RUN " + json.dumps(["python", "-c", PROBE, str(trap.port), gateway]) + "\n"
+        run = (
+            "RUN " + json.dumps(["python", "-c", PROBE, str(trap.port), gateway]) + "\n"
+        )
         events = list(services.build_image(carol, "probe", BASE + run, no_cache=True))
         assert events[-1]["kind"] == "done", events[-3:]
         assert trap.connections == 0
-    facts = dict(line.split("=", 1) for line in _text(events).splitlines() if "=" in line)
+    facts = dict(
+        line.split("=", 1) for line in _text(events).splitlines() if "=" in line
+    )
     assert facts["interfaces"] == "lo"
     # Its own loopback only: nothing listens there, and the host is not on it.
     assert facts["loopback"] == "ECONNREFUSED"
@@ -165,7 +183,9 @@ def test_the_sample_still_builds_without_a_network(carol):
 
 def test_every_container_and_image_a_build_makes_carries_the_stable_labels(carol):
     stream = services.build_image(
-        carol, "labelled", BASE + "RUN echo step-one\nRUN sleep 4 && echo step-two\nCMD [\"true\"]\n"
+        carol,
+        "labelled",
+        BASE + 'RUN echo step-one\nRUN sleep 4 && echo step-two\nCMD ["true"]\n',
     )
     events: list[dict] = []
     reader = threading.Thread(target=lambda: events.extend(stream), daemon=True)
@@ -173,7 +193,9 @@ def test_every_container_and_image_a_build_makes_carries_the_stable_labels(carol
     seen: dict[str, dict] = {}
     while reader.is_alive():
         with client.translate_errors():
-            for container in client.api().containers(all=True, filters=carol.label_filter()):
+            for container in client.api().containers(
+                all=True, filters=carol.label_filter()
+            ):
                 seen[container["Id"]] = container.get("Labels") or {}
         time.sleep(0.1)
     assert events[-1]["kind"] == "done", events[-3:]
@@ -186,19 +208,26 @@ def test_every_container_and_image_a_build_makes_carries_the_stable_labels(carol
         api = client.api()
         base = {entry["Id"] for entry in api.history("python:3.12-slim")}
         chain = [e["Id"] for e in api.history(events[-1]["id"]) if e["Id"] not in base]
-        found = {image["Id"]: image.get("Labels") or {} for image in api.images(all=True, filters=carol.label_filter())}
+        found = {
+            image["Id"]: image.get("Labels") or {}
+            for image in api.images(all=True, filters=carol.label_filter())
+        }
     assert len(chain) == 5  # our LABEL, two RUNs, CMD, the expiry LABEL
-    assert set(chain) <= set(found), "an image of the build is not labelled with its sandbox"
+    assert set(chain) <= set(found), (
+        "an image of the build is not labelled with its sandbox"
+    )
     assert EXPIRY in found[chain[0]]
     assert all(EXPIRY not in found[image] for image in chain[1:])
 
 
 def test_a_new_expiry_finds_every_earlier_step_in_the_cache(carol, django_db_blocker):
-    dockerfile = BASE + "RUN echo cached-step\nCMD [\"true\"]\n"
+    dockerfile = BASE + 'RUN echo cached-step\nCMD ["true"]\n'
     first = list(services.build_image(carol, "cached", dockerfile))
     assert first[-1]["kind"] == "done"
     with django_db_blocker.unblock():
-        Sandbox.objects.filter(pk=carol.pk).update(expires_at=timezone.now() + timedelta(hours=3))
+        Sandbox.objects.filter(pk=carol.pk).update(
+            expires_at=timezone.now() + timedelta(hours=3)
+        )
         carol.refresh_from_db()
     second = list(services.build_image(carol, "cached", dockerfile))
     assert second[-1]["kind"] == "done"
@@ -219,7 +248,10 @@ def test_reaping_a_sandbox_removes_its_build_cgroups(learners):
     events = list(services.build_image(sandbox, "tiny", BASE + "RUN true\n"))
     assert events[-1]["kind"] == "done"
     made = [h / buildlimits.PARENT for h in buildlimits.CGROUP_ROOT.iterdir()]
-    paths = [path / services.builds.settings.DOCKERLAB_DEPLOYMENT / sandbox.sid for path in made]
+    paths = [
+        path / services.builds.settings.DOCKERLAB_DEPLOYMENT / sandbox.sid
+        for path in made
+    ]
     assert any(path.is_dir() for path in paths)
     services.remove_objects(sandbox.sid)
     assert not [path for path in paths if path.exists()]

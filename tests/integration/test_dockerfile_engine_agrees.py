@@ -29,9 +29,9 @@ BASE = "FROM python:3.12-slim\n"
 # are cheap and compare exactly.
 ACCEPTED = {
     "words-and-quotes": BASE
-    + "LABEL a=1 b=\"two words\" c='single $x' d=x\\ y e=\"q\\\"uote\"\n"
-    + "ENV E=1 F=\"$E-2\" G=${E:-z} H=${NOPE:-dflt}\n"
-    + "ENV OLD some value \"quoted\" here\n"
+    + 'LABEL a=1 b="two words" c=\'single $x\' d=x\\ y e="q\\"uote"\n'
+    + 'ENV E=1 F="$E-2" G=${E:-z} H=${NOPE:-dflt}\n'
+    + 'ENV OLD some value "quoted" here\n'
     + "LABEL old style value\n",
     "continuations": BASE
     + "LABEL a=1 \\\n  # a comment inside\n\n  b=2\n"
@@ -42,32 +42,37 @@ ACCEPTED = {
     + "EXPOSE\v5002\f80/udp\r\n"
     + "ENV a=1\u2028b=2\u00a0c=3\n"
     + "LABEL x=1\rz=2\n"
-    + "CMD [\"a\",\t\"b\" ,\n",
+    + 'CMD ["a",\t"b" ,\n',
     "cr-line-ends": BASE.replace("\n", "\r\n") + "LABEL a=1\r\nCMD x\r\r\n",
-    "syntax-and-escape": "# syntax=docker/dockerfile:1\n# escape=`\n" + BASE
-    + "LABEL a=1 `\n  b=2\nCMD echo c:\\windows\\temp\nRUN [\"true\"]\n",
+    "syntax-and-escape": "# syntax=docker/dockerfile:1\n# escape=`\n"
+    + BASE
+    + 'LABEL a=1 `\n  b=2\nCMD echo c:\\windows\\temp\nRUN ["true"]\n',
     "unknown-directive-first": "# foo=bar\n# escape=`\n" + BASE + "CMD echo `\n",
     "directive-after-blank": "\n# escape=`\n" + BASE + "CMD echo a`\n",
-    "escape-in-json": "# escape=`\n" + BASE + "CMD [\"a\\\\b\", \"c`d\"]\n",
-    "keyword-case": "from python:3.12-slim\nlabel a=1\nWOR\u212aDIR /app\nuser nobody\n",
+    "escape-in-json": "# escape=`\n" + BASE + 'CMD ["a\\\\b", "c`d"]\n',
+    "keyword-case": (
+        "from python:3.12-slim\nlabel a=1\nWOR\u212aDIR /app\nuser nobody\n"
+    ),
     "stage-as-folds": "FROM python:3.12-slim a\u017f Base\nFROM base\nLABEL x=1\n",
     "healthcheck": BASE
     + "HEALTHCHECK --interval=5s --retries=3 cmd curl -f http://localhost/ || exit 1\n",
-    "healthcheck-json": BASE + "HEALTHCHECK --timeout=2s CMD [\"true\"]\n",
+    "healthcheck-json": BASE + 'HEALTHCHECK --timeout=2s CMD ["true"]\n',
     "healthcheck-none": BASE + "HEALTHCHECK NONE\n",
-    "onbuild": BASE + "ONBUILD   RUN   echo hi  \nonbuild LABEL  x=\"1 2\"\n",
+    "onbuild": BASE + 'ONBUILD   RUN   echo hi  \nonbuild LABEL  x="1 2"\n',
     "misc": BASE
-    + "STOPSIGNAL SIGINT\nVOLUME [\"/a\", \"/b c\"]\nVOLUME /d /e\n"
+    + 'STOPSIGNAL SIGINT\nVOLUME ["/a", "/b c"]\nVOLUME /d /e\n'
     + "ENV D=/srv\nWORKDIR $D/app\nUSER 1000:1000\n"
-    + "SHELL [\"/bin/bash\", \"-c\"]\nCMD echo $HOME\nENTRYPOINT [\"/bin/echo\"]\n",
-    "args": "ARG TOP=1\n" + BASE
-    + "ARG A=1 B\nARG C=\"x y\"\nENV D=$A$C\nLABEL e=\"${C}\"\n",
+    + 'SHELL ["/bin/bash", "-c"]\nCMD echo $HOME\nENTRYPOINT ["/bin/echo"]\n',
+    "args": "ARG TOP=1\n"
+    + BASE
+    + 'ARG A=1 B\nARG C="x y"\nENV D=$A$C\nLABEL e="${C}"\n',
     "escapes-at-ends": BASE + "LABEL a=1\\\\\nLABEL b=2\nCMD echo \\\\\n",
     "escape-alone-on-a-line": BASE + "\\\nLABEL a=1\n",
     "trailing-continuation": BASE + "CMD echo hi \\",
     "flag-end-marker": BASE + "CMD -- --x\n",
     "json-empty": BASE + "CMD []\nENTRYPOINT []\n",
-    "unicode": BASE + "LABEL caf\u00e9=\"cr\u00e8me\" \u20ac=1\nCMD [\"echo\", \"\u00e9\u2028x\"]\n",
+    "unicode": BASE
+    + 'LABEL caf\u00e9="cr\u00e8me" \u20ac=1\nCMD ["echo", "\u00e9\u2028x"]\n',
 }
 
 INVALID = {
@@ -121,8 +126,14 @@ def _engine_build(text: str, run_id: str) -> tuple[dict | None, str]:
     try:
         with client.translate_errors():
             for chunk in api.build(
-                fileobj=buffer, custom_context=True, decode=True, rm=True, forcerm=True,
-                pull=False, labels={TEST_LABEL: run_id}, network_mode="none",
+                fileobj=buffer,
+                custom_context=True,
+                decode=True,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                labels={TEST_LABEL: run_id},
+                network_mode="none",
             ):
                 output.append(chunk.get("stream") or chunk.get("error") or "")
                 if "error" in chunk:
@@ -136,8 +147,19 @@ def _engine_build(text: str, run_id: str) -> tuple[dict | None, str]:
 
 
 def _comparable(config: dict) -> dict:
-    keys = ("Cmd", "Entrypoint", "Env", "ExposedPorts", "Healthcheck", "Labels",
-            "Shell", "StopSignal", "User", "Volumes", "WorkingDir")
+    keys = (
+        "Cmd",
+        "Entrypoint",
+        "Env",
+        "ExposedPorts",
+        "Healthcheck",
+        "Labels",
+        "Shell",
+        "StopSignal",
+        "User",
+        "Volumes",
+        "WorkingDir",
+    )
     view = {key: config.get(key) for key in keys}
     # A trigger is kept as written after ONBUILD; compare what it says.
     view["OnBuild"] = [df.read_trigger(t) for t in config.get("OnBuild") or []]

@@ -37,7 +37,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Trap:
-    """Start with `with Trap() as trap:`; `trap.port`, `trap.connections`, `trap.requests`."""
+    """`with Trap() as trap:`, then `trap.port`, `.connections`, `.requests`."""
 
     def __enter__(self) -> Trap:
         self._server = _Server()

@@ -21,7 +21,9 @@ def host(tmp_path, monkeypatch, settings):
     (tmp_path / "pids").mkdir()
     monkeypatch.setattr(buildlimits, "CGROUP_ROOT", tmp_path)
     monkeypatch.setattr(client, "is_local", lambda: True)
-    monkeypatch.setattr(client, "info", lambda: {"CgroupVersion": "1", "CgroupDriver": "cgroupfs"})
+    monkeypatch.setattr(
+        client, "info", lambda: {"CgroupVersion": "1", "CgroupDriver": "cgroupfs"}
+    )
     settings.DOCKERLAB_DEPLOYMENT = "unit-test"
     settings.DOCKERLAB_BUILD_PIDS = 42
     settings.VAR_DIR = tmp_path / "var"
@@ -32,7 +34,9 @@ def host(tmp_path, monkeypatch, settings):
 
 def test_a_sandbox_gets_its_own_cgroup_under_the_deployments_with_the_process_cap(host):
     assert buildlimits.cgroup_parent(SID) == f"/dockerlab/unit-test/{SID}"
-    assert (host / "pids" / "dockerlab" / "unit-test" / SID / "pids.max").read_text() == "42\n"
+    assert (
+        host / "pids" / "dockerlab" / "unit-test" / SID / "pids.max"
+    ).read_text() == "42\n"
     assert buildlimits.cgroup_sids() == {SID}
 
 
@@ -53,7 +57,9 @@ def test_without_a_writable_cgroup_tree_builds_go_on_with_one_warning(host, capl
         ({"CgroupVersion": "1", "CgroupDriver": "systemd"}, "systemd driver"),
     ],
 )
-def test_another_cgroup_set_up_is_said_and_skipped(host, monkeypatch, caplog, facts, reason):
+def test_another_cgroup_set_up_is_said_and_skipped(
+    host, monkeypatch, caplog, facts, reason
+):
     monkeypatch.setattr(client, "info", lambda: facts)
     with caplog.at_level(logging.WARNING):
         assert buildlimits.cgroup_parent(SID) is None

@@ -15,8 +15,18 @@ from sandboxes.services.builds import _check_labels
 # What separates a keyword from its arguments, and words of plain lists.
 SEPARATORS = ["\t", "\v", "\f", "\r", " "]
 # Whitespace to Go (trimmed at the ends of an instruction) that separates nothing.
-GO_ONLY_SPACES = ["\x85", "\xa0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029",
-                  "\u202f", "\u205f", "\u3000"]
+GO_ONLY_SPACES = [
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2000",
+    "\u200a",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+]
 # Whitespace to Python but not to Go: never trimmed, never a separator.
 PYTHON_ONLY_SPACES = ["\x1c", "\x1d", "\x1e", "\x1f"]
 
@@ -69,7 +79,9 @@ def test_python_only_whitespace_is_not_whitespace_to_the_builder(ws):
 
 @pytest.mark.parametrize("end", ["\n", "\r\n"])
 def test_unix_and_windows_line_ends_read_the_same(end):
-    found = parse(end.join(["FROM python:3.12-slim", "COPY --from=0 /a /b", "CMD x"]) + end)
+    found = parse(
+        end.join(["FROM python:3.12-slim", "COPY --from=0 /a /b", "CMD x"]) + end
+    )
     assert [i.keyword for i in found] == ["FROM", "COPY", "CMD"]
     assert found[2].args == ("x",)
 
@@ -90,7 +102,9 @@ def test_a_lone_carriage_return_is_a_separator_not_a_line_end():
 
 
 def test_carriage_returns_before_the_line_end_are_dropped_once():
-    assert parse("FROM python:3.12-slim\r\r\nCMD x\r\n")[0].args == ("python:3.12-slim",)
+    assert parse("FROM python:3.12-slim\r\r\nCMD x\r\n")[0].args == (
+        "python:3.12-slim",
+    )
     found = parse("FROM python:3.12-slim\nCMD echo a \\\r\n  b\r\n")
     assert found[1].args == ("echo a   b",)
     # One \r more stays and blocks the continuation (only spaces and tabs may
@@ -249,7 +263,7 @@ def test_keywords_are_case_insensitive_the_way_go_lowers_them():
     found = parse("fRoM python:3.12-slim\nWOR\u212aDIR /app\nLABEL a=1\n")
     assert [i.keyword for i in found] == ["FROM", "WORKDIR", "LABEL"]
     # Python upper-cases U+017F to S; Go does not lower it to s.
-    refused("FROM python:3.12-slim\n\u017fHELL [\"sh\"]\n", "unknown instruction")
+    refused('FROM python:3.12-slim\n\u017fHELL ["sh"]\n', "unknown instruction")
 
 
 def test_as_folds_like_go_equal_fold():
@@ -277,7 +291,7 @@ def test_text_after_a_json_array_is_refused_rather_than_dropped():
 
 
 def test_a_json_array_of_anything_but_strings_is_invalid():
-    for body in ("[1]", '["a", null]', "[[\"a\"]]", "[" * 5000 + "]" * 5000):
+    for body in ("[1]", '["a", null]', '[["a"]]', "[" * 5000 + "]" * 5000):
         with pytest.raises(df.InvalidDockerfile):
             df.parse(f"FROM python:3.12-slim\nCMD {body}\n")
 
@@ -287,7 +301,7 @@ def test_env_and_label_forms():
         "FROM python:3.12-slim\n"
         'ENV A=1 B="two words" C=x\\ y\n'
         "ENV OLD a value with spaces\n"
-        "LABEL \"com.example.vendor\"=ACME\n"
+        'LABEL "com.example.vendor"=ACME\n'
     )
     assert found[1].pairs() == [("A", "1"), ("B", '"two words"'), ("C", "x\\ y")]
     assert (found[2].form, found[2].args) == ("legacy", ("OLD", "a value with spaces"))
@@ -363,18 +377,31 @@ def test_an_argument_starting_with_two_dashes_is_written_back_after_the_flag_end
     ],
 )
 def test_add_never_fetches_from_the_network(source):
-    for line in (f"ADD {source} /c", f'ADD ["{source}", "/c"]', f"ONBUILD ADD {source} /c"):
+    for line in (
+        f"ADD {source} /c",
+        f'ADD ["{source}", "/c"]',
+        f"ONBUILD ADD {source} /c",
+    ):
         error = refused(f"FROM python:3.12-slim\n{line}\n", "network")
         assert error.message.startswith("Line 2:")
 
 
 @pytest.mark.parametrize(
     "source",
-    ['"http://127.0.0.1/"', "h\\ttp://127.0.0.1/", "$URL", "${URL}", "'http://x/'",
-     "\ufeffhttp://127.0.0.1/"],
+    [
+        '"http://127.0.0.1/"',
+        "h\\ttp://127.0.0.1/",
+        "$URL",
+        "${URL}",
+        "'http://x/'",
+        "\ufeffhttp://127.0.0.1/",
+    ],
 )
 def test_add_sources_are_written_out_plainly(source):
-    refused(f"FROM python:3.12-slim\nARG URL=http://127.0.0.1/\nADD {source} /c\n", "plainly")
+    refused(
+        f"FROM python:3.12-slim\nARG URL=http://127.0.0.1/\nADD {source} /c\n",
+        "plainly",
+    )
 
 
 def test_add_of_a_local_file_and_copy_of_anything_pass():
@@ -407,7 +434,11 @@ def test_shifts_and_json_are_not_heredocs():
 def test_onbuild_holds_one_instruction_checked_like_any_other():
     found = parse("FROM python:3.12-slim\nONBUILD   copy --chown=1:1 a b\n")
     inner = found[1].inner
-    assert (inner.keyword, inner.flags, inner.args) == ("COPY", (("chown", "1:1"),), ("a", "b"))
+    assert (inner.keyword, inner.flags, inner.args) == (
+        "COPY",
+        (("chown", "1:1"),),
+        ("a", "b"),
+    )
     assert df.emit_line(found[1]) == "ONBUILD COPY --chown=1:1 a b"
 
 
@@ -485,5 +516,7 @@ def test_labels_of_the_lab_cannot_be_set_however_they_are_written(line):
 
 
 def test_other_labels_pass():
-    for ins in parse('FROM python:3.12-slim\nLABEL "com.example.vendor"="ACME" b=org.dockerlab.x\n'):
+    for ins in parse(
+        'FROM python:3.12-slim\nLABEL "com.example.vendor"="ACME" b=org.dockerlab.x\n'
+    ):
         _check_labels(ins)

@@ -37,7 +37,9 @@ def test_continued_instructions_are_joined_as_the_builder_joins_them():
     run = [ins for ins in df.parse(SAMPLE).instructions if ins.keyword == "RUN"][0]
     # The parts are joined with nothing between them; comment lines and the
     # empty line inside the continuation are dropped.
-    assert run.args == ("pip install --no-cache-dir     -r requirements.txt     && echo done",)
+    assert run.args == (
+        "pip install --no-cache-dir     -r requirements.txt     && echo done",
+    )
     assert run.line == 7
 
 
