@@ -47,6 +47,7 @@ decided on the parse by `sandboxes.services.builds`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -106,6 +107,9 @@ _BUILDKIT_ONLY = {
 STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
 # Longest line the builder's scanner reads (bufio.MaxScanTokenSize - 1).
 MAX_LINE_BYTES = 65535
+# Most instructions a learner's Dockerfile may hold: every step is a container
+# and a commit, and the engine's storage stacks at most about 125 layers.
+MAX_INSTRUCTIONS = 100
 # Characters the lab refuses outside JSON strings: C0 controls but tab, DEL,
 # C1 controls. They would only ever hide text.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -227,6 +231,7 @@ class _Directives:
             self.continuation = _continuation(value)
 
 
+@functools.cache
 def _continuation(escape: str) -> re.Pattern:
     e = re.escape(escape)
     return re.compile(rf"([^{e}]){e}[ \t]*\Z|\A{e}[ \t]*\Z")
@@ -769,6 +774,11 @@ def parse(text: str) -> Dockerfile:
     stages = _Stages()
     found = []
     for ins in _instructions(text, directives):
+        if len(found) == MAX_INSTRUCTIONS:
+            raise BadRequest(
+                f"{ins.where()}: a Dockerfile here holds at most "
+                f"{MAX_INSTRUCTIONS} instructions."
+            )
         stages.see(ins)
         check(ins, directives.escape)
         emit_line(ins)  # refuse now what could not be passed on

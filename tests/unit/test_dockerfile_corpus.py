@@ -483,6 +483,13 @@ def test_a_stage_name_is_used_once_and_starts_with_a_letter():
         df.parse("FROM python:3.12-slim AS 1x\n")
 
 
+def test_a_dockerfile_holds_a_bounded_number_of_instructions():
+    parse("FROM python:3.12-slim\n" + "LABEL a=1\n" * (df.MAX_INSTRUCTIONS - 1))
+    refused(
+        "FROM python:3.12-slim\n" + "LABEL a=1\n" * df.MAX_INSTRUCTIONS, "at most 100"
+    )
+
+
 def test_an_over_long_instruction_is_refused():
     refused("FROM python:3.12-slim\nRUN " + "x" * 70_000 + "\n", "too long")
 
