@@ -161,8 +161,11 @@ def remove_cgroup(sid: str) -> int:
             removed += 1
         except OSError:
             continue  # still in use: a later sweep takes it
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # the deployment's parent, once the last one goes
+        # The deployment's folder and the lab's, once the last one goes (a
+        # build starting meanwhile makes them again).
+        for parent in (path.parent, path.parent.parent):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
     return removed
 
 
