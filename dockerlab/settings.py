@@ -158,6 +158,10 @@ DOCKERLAB_CONTAINER_MEMORY_MB = env_int("DOCKERLAB_CONTAINER_MEMORY_MB", 256, mi
 DOCKERLAB_CONTAINER_CPUS = env_float("DOCKERLAB_CONTAINER_CPUS", 0.5, minimum=0.05)
 DOCKERLAB_CONTAINER_PIDS = env_int("DOCKERLAB_CONTAINER_PIDS", 128, minimum=8)
 DOCKERLAB_CONTAINER_LOG_MAX_SIZE = env_str("DOCKERLAB_CONTAINER_LOG_MAX_SIZE", "1m")
+# Build steps (RUN): their network, and how many processes all the steps of
+# one sandbox's builds may hold at once (through a cgroup, where the host allows).
+DOCKERLAB_BUILD_NETWORK = env_choice("DOCKERLAB_BUILD_NETWORK", "none", ("none", "default", "bridge"))
+DOCKERLAB_BUILD_PIDS = env_int("DOCKERLAB_BUILD_PIDS", DOCKERLAB_CONTAINER_PIDS, minimum=8)
 DOCKERLAB_MAX_CONTAINERS = env_int("DOCKERLAB_MAX_CONTAINERS", 5, minimum=1)
 DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
 # The build context of the lab's Build button.

@@ -8,9 +8,12 @@ each with a message fit to show a learner.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
 
 import docker
 import docker.errors
@@ -169,6 +172,18 @@ def volume_mount(target: str, source: str | None = None, labels: dict | None = N
     return docker.types.Mount(target, source, type="volume", labels=labels)
 
 
+def is_local() -> bool:
+    """Whether the engine runs on this machine (a unix socket), as settings say."""
+    url = _base_url() or os.environ.get("DOCKER_HOST") or ""
+    return not url or url.startswith("unix://")
+
+
+def info() -> dict:
+    """The engine's system facts (`docker info`): cgroup driver and version too."""
+    with translate_errors():
+        return api().info()
+
+
 def ping(timeout: float = 5) -> dict:
     """The engine's version facts; raises EngineUnavailable when it is down."""
     with translate_errors():
@@ -325,3 +340,93 @@ def follow_log_chunks(container_id: str, *, tail: int) -> LogChunks:
     if sock is not None:
         sock.settimeout(None)
     return LogChunks(response, tty)
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    """What every container a build makes for its steps gets."""
+
+    memory: int  # bytes, swap included
+    cpus: float  # a hard CPU quota, in CPUs
+    network: str  # network mode of RUN steps: "none", "default" ...
+    cgroup_parent: str | None = None  # the cgroup the step containers are made under
+
+
+class BuildOutput:
+    """A running build's messages, decoded: iterate once for dicts.
+
+    `close()` from any thread stops it: the connection is shut down, and the
+    engine cancels a build whose client went away (it kills and removes the
+    step container).
+    """
+
+    def __init__(self, api_client: docker.APIClient, response):
+        self._api = api_client
+        self._response = response
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        shutdown_response(self._response)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            with translate_errors():
+                for message in self._api._stream_helper(self._response, decode=True):
+                    if self.closed:
+                        return
+                    if isinstance(message, dict):
+                        yield message
+        except Exception:
+            # A read on a connection shut down under it: the build was stopped.
+            if not self.closed:
+                raise
+        finally:
+            self.close()
+
+
+def build(
+    context: IO[bytes], *, tag: str, limits: BuildLimits, no_cache: bool = False
+) -> BuildOutput:
+    """Start a classic-builder build of a tar `context` (with its Dockerfile) as `tag`.
+
+    Nothing is pulled; step containers are removed even when a step fails;
+    `limits` apply to every step container.
+    """
+    period = 100_000  # microseconds: the quota below is a share of this
+    params = {
+        "t": tag,
+        "q": "0",
+        "nocache": "1" if no_cache else "0",
+        "rm": "1",
+        "forcerm": "1",
+        "pull": "0",
+        "memory": limits.memory,
+        "memswap": limits.memory,
+        "cpuperiod": period,
+        "cpuquota": max(1000, round(limits.cpus * period)),
+        "networkmode": limits.network,
+    }
+    if limits.cgroup_parent:
+        params["cgroupparent"] = limits.cgroup_parent
+    with translate_errors():
+        api_client = api()
+        response = api_client._post(
+            api_client._url("/build"),
+            data=context,
+            params=params,
+            headers={"Content-Type": "application/x-tar"},
+            stream=True,
+        )
+        api_client._raise_for_status(response)
+    # A step may stay quiet for longer than any request timeout (RUN sleep 90).
+    sock = _socket_of(response)
+    if sock is not None:
+        sock.settimeout(None)
+    return BuildOutput(api_client, response)

@@ -7,8 +7,9 @@ objects (by label) before touching anything, so another sandbox's object is
 what comes back drops the prefix.
 
 Known limits, by design of the engine rather than oversight:
-- Build steps (RUN) get memory and CPU limits but no pids limit, and run on
-  the engine's default bridge; the classic builder offers neither setting.
+- Build steps (RUN) get a process cap only where the engine is local, on
+  cgroup v1 with the cgroupfs driver (see services.buildlimits); elsewhere
+  they keep memory, CPU quota and no network, and a warning is logged.
 - The container quota is checked under a lock per process; two server
   processes could each let one container too many through at the same time.
 - The reaper treats objects labelled with this deployment's id but unknown to

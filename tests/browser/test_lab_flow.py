@@ -149,7 +149,8 @@ def test_an_edited_dockerfile_is_built_and_a_broken_one_fails_where_it_breaks(
     expect(panel).to_have_attribute("data-build-result", "failed", timeout=120_000)
     build_pane = panel.locator("[data-lab-pane=build]")
     expect(build_pane).to_contain_text("before-the-break")
-    expect(build_pane.locator(".line.bad")).to_contain_text("at step 2 of 3")
+    # FROM, the sandbox's LABEL, the RUN that breaks, the closing LABEL.
+    expect(build_pane.locator(".line.bad")).to_contain_text("at step 3 of 4")
     expect(panel.locator("[data-lab-error]")).to_contain_text("non-zero code: 3")
 
     panel.get_by_role("button", name="Reset to the sample").click()

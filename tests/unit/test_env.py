@@ -124,3 +124,11 @@ def test_security_settings_are_off_for_a_loopback_run_and_on_behind_tls(monkeypa
     finally:
         monkeypatch.undo()
         importlib.reload(site)
+
+
+def test_a_choice_is_one_of_its_values(monkeypatch):
+    monkeypatch.setenv("X_CHOICE", " None ")
+    assert env.env_choice("X_CHOICE", "default", ("none", "default")) == "none"
+    monkeypatch.setenv("X_CHOICE", "host")
+    with pytest.raises(ImproperlyConfigured, match="X_CHOICE must be one of none, default"):
+        env.env_choice("X_CHOICE", "default", ("none", "default"))

@@ -4,7 +4,9 @@ Run once (cron, timers), or with `--every SECONDS` as a long-lived sweeper
 (`make run` starts one beside the server). It sweeps only objects labelled
 with this deployment's id (DOCKERLAB_DEPLOYMENT); of those, objects of a
 sandbox this database does not know are removed too, which is how a restart
-with a fresh database reconciles.
+with a fresh database reconciles. Live sandboxes lose what builds that no
+longer run left behind (a server killed mid-build): step containers and the
+unfinished builds' images; those removals are logged.
 """
 
 import time
