@@ -32,7 +32,7 @@ from django.utils import timezone
 from engine import client
 from sandboxes import naming
 from sandboxes.models import Sandbox
-from sandboxes.services import buildlimits
+from sandboxes.services import buildlimits, registry
 from sandboxes.services.builds import EXPIRY_LABEL
 from sandboxes.services.common import engine_call
 
@@ -208,4 +208,9 @@ def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str,
             log.info("reaped sandbox %s: %s", sid, removed)
     alive = labelled & live
     remove_build_leftovers(alive if only is None else alive & set(only))
+    if only is None:
+        # Names a push or pull of a crashed server left on its images.
+        stale = registry.remove_stale_names()
+        if stale:
+            log.info("removed %d registry relay names left by unfinished pushes/pulls", stale)
     return result
