@@ -12,6 +12,7 @@ from engine import images as lesson_images
 from sandboxes import naming
 from sandboxes.errors import InvalidName, NotInSandbox, QuotaExceeded
 from sandboxes.models import Sandbox
+from sandboxes.services import disk
 from sandboxes.services.common import engine_call
 
 _ID = re.compile(r"^(?:sha256:)?([0-9a-f]{4,64})$")
@@ -142,7 +143,9 @@ def remove_image(sandbox: Sandbox, image: str) -> dict:
 
 
 def check_tag_room(sandbox: Sandbox, ref: str) -> None:
-    """Refuse a new tag `ref` once the sandbox holds as many tags as it may."""
+    """Refuse a new tag `ref` once the sandbox holds as many tags as it may,
+    and any new image while it is over its disk limit."""
+    disk.check_room(sandbox)
     limit = settings.DOCKERLAB_MAX_IMAGES
     tags = {tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)}
     if ref not in tags and len(tags) >= limit:
