@@ -11,16 +11,18 @@ Two mechanisms, because the engine offers only part of what is needed:
   container with ENOSPC. Whether the engine has quotas is probed once per
   process (`quotas()`); without them nothing is sized, and the measurement
   alone limits a sandbox.
-- The measurement: one `df` call (writable layers, volumes) and one image
-  list give every sandbox's total: its containers' writable layers, its
-  volumes, and the image layers its images hold that no lesson image holds
-  (the lesson image under a learner's build is not the learner's; a layer
-  two sandboxes share through the build cache counts for both, so a second
-  account cannot hide a learner's images). Images have no size
-  of their own; the tag quota bounds how many there are. A sandbox of this
-  deployment over DOCKERLAB_SANDBOX_DISK_MB has its running containers
-  stopped (`sweep()`), and new runs and builds are refused (`check_room()`)
-  until it is back under.
+- The measurement: one `df` call, one image list and one volume list give
+  every sandbox's total: its containers' writable layers, its volumes, and
+  the image layers its images hold that no lesson image holds (the lesson
+  image under a learner's build is not the learner's; a layer two sandboxes
+  share through the build cache counts for both, so a second account cannot
+  hide a learner's images). The engine's `df` leaves out volumes made with
+  options, so a sized volume is read from its quota (`sized_volume_bytes`),
+  or counted as full where this process cannot see the engine's files.
+  Images have no size of their own; the tag quota bounds how many there
+  are. A sandbox of this deployment over DOCKERLAB_SANDBOX_DISK_MB has its
+  running containers stopped (`sweep()`), and new runs and builds are
+  refused (`check_room()`) until it is back under.
 
 Invariants:
 - The measurement never removes anything; it only stops running containers
@@ -39,6 +41,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -220,9 +223,63 @@ def measure() -> dict[str, Usage]:
             if sid:
                 size = (volume.get("UsageData") or {}).get("Size") or 0
                 usage[sid].volumes += max(0, size)
+        # df leaves out every volume made with options, sized ones included.
+        listed = api.volumes(filters={"label": LABEL}) or {}
+        for volume in listed.get("Volumes") or []:
+            sid = _sid(volume.get("Labels"))
+            if sid and (volume.get("Options") or {}).get("size"):
+                usage[sid].volumes += sized_volume_bytes(volume)
         for sid, size in image_bytes(api, images).items():
             usage[sid].images += size
     return dict(usage)
+
+
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+
+
+def _bytes(text: str) -> int | None:
+    """A size as the engine reads one ("512M", "1g", "48MiB"), binary units."""
+    found = _SIZE.match(text or "")
+    if not found:
+        return None
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+
+
+def _engine_is_local() -> bool:
+    url = settings.DOCKERLAB_ENGINE_URL or os.environ.get("DOCKER_HOST", "")
+    return not url or url.startswith("unix://")
+
+
+def sized_volume_bytes(volume: dict) -> int:
+    """What a volume with a size holds, which the engine's df leaves out.
+
+    Where the engine is local and its volumes readable (the site runs as
+    root), XFS answers statfs on a directory with a project quota with that
+    project's use, at no cost; a volume never mounted yet has no quota of its
+    own, and nothing a container wrote, so its few files are counted one by
+    one. Elsewhere the volume counts as full: its size is all it can hold.
+    """
+    limit = _bytes(volume["Options"]["size"]) or 0
+    path = volume.get("Mountpoint") or ""
+    if not (_engine_is_local() and path):
+        return limit
+    try:
+        fs = os.statvfs(path)
+    except OSError:
+        return limit
+    if fs.f_blocks * fs.f_frsize <= limit * 1.01 + 1024 * 1024:
+        return (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    return _walked(Path(path))
+
+
+def _walked(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
 
 
 def _holder(image: dict, top: bool) -> str | None:
@@ -349,18 +406,20 @@ def sweep() -> dict[str, dict]:
             stopped = _stop_running(sid)
             entry["stopped"] = sorted(set(entry.get("stopped", [])) | set(stopped))
             if stopped:
-                log.warning("disk: sandbox %s is over its limit (%s); stopped %s",
-                            sid, shown(entry["used"]), ", ".join(stopped))
+                log.warning(
+                    "disk: sandbox %s is over its limit (%s); stopped %s",
+                    sid,
+                    shown(entry["used"]),
+                    ", ".join(stopped),
+                )
     _write(entries)
     return entries
 
 
 def _stop_running(sid: str) -> list[str]:
     """Stop the sandbox's running containers; their learner names."""
-    flt = {
-        "label": [f"{LABEL}={sid}", f"{DEPLOYMENT_LABEL}={settings.DOCKERLAB_DEPLOYMENT}"],
-        "status": ["running"],
-    }
+    deployment = f"{DEPLOYMENT_LABEL}={settings.DOCKERLAB_DEPLOYMENT}"
+    flt = {"label": [f"{LABEL}={sid}", deployment], "status": ["running"]}
     stopped = []
     with engine_call():
         api = client.api()
@@ -368,10 +427,9 @@ def _stop_running(sid: str) -> list[str]:
             with contextlib.suppress(client.NotFound, client.Conflict):
                 with client.translate_errors():
                     api.stop(container["Id"], timeout=STOP_TIMEOUT)
-                names = [
-                    naming.learner_container(sid, name) for name in container.get("Names") or []
-                ]
-                stopped.append(next((n for n in names if n), container["Id"][:12]))
+                names = container.get("Names") or []
+                learner = (naming.learner_container(sid, name) for name in names)
+                stopped.append(next((n for n in learner if n), container["Id"][:12]))
     return stopped
 
 
@@ -415,12 +473,15 @@ def usage(sandbox: Sandbox) -> dict:
     entry = record.get("sandboxes", {}).get(sandbox.sid)
     if entry is None:
         entry = {
-            "used": 0, "containers": 0, "volumes": 0, "images": 0,
-            "limit": limit_bytes(), "over": False,
-            "measured_at": record.get("measured_at"), "stopped": [],
+            **dict.fromkeys(("used", "containers", "volumes", "images"), 0),
+            "limit": limit_bytes(),
+            "over": False,
+            "measured_at": record.get("measured_at"),
+            "stopped": [],
         }
     entry = dict(entry)
-    entry["message"] = over_message(entry["used"], entry["limit"]) if entry["over"] else None
+    over = entry["over"]
+    entry["message"] = over_message(entry["used"], entry["limit"]) if over else None
     return entry
 
 

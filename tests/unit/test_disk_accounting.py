@@ -120,7 +120,9 @@ def test_a_pulled_image_is_charged_what_it_adds_to_the_longest_image_under_it():
         image("built", 150, parent="py", sid=ALICE),
         image("pulled", 190, sid=ALICE),  # no parent: it came from a registry
     ]
-    api = LayersOnly({"py": ["l1"], "built": ["l1", "l2"], "pulled": ["l1", "l2", "l3"]})
+    api = LayersOnly(
+        {"py": ["l1"], "built": ["l1", "l2"], "pulled": ["l1", "l2", "l3"]}
+    )
     assert disk.image_bytes(api, images) == {ALICE: 30 * MB + 40 * MB}
     # Layers are asked for once per image, then remembered.
     disk.image_bytes(api, images)
@@ -153,3 +155,29 @@ def test_the_message_says_what_is_used_the_limit_and_what_to_do():
         "Your sandbox uses 2.3 GB of disk, over its 2 GB limit: remove images or "
         "volumes (docker rmi, docker volume rm, docker system prune)."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512M", 512 * MB), ("1g", 1024 * MB), ("48MiB", 48 * MB), ("100", 100), ("x", None)],
+)
+def test_volume_sizes_are_read_as_the_engine_reads_them(text, size):
+    assert disk._bytes(text) == size
+
+
+def test_a_sized_volume_of_a_remote_engine_counts_as_full(settings):
+    settings.DOCKERLAB_ENGINE_URL = "tcp://lab-engine:2376"
+    volume = {"Options": {"size": "48M"}, "Mountpoint": "/nowhere"}
+    assert disk.sized_volume_bytes(volume) == 48 * MB
+
+
+def test_a_sized_volume_without_its_quota_yet_is_counted_file_by_file(
+    settings, monkeypatch, tmp_path
+):
+    settings.DOCKERLAB_ENGINE_URL = ""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data").write_bytes(b"x" * MB)
+    volume = {"Options": {"size": "48M"}, "Mountpoint": str(tmp_path)}
+    # tmp_path's file system is far larger than 48M: no quota of its own.
+    assert MB <= disk.sized_volume_bytes(volume) < MB + 64 * 1024
