@@ -64,14 +64,16 @@ class Command(BaseCommand):
     def guarded(self, job, *args) -> None:
         try:
             job(*args)
-        except (CommandError, EngineError) as exc:
-            # An engine that is down for a while must not end the sweeper.
+        except (CommandError, EngineError, OSError) as exc:
+            # An engine that is down for a while (or a full disk under the
+            # record) must not end the sweeper.
             self.stderr.write(f"reap: {exc}")
 
     def sweep(self, options) -> None:
         try:
             if options["sandbox"]:
-                result = {options["sandbox"]: reaper.remove_objects(options["sandbox"])}
+                sid = options["sandbox"]
+                result = {sid: reaper.remove_objects(sid)}
             else:
                 result = reaper.reap()
         except SandboxError as exc:
@@ -82,7 +84,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{sid}: {reaper.describe(removed)}")
 
     def measure(self, quiet: bool = True) -> None:
-        """Measure disk use; report the sandboxes over their limit (all, if not quiet)."""
+        """Measure disk use; report sandboxes over their limit (all, if not quiet)."""
         try:
             entries = disk.sweep()
         except SandboxError as exc:
