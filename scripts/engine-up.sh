@@ -205,9 +205,9 @@ mount_store() {
   elif [[ ! -e /proc/fs/xfs/xqmstat ]]; then
     mount -o loop,discard "$store_file" "$store" ||
       die "Could not mount $store_file on $store."
-    echo "==> engine store: this kernel has no XFS quota support (CONFIG_XFS_QUOTA);"
-    echo "    $store_file mounted on $store without quotas: the engine cannot grow past"
-    echo "    $store_size, and sandboxes are only measured."
+    echo "==> engine store: $store_file mounted on $store without quotas:"
+    echo "    this kernel has no XFS quota support (CONFIG_XFS_QUOTA). The engine"
+    echo "    cannot grow past $store_size; sandboxes are only measured."
   else
     dmesg 2>/dev/null | tail -n 3 >&2 || true
     die "Could not mount $store_file on $store with project quotas."

@@ -51,7 +51,7 @@ def quotas_expected() -> bool:
 
 
 def require_expected_quotas() -> disk.Quotas:
-    """The engine's quotas; fails the test when the engine should have them and has not."""
+    """The engine's quotas; fails if the engine should have them but has not."""
     disk.forget()
     found = disk.quotas()
     if quotas_expected() and not (found.layers and found.volumes):

@@ -36,8 +36,8 @@ def _rules(chain: str) -> dict[str, str]:
     rules = {}
     for ipt in ("iptables", "ip6tables"):
         if shutil.which(ipt):
-            done = subprocess.run([ipt, "-w", "-S", chain], capture_output=True, text=True)
-            rules[ipt] = done.stdout
+            listed = [ipt, "-w", "-S", chain]
+            rules[ipt] = subprocess.run(listed, capture_output=True, text=True).stdout
     return rules
 
 
@@ -45,12 +45,14 @@ def _state() -> dict:
     info = client.api().info()
     state = {"engine": info["ID"], "root": info["DockerRootDir"]}
     if engine_is_local():
+        findmnt = ["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--target"]
         found = subprocess.run(
-            ["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--target", info["DockerRootDir"]],
-            capture_output=True, text=True,
+            [*findmnt, info["DockerRootDir"]], capture_output=True, text=True
         )
         state["store"] = found.stdout
-        pidfile = Path(os.environ.get("DOCKERLAB_ENGINE_PIDFILE", "/var/run/docker.pid"))
+        pidfile = Path(
+            os.environ.get("DOCKERLAB_ENGINE_PIDFILE", "/var/run/docker.pid")
+        )
         state["daemon"] = pidfile.read_text().strip() if pidfile.exists() else None
         if os.geteuid() == 0:
             state["input"] = _rules("INPUT")

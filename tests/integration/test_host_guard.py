@@ -1,4 +1,4 @@
-"""A sandbox's containers cannot reach the host's own services, as an attacker would try.
+"""Sandbox containers cannot reach the host's own services, tried as an attacker would.
 
 The test listens on every address of the host (0.0.0.0) and a learner's
 container tries its bridge's gateway, which is the host. The host guard that
@@ -116,8 +116,8 @@ def _probe(container_id: str, host: str, port: int) -> str:
 
 
 def _gateway(container_id: str) -> str:
-    networks = client.api().inspect_container(container_id)["NetworkSettings"]["Networks"]
-    (network,) = networks.values()
+    settings = client.api().inspect_container(container_id)["NetworkSettings"]
+    (network,) = settings["Networks"].values()
     return network["Gateway"]
 
 
@@ -158,7 +158,8 @@ def test_the_sandboxes_app_still_answers_on_its_published_loopback_port(sandboxe
     deadline = time.monotonic() + 20
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as reply:
+            url = f"http://127.0.0.1:{port}/"
+            with urllib.request.urlopen(url, timeout=3) as reply:
                 assert reply.status == 200
                 break
         except OSError:
