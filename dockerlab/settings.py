@@ -164,6 +164,17 @@ DOCKERLAB_BUILD_NETWORK = env_choice("DOCKERLAB_BUILD_NETWORK", "none", ("none",
 DOCKERLAB_BUILD_PIDS = env_int("DOCKERLAB_BUILD_PIDS", DOCKERLAB_CONTAINER_PIDS, minimum=8)
 DOCKERLAB_MAX_CONTAINERS = env_int("DOCKERLAB_MAX_CONTAINERS", 5, minimum=1)
 DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
+# Disk: a sandbox's total (writable layers, volumes, the image layers only it
+# holds) is measured against the first; where the engine has quotas, each
+# container's writable layer and each volume also get a size of their own.
+DOCKERLAB_SANDBOX_DISK_MB = env_int("DOCKERLAB_SANDBOX_DISK_MB", 2048, minimum=64)
+DOCKERLAB_CONTAINER_DISK_MB = env_int(
+    "DOCKERLAB_CONTAINER_DISK_MB", max(32, DOCKERLAB_SANDBOX_DISK_MB // 4), minimum=32
+)
+DOCKERLAB_VOLUME_DISK_MB = env_int(
+    "DOCKERLAB_VOLUME_DISK_MB", max(32, DOCKERLAB_SANDBOX_DISK_MB // 4), minimum=32
+)
+DOCKERLAB_DISK_CHECK_EVERY = env_int("DOCKERLAB_DISK_CHECK_EVERY", 60, minimum=10)
 # The build context of the lab's Build button.
 DOCKERLAB_SAMPLE_APP_DIR = Path(
     env_str("DOCKERLAB_SAMPLE_APP_DIR", str(BASE_DIR / "sample" / "flaskapp"))

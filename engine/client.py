@@ -166,10 +166,19 @@ def translate_errors() -> Iterator[None]:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
 
 
-def volume_mount(target: str, source: str | None = None, labels: dict | None = None):
+def volume_mount(
+    target: str,
+    source: str | None = None,
+    labels: dict | None = None,
+    driver_opts: dict | None = None,
+):
     """A volume mount for a container's host config: `source` names a volume;
-    None makes an anonymous one, labelled with `labels` when the engine creates it."""
-    return docker.types.Mount(target, source, type="volume", labels=labels)
+    None makes an anonymous one, labelled with `labels` and given the local
+    driver's `driver_opts` (such as a size) when the engine creates it."""
+    driver = docker.types.DriverConfig("local", driver_opts) if driver_opts else None
+    return docker.types.Mount(
+        target, source, type="volume", labels=labels, driver_config=driver
+    )
 
 
 def is_local() -> bool:

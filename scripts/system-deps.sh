@@ -3,10 +3,12 @@
 # Idempotent: a no-op (well under a second) when everything is present.
 #   docker.io    the Docker engine (dockerd) and its CLI
 #   debootstrap  makes the classroom kit's minimal Debian base image
+#   xfsprogs     formats the engine's XFS data root (disk quotas per sandbox)
+#   iptables     keeps learner containers off the host's own services
 #   chromium     the browser the browser tests drive (only with --browser)
 set -euo pipefail
 
-want=(docker.io debootstrap)
+want=(docker.io debootstrap xfsprogs iptables)
 if [[ "${1:-}" == "--browser" ]]; then
   want+=(chromium fonts-dejavu-core)
 fi

@@ -14,6 +14,11 @@ Known limits, by design of the engine rather than oversight:
   processes could each let one container too many through at the same time.
 - The reaper treats objects labelled with this deployment's id but unknown to
   its database as orphans; other deployments' objects are left alone.
+- Disk: where the engine has quotas (XFS with pquota), container writable
+  layers, volumes and build steps have sizes; the sandbox's total is
+  measured (`disk`), and one over its limit is stopped and refused. Between
+  two measurements a sandbox can run past its total by what its containers
+  and volumes may each hold.
 - Each sandbox network takes an address pool. An engine started by
   `scripts/engine-up.sh` gets a thousand /24 pools (172.20.0.0/14); another
   engine's defaults give about 30, so set `default-address-pools` in its
@@ -29,6 +34,7 @@ from sandboxes.errors import (
 )
 from sandboxes.services.builds import BuildStream, build_image
 from sandboxes.services.common import ensure_network, sandbox_for
+from sandboxes.services.disk import usage as disk_usage
 from sandboxes.services.containers import (
     find_container,
     inspect,
@@ -53,6 +59,7 @@ __all__ = [
     "QuotaExceeded",
     "SandboxError",
     "build_image",
+    "disk_usage",
     "ensure_network",
     "find_container",
     "find_image",

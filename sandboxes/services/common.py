@@ -83,29 +83,66 @@ def engine_call(
         raise SandboxError(shown(exc.message), code="engine_error") from exc
 
 
+# The host guard that scripts/engine-up.sh installs refuses traffic from
+# interfaces called dl-* to the host itself, so every sandbox network names
+# its bridge so: dl-<sid> is 13 characters, under the kernel's limit of 15.
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def bridge_name(sandbox: Sandbox) -> str:
+    """The host interface of the sandbox's bridge network."""
+    return f"dl-{sandbox.sid}"
+
+
 def ensure_network(sandbox: Sandbox) -> str:
-    """The sandbox's own bridge network, created if missing; returns its name."""
+    """The sandbox's own bridge network, created if missing; returns its name.
+
+    A network made before bridges were named (so outside the host guard) is
+    made again while the sandbox has no container; until then it is kept,
+    and the last container's removal drops it anyway (drop_idle_network).
+    """
     name = sandbox.network
     with sandbox_lock(sandbox), engine_call(sandbox):
         api = client.api()
         for net in api.networks(names=[name]):
-            if net.get("Name") == name:
-                if (net.get("Labels") or {}).get(
-                    "org.dockerlab.sandbox"
-                ) != sandbox.sid:
-                    raise SandboxError(
-                        f"A network called {name} exists but is not this sandbox's.",
-                        code="conflict",
-                    )
+            if net.get("Name") != name:
+                continue
+            if (net.get("Labels") or {}).get("org.dockerlab.sandbox") != sandbox.sid:
+                raise SandboxError(
+                    f"A network called {name} exists but is not this sandbox's.",
+                    code="conflict",
+                )
+            if (net.get("Options") or {}).get(BRIDGE_NAME_OPTION) == bridge_name(
+                sandbox
+            ) or not _replaceable(api, sandbox, net):
                 return name
         try:
             with client.translate_errors():
                 api.create_network(
-                    name, driver="bridge", labels=sandbox.labels(), check_duplicate=True
+                    name,
+                    driver="bridge",
+                    labels=sandbox.labels(),
+                    options={BRIDGE_NAME_OPTION: bridge_name(sandbox)},
+                    check_duplicate=True,
                 )
         except client.Conflict:
             pass  # created meanwhile by another process: fine
     return name
+
+
+def _replaceable(api, sandbox: Sandbox, net: dict) -> bool:
+    """Remove an unguarded network of the sandbox if no container holds it."""
+    if api.containers(all=True, filters=sandbox.label_filter()):
+        log.info("sandbox %s keeps its unnamed bridge while in use", sandbox.sid)
+        return False
+    try:
+        with client.translate_errors():
+            api.remove_network(net["Id"])
+    except client.NotFound:
+        return True  # gone meanwhile: make the new one
+    except client.Conflict:
+        return False
+    return True
 
 
 def drop_idle_network(sandbox: Sandbox) -> bool:

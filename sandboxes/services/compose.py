@@ -34,6 +34,7 @@ from engine import client
 from sandboxes import naming
 from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
+from sandboxes.services import disk
 from sandboxes.services.builds import build_image, sample_dir
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import (
@@ -500,7 +501,12 @@ class ComposeUp:
                 if (volume.get("Labels") or {}).get("org.dockerlab.sandbox") != self.sandbox.sid:
                     raise SandboxError("That volume exists but is not this sandbox's.", code="conflict")
                 return " Exists"
-            api.create_volume(name=engine_name, driver="local", labels=labels)
+            api.create_volume(
+                name=engine_name,
+                driver="local",
+                labels=labels,
+                driver_opts=disk.volume_driver_opts(),
+            )
         return " Created"
 
     def _build(self, service: Service) -> Iterator[dict]:

@@ -20,7 +20,7 @@ from sandboxes.errors import (
     SandboxError,
 )
 from sandboxes.models import Sandbox
-from sandboxes.services import capacity
+from sandboxes.services import capacity, disk
 from sandboxes.services.common import (
     drop_idle_network,
     engine_call,
@@ -161,8 +161,11 @@ def _mounts(
 
     The image's own VOLUME paths get anonymous volumes made here rather than
     by the engine, so they carry the sandbox's labels like everything else
-    (the reaper finds them; removing the container removes them).
+    (the reaper finds them; removing the container removes them) and a size
+    where the engine has quotas. A sandbox over its disk limit gets no new
+    container and no new volume.
     """
+    disk.check_room(sandbox)
     mounts = []
     targets = set()
     for source, target in (volumes or {}).items():
@@ -176,7 +179,14 @@ def _mounts(
         config = client.api().inspect_image(engine_ref).get("Config") or {}
     for target in sorted(config.get("Volumes") or {}):
         if target not in targets:
-            mounts.append(client.volume_mount(target, None, labels=sandbox.labels()))
+            mounts.append(
+                client.volume_mount(
+                    target,
+                    None,
+                    labels=sandbox.labels(),
+                    driver_opts=disk.volume_driver_opts(),
+                )
+            )
     return mounts or None
 
 
@@ -204,6 +214,8 @@ def _host_config(
         cap_add=CAP_ADD,
         port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
         mounts=mounts,
+        # The writable layer's size, where the engine has quotas.
+        storage_opt=disk.container_storage_opt(),
         network_mode=network,
         restart_policy={"Name": "no"},
     )
