@@ -21,14 +21,14 @@ from checks.context import Context
 from checks.schema import ContainerName, Port, Seconds
 from engine import client
 from engine import images as lesson_images
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.errors import SandboxError
 from sandboxes.services.common import engine_call
 from sandboxes.services.compose import SERVICE_LABEL
 from sandboxes.services.containers import _host_config
 from sandboxes.services.images import require_present
 
-PROBE_LABEL = "org.dockerlab.probe"
+PROBE_LABEL = labels.PROBE
 # Prints one word: open, refused, timeout or noname.
 PROBE_SCRIPT = """\
 import socket, sys

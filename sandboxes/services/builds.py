@@ -37,7 +37,7 @@ from django.conf import settings
 
 from engine import client
 from engine import images as lesson_images
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.errors import (
     BadRequest,
     InvalidName,
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 MAX_DOCKERFILE = 64 * 1024
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # The label whose value changes while the sandbox lives; the others stay.
-EXPIRY_LABEL = "org.dockerlab.expires"
+EXPIRY_LABEL = labels.EXPIRES
 RESERVED_LABELS = "org.dockerlab."
 _LABEL_KEY = re.compile(r"[a-z0-9][a-z0-9.-]*\Z")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9._:+-]*\Z")

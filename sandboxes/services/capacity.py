@@ -31,12 +31,13 @@ from django.conf import settings
 
 from engine import client
 from sandboxes.errors import SandboxError
+from sandboxes import labels
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 
 log = logging.getLogger(__name__)
 
-SANDBOX_LABEL = "org.dockerlab.sandbox"
+SANDBOX_LABEL = labels.SANDBOX
 MESSAGE = "The lab is full right now: try again in a few minutes."
 # Derived budgets: a share of the engine's memory, containers per CPU, and
 # networks kept free in the address pools for everyone else.

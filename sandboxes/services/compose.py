@@ -31,7 +31,7 @@ import yaml
 from django.conf import settings
 
 from engine import client
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services import disk
@@ -46,9 +46,9 @@ from sandboxes.services.containers import (
 )
 from sandboxes.services.images import runnable_image
 
-PROJECT_LABEL = "org.dockerlab.compose.project"
-SERVICE_LABEL = "org.dockerlab.compose.service"
-CONFIG_LABEL = "org.dockerlab.compose.config"
+PROJECT_LABEL = labels.COMPOSE_PROJECT
+SERVICE_LABEL = labels.COMPOSE_SERVICE
+CONFIG_LABEL = labels.COMPOSE_CONFIG
 SERVICE_KEYS = {
     "image", "build", "ports", "environment", "depends_on", "healthcheck", "volumes", "command",
 }

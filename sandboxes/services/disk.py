@@ -54,13 +54,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from engine import client
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.errors import QuotaExceeded
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
-from sandboxes.services.reaper import DEPLOYMENT_LABEL, LABEL
 
 log = logging.getLogger(__name__)
+LABEL, DEPLOYMENT_LABEL = labels.SANDBOX, labels.DEPLOYMENT
 
 RECHECK_SECONDS = 5.0
 # The engine runs one `df` at a time and refuses a second meanwhile.

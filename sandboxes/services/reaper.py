@@ -30,15 +30,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from engine import client
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.models import Sandbox
 from sandboxes.services import buildlimits, registry
-from sandboxes.services.builds import EXPIRY_LABEL
 from sandboxes.services.common import engine_call
 
 log = logging.getLogger(__name__)
-LABEL = "org.dockerlab.sandbox"
-DEPLOYMENT_LABEL = "org.dockerlab.deployment"
+LABEL = labels.SANDBOX
+DEPLOYMENT_LABEL = labels.DEPLOYMENT
 KINDS = ("containers", "images", "volumes", "networks")
 
 
@@ -172,7 +171,7 @@ def remove_build_leftovers(sids: set[str]) -> dict[str, dict[str, int]]:
                 # itself; its image stays in use until that is done.
                 _wait_gone(api, leftover)
                 for image in images.get(sid, []):
-                    if EXPIRY_LABEL not in (image.get("Labels") or {}):
+                    if labels.EXPIRES not in (image.get("Labels") or {}):
                         removed["images"] += _remove_image(
                             api, image["Id"], force=False
                         )
