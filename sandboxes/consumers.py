@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
-from sandboxes import services
+from sandboxes import health, services
 from sandboxes.services import compose, registry
 from sandboxes.streaming import (
     BuildRelay,
@@ -275,6 +275,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             # Every open tab of this learner hears about changes made in another.
             self.group = f"lab.sandbox.{sid}"
             await self.channel_layer.group_add(self.group, self.channel_name)
+        # Engine status: this socket hears "engine" frames (sandboxes/health.py).
+        await health.watcher.join(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -287,6 +289,12 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.out.close(flush=False)
         if getattr(self, "group", None) and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+
+    async def lab_engine(self, event: dict) -> None:
+        """The engine stopped or started answering (sandboxes/health.py)."""
+        if self.out is not None:
+            self.out.frame(event["frame"])
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.out is None:  # refused at connect; ignore what an anonymous client sends
