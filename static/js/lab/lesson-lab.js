@@ -105,6 +105,16 @@ class Lab {
     if (this.lastState) this.onState(this.lastState);
   }
 
+  /* Bring an output pane into view in the lab column, when the lab sits
+   * beside the steps (a wide screen): the learner keeps their place in the
+   * text and sees the output arrive. Stacked, the page is left where it is. */
+  reveal(node) {
+    const side = this.root.closest(".lesson-side");
+    if (node && side && getComputedStyle(side).position === "sticky") {
+      node.scrollIntoView({ block: "nearest" });
+    }
+  }
+
   /* Tick the lesson's first unticked step that asks for this action. */
   markStep(action) {
     const step = document.querySelector('.step[data-lab-action="' + action + '"]:not(.lab-done)');

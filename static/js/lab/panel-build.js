@@ -69,6 +69,7 @@ export class BuildPanel {
     lab.root.setAttribute("data-build-frames", "0");
     lab.root.removeAttribute("data-build-result");
     lab.setStatus("Starting the build…", "busy");
+    lab.reveal(this.pane.node);
     this.stream = "pending";
     lab.refresh();
     lab.streams.open("build", this.args(), this.view()).catch((err) => {

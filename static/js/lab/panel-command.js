@@ -95,6 +95,7 @@ export class CommandPanel {
         "joins your sandbox's own network, where names like this one's resolve.)");
     }
     lab.root.removeAttribute("data-command-exit");
+    lab.reveal(this.pane.node);
     lab.setStatus("Starting a container from " + args.image + "…", "busy");
     this.pending = "starting";
     this.started = Date.now();
@@ -142,6 +143,7 @@ export class CommandPanel {
     lab.clearError();
     if (this.registryStream) return;
     this.pane.note("$ " + op.label);
+    lab.reveal(this.pane.node);
     const fail = (err) => {
       this.registryStream = null;
       this.pane.note(err.message || "That did not work.", "bad");

@@ -44,6 +44,7 @@ export class ComposePanel {
     const args = { command: command };
     if (command === "down") args.volumes = !!(this.volumesBox && this.volumesBox.checked);
     this.pane.note("$ docker compose " + command + (args.volumes ? " -v" : ""));
+    lab.reveal(this.pane.node);
     this.busy = true;
     lab.refresh();
     lab.socket.request("compose", args).then((frame) => {
@@ -59,6 +60,7 @@ export class ComposePanel {
     const lab = this.lab;
     this.pane.clear();
     this.pane.note("$ docker compose up -d --build");
+    lab.reveal(this.pane.node);
     lab.setStatus("Starting the compose project…", "busy");
     this.stream = "pending";
     lab.refresh();

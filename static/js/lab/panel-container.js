@@ -68,6 +68,7 @@ export class ContainerPanel {
       if (this.logs.live) { this.logs.stop().catch(fail); return; }
       if (!lab.container) return;
       this.logPane.clear();
+      lab.reveal(this.logPane.node);
       this.logs.start(lab.container.name).catch(fail);
     } else if (action === "inspect") {
       const kind = lab.container ? "container" : "image";
