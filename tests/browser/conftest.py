@@ -49,7 +49,11 @@ def live_server():
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # As long as a page's own default (below): the suite shares its machine's
+    # cores with builds and other work, and 5 s is short under load.
+    expect.set_options(timeout=15_000)
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if not executable:

@@ -31,7 +31,9 @@ def test_both_dockerfiles_build_under_their_tags_and_the_images_table_lists_them
     expect(panel.locator("[data-lab-tag]")).to_have_value("flask-app:multi")
     editor = panel.locator("[data-lab-dockerfile]")
     expect(editor).to_have_value(re.compile(r"AS builder"))
-    expect(panel.locator("[data-lab-pane=build]")).to_contain_text("COPY --from=builder")
+    expect(panel.locator("[data-lab-pane=build]")).to_contain_text(
+        "COPY --from=builder", timeout=180_000
+    )
     expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
 
     rows = panel.locator("[data-lab-images-rows] tr")
