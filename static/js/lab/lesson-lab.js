@@ -115,6 +115,13 @@ class Lab {
     }
   }
 
+  /* Why a build, push or compose up failed, for the learner: when the engine
+   * went away meanwhile, that (the engine's own message is for an operator). */
+  whyFailed(message) {
+    return this.engine.check().then((down) => (down
+      ? "the lab's Docker engine stopped answering. Try again once it is back." : message));
+  }
+
   /* Tick the lesson's first unticked step that asks for this action. */
   markStep(action) {
     const step = document.querySelector('.step[data-lab-action="' + action + '"]:not(.lab-done)');

@@ -107,15 +107,18 @@ export class BuildPanel {
       this.pane.note("Built " + frame.image + ".", "ok");
       lab.markStep("build");
       lab.setStatus("Built " + frame.image + ".", "ok");
-    } else {
-      this.pane.node.classList.add("failed");
-      const at = this.stepText.textContent;
-      const where = at ? " (at " + at.toLowerCase() + ")" : "";
-      this.pane.note("Build failed" + where + ": " + frame.error, "bad");
-      this.stepText.textContent += " - failed";
-      lab.showError({ status: "Build failed" + where + ".", message: frame.error });
+      lab.refresh();
+      return;
     }
+    this.pane.node.classList.add("failed");
+    const at = this.stepText.textContent;
+    const where = at ? " (at " + at.toLowerCase() + ")" : "";
+    this.stepText.textContent += " - failed";
     lab.refresh();
+    lab.whyFailed(frame.error).then((error) => {
+      this.pane.note("Build failed" + where + ": " + error, "bad");
+      lab.showError({ status: "Build failed" + where + ".", message: error });
+    });
   }
 
   chooseSample(name) {

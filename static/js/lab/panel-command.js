@@ -188,8 +188,10 @@ export class CommandPanel {
           lab.markStep(verb);
           lab.setStatus(did + f.image + ".", "ok");
         } else {
-          this.pane.note(verb + " failed: " + f.error, "bad");
-          lab.showError({ status: "docker " + verb + " failed.", message: f.error });
+          lab.whyFailed(f.error).then((error) => {
+            this.pane.note(verb + " failed: " + error, "bad");
+            lab.showError({ status: "docker " + verb + " failed.", message: error });
+          });
         }
       },
     });

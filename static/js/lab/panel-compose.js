@@ -95,8 +95,10 @@ export class ComposePanel {
       lab.markStep("compose");
       lab.setStatus("The compose project is up.", "ok");
     } else {
-      this.pane.note("compose up failed: " + frame.error, "bad");
-      lab.showError({ status: "compose up failed.", message: frame.error });
+      lab.whyFailed(frame.error).then((error) => {
+        this.pane.note("compose up failed: " + error, "bad");
+        lab.showError({ status: "compose up failed.", message: error });
+      });
     }
   }
 
