@@ -52,7 +52,9 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
         ["ip", "-4", "-o", "route", "show", "table", "all"],
         capture_output=True, text=True, check=True,
     ).stdout
-    out += subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    out += subprocess.run(
+        ["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True
+    ).stdout
     networks = []
     for word in out.split():
         with contextlib.suppress(ValueError):
@@ -142,7 +144,8 @@ class PrivateEngine:
         pidfile = self.dir / "docker.pid"
         try:
             pid = int(pidfile.read_text().strip())
-            ours = str(self.dir) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            ours = str(self.dir) in cmdline
         except (OSError, ValueError):
             ours = False
         if not ours:
@@ -166,7 +169,8 @@ class PrivateEngine:
         self.stop(signal.SIGKILL)
 
     def answers(self) -> bool:
-        return self.docker("version", "--format", "{{.Server.Version}}", check=False).returncode == 0
+        answer = self.docker("version", "--format", "{{.Server.Version}}", check=False)
+        return answer.returncode == 0
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.dir / "dockerd.log"
@@ -183,7 +187,7 @@ class PrivateEngine:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         result = subprocess.run(
             ["docker", "-H", self.url, *args],
-            input=input, capture_output=True, env=env, timeout=timeout,
+            input=input, capture_output=True, env=env, timeout=timeout, check=False,
         )
         if check and result.returncode != 0:
             raise EngineFailed(f"docker {' '.join(args)}: {result.stderr.decode(errors='replace')}")
@@ -194,7 +198,7 @@ class PrivateEngine:
         with subprocess.Popen(["docker", "save", name], stdout=subprocess.PIPE) as save:
             loaded = subprocess.run(
                 ["docker", "-H", self.url, "load", "-q"],
-                stdin=save.stdout, capture_output=True, timeout=300,
+                stdin=save.stdout, capture_output=True, timeout=300, check=False,
             )
             save.stdout.close()
         if save.returncode != 0 or loaded.returncode != 0:
@@ -235,12 +239,12 @@ class PrivateEngine:
         with open("/proc/mounts") as mounts:
             points = [line.split()[1] for line in mounts if line.split()[1].startswith(mark)]
         for point in sorted(points, key=len, reverse=True):
-            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", point], capture_output=True)
+            if subprocess.run(["umount", point], capture_output=True, check=False).returncode:
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
     def _remove_bridge(self) -> None:
         if Path(f"/sys/class/net/{self.bridge}").exists():
-            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
 
 
 @contextlib.contextmanager

@@ -133,3 +133,30 @@ def test_the_page_reconnects_after_a_server_restart_and_follows_again(lab_page, 
     expect(status).to_have_text("Connected to your sandbox.", timeout=60_000)
     expect(pane).to_contain_text(re.compile(r"Following \S+ again"))
     _wait_for_ticks_after(lab_page, pane, last)
+
+
+def test_a_lab_module_that_fails_to_download_reloads_the_page_once(page, sandboxes_made):
+    sign_up(page, "/lessons/containers/")
+    panel = page.locator("[data-lab-panel]")
+    sandboxes_made.append(connected(panel))
+    failed: list[str] = []
+
+    def fail_once(route):
+        if failed:
+            route.continue_()
+        else:
+            failed.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    # One module of the lab's graph fails (a network hiccup): the page
+    # reloads by itself and the lab connects.
+    page.route("**/static/js/lab/parse.js", fail_once)
+    page.reload()
+    expect(panel.locator("[data-lab-status]")).to_have_text("Connected to your sandbox.")
+    assert len(failed) == 1
+
+    # A download that keeps failing is said where the lab shows its status.
+    page.unroute("**/static/js/lab/parse.js")
+    page.route("**/static/js/lab/parse.js", lambda route: route.abort("internetdisconnected"))
+    page.reload()
+    expect(panel.locator("[data-lab-status]")).to_contain_text("The lab did not load")

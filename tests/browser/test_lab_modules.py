@@ -22,7 +22,9 @@ def modules(page):
 def _call(page, module: str, expression: str, arg=None):
     """Evaluate `expression` (using `m`, the module, and `arg`) in the page."""
     return page.evaluate(
-        f"async (arg) => {{ const m = await import('/static/js/lab/{module}'); return {expression}; }}",
+        "async (arg) => {"
+        f" const m = await import('/static/js/lab/{module}'); return {expression}; "
+        "}",
         arg,
     )
 
@@ -71,7 +73,8 @@ def test_the_run_line_shown_is_what_the_form_does(modules):
     args = {"image": "flask-app", "name": "web", "env": {"A": "1"}, "port": 5002,
             "command": "python app.py"}
     assert _call(modules, "parse.js", "m.runLine(arg, true)", args) == (
-        "$ docker run --rm --name web -e A=1 -p 127.0.0.1:<any free port>:5002 flask-app python app.py"
+        "$ docker run --rm --name web -e A=1 -p 127.0.0.1:<any free port>:5002 "
+        "flask-app python app.py"
     )
 
 
@@ -102,7 +105,8 @@ def test_image_and_compose_lines(modules):
     assert image("$ docker tag flask-app 127.0.0.1:5000/flask-app:v1") == {
         "op": "tag", "label": "docker tag flask-app 127.0.0.1:5000/flask-app:v1",
         "source": "flask-app", "target": "127.0.0.1:5000/flask-app:v1"}
-    assert image("$ docker push 127.0.0.1:5000/flask-app:v1")["image"] == "127.0.0.1:5000/flask-app:v1"
+    pushed = image("$ docker push 127.0.0.1:5000/flask-app:v1")
+    assert pushed["image"] == "127.0.0.1:5000/flask-app:v1"
     assert image("$ docker tag flask-app") is None
     assert image("$ docker push a b") is None
     assert image("$ docker rmi Flask-App") is None
@@ -113,7 +117,8 @@ def test_image_and_compose_lines(modules):
         "command": "logs", "logs": "web", "label": "logs -f web"}
     assert compose("$ docker compose up --scale web=3") is None
     assert compose("$ docker compose logs web db") is None
-    joined, after = _call(modules, "parse.js", "m.logicalLines(arg)", "$ docker run \\\n   --rm x\nnext")
+    text = "$ docker run \\\n   --rm x\nnext"
+    joined, after = _call(modules, "parse.js", "m.logicalLines(arg)", text)
     assert (joined.split(), after) == (["$", "docker", "run", "--rm", "x"], "next")
 
 
@@ -170,7 +175,9 @@ def test_a_streams_frames_reach_the_view_that_opened_it_and_no_other(modules):
         const {Dispatch} = await import('/static/js/lab/dispatch.js');
         const d = new Dispatch();
         let n = 0;
-        const socket = {request() { n += 1; const p = new Promise(() => {}); p.ref = 'r' + n; return p; }};
+        const socket = {request() {
+          n += 1; const p = new Promise(() => {}); p.ref = 'r' + n; return p;
+        }};
         const streams = new m.Streams(socket, d);
         const seen = [];
         const view = (name) => ({

@@ -42,7 +42,7 @@ async def _frames(layer, channel, count: int, timeout: float = 2.0) -> list[dict
 async def _nothing(layer, channel, wait: float = 0.1) -> bool:
     try:
         await asyncio.wait_for(layer.receive(channel), wait)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return False
 

@@ -14,6 +14,7 @@ import { BuildPanel } from "./panel-build.js";
 import { CommandPanel } from "./panel-command.js";
 import { ComposePanel } from "./panel-compose.js";
 import { ContainerPanel } from "./panel-container.js";
+import { loaded } from "./loaded.js";
 import { LabSocket } from "./socket.js";
 import { Streams } from "./streams.js";
 import { fill, lessonImageRow } from "./tables.js";
@@ -163,6 +164,7 @@ class Lab {
 }
 
 function start() {
+  loaded();
   const roots = document.querySelectorAll("[data-lab-panel]");
   if (!roots.length) return;
   const dispatch = new Dispatch();

@@ -9,6 +9,7 @@
 import { el, humanSize } from "./dom.js";
 import { Dispatch } from "./dispatch.js";
 import { EngineStatus } from "./engine.js";
+import { loaded } from "./loaded.js";
 import { LabSocket } from "./socket.js";
 import { containerRow, fill, imageRow, volumeRow } from "./tables.js";
 
@@ -148,6 +149,7 @@ class SandboxPage {
 }
 
 function start() {
+  loaded();
   const root = document.querySelector("[data-sandbox-page]");
   if (!root) return;
   const dispatch = new Dispatch();
