@@ -135,7 +135,7 @@ def test_the_page_reconnects_after_a_server_restart_and_follows_again(lab_page, 
     _wait_for_ticks_after(lab_page, pane, last)
 
 
-def test_a_lab_module_that_fails_to_download_reloads_the_page_once(page, sandboxes_made):
+def test_a_lab_module_that_fails_to_download_reloads_the_page(page, sandboxes_made):
     sign_up(page, "/lessons/containers/")
     panel = page.locator("[data-lab-panel]")
     sandboxes_made.append(connected(panel))

@@ -1,5 +1,5 @@
-/* loaded.js - the lab's modules all arrived: a later download failure may
- * reload the page once again (see the loader guard in templates/base.html). */
+/* loaded.js - the lab's modules all arrived: the count of reloads after a
+ * failed download starts again (see the guard in templates/base.html). */
 
 export function loaded() {
   try {
