@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
-from sandboxes import services, slots, workers
+from sandboxes import health, services, slots, workers
 from sandboxes.services import capacity, compose, registry
 from sandboxes.streaming import (
     BuildRelay,
@@ -285,6 +285,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             # Every open tab of this learner hears about changes made in another.
             self.group = f"lab.sandbox.{sid}"
             await self.channel_layer.group_add(self.group, self.channel_name)
+        # Engine status: this socket hears "engine" frames (sandboxes/health.py).
+        await health.watcher.join(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -301,6 +303,12 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if getattr(self, "socket_slot", None) is not None:
             self.socket_slot.release()
+        await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+
+    async def lab_engine(self, event: dict) -> None:
+        """The engine stopped or started answering (sandboxes/health.py)."""
+        if self.out is not None:
+            self.out.frame(event["frame"])
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.out is None or self.closed:  # refused at connect, or closing

@@ -112,6 +112,11 @@
     return lab.querySelector('[data-lab-do="' + action + '"]');
   }
 
+  function labBeside() {
+    var side = document.querySelector(".lesson-side");
+    return !!side && getComputedStyle(side).position === "sticky";
+  }
+
   function setUpStepLinks(root) {
     // A step that names one of this page's lab actions points at its control.
     if (!document.getElementById("lab")) { return; }
@@ -124,8 +129,15 @@
       link.href = "#lab";
       link.className = "step-lab-link";
       link.textContent = "Do this in the lab";
-      link.addEventListener("click", function () {
+      link.addEventListener("click", function (event) {
         var control = labControl(action);
+        if (control && labBeside()) {
+          // The lab is already in sight beside the steps: keep the learner's
+          // place in the text, bring the control into view in the lab column.
+          event.preventDefault();
+          history.replaceState(null, "", "#lab");
+          control.scrollIntoView({ block: "nearest" });
+        }
         if (control) {
           control.classList.add("lab-highlight");
           setTimeout(function () { control.classList.remove("lab-highlight"); }, 2000);
