@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from dockerlab import stores
 from dockerlab.env import (
     deployment_id,
     env_bool,
@@ -68,19 +69,29 @@ TEMPLATES = [
     },
 ]
 
+# --- Shared state: database, channel layer, cache (dockerlab/stores.py) ---------
+# One server process (`make run`): SQLite and this process's memory. Several
+# processes (`make run-multi`, docker-compose.yml): PostgreSQL and Redis, so
+# every process sees the same accounts, sessions, learner tabs and counters.
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
+    "default": stores.database(
+        "DOCKERLAB_DATABASE_URL",
+        sqlite_path=env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
         # Tests use a file (not :memory:) so threads of the test process share
         # it; one per process, so test runs side by side do not clobber each other.
-        "TEST": {
-            "NAME": env_str("DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3"))
-        },
-    }
+        sqlite_test_path=env_str(
+            "DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
+        ),
+    )
 }
-
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {"default": stores.channel_layer("DOCKERLAB_REDIS_URL")}
+CACHES = {"default": stores.cache("DOCKERLAB_CACHE_URL", fallback="DOCKERLAB_REDIS_URL")}
+# The images docker-compose.yml runs beside the site (`manage.py kit --deploy`
+# builds them from Debian packages where they cannot be pulled).
+DOCKERLAB_DEPLOY_IMAGES = {
+    "postgres": env_str("DOCKERLAB_POSTGRES_IMAGE", "postgres:15"),
+    "redis": env_str("DOCKERLAB_REDIS_IMAGE", "redis:7"),
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
