@@ -23,6 +23,9 @@
 #   DOCKERLAB_DEPLOY_WORKER_PORT, _PG_PORT, _REDIS_PORT
 #                              loopback ports (defaults 8101 and up, 5434, 6381)
 #   DOCKERLAB_DEPLOY_ENGINE_SOCKET  the engine's socket (default /var/run/docker.sock)
+#   DOCKERLAB_DEPLOY_ENGINE_CERTS   TLS client certificates for a remote engine
+#   DOCKERLAB_DEPLOY_BUILD_LIMITS   1: the host's cgroups writable in the site
+#                              container, for build process limits (default 0)
 #   DOCKERLAB_SITE_IMAGE       the site image's name (default dockerlab/site:latest)
 #   DOCKERLAB_ALLOWED_HOSTS    default: this machine's names and addresses
 set -euo pipefail
@@ -39,8 +42,12 @@ state=${DOCKERLAB_DEPLOY_DIR:-$here/var/deploy/$project}
 env_file=$state/compose.env
 
 compose() {
+  local files=(-f "$here/docker-compose.yml")
+  if grep -qx 'DOCKERLAB_DEPLOY_BUILD_LIMITS=1' "$env_file" 2>/dev/null; then
+    files+=(-f "$here/deploy/compose.build-limits.yml")
+  fi
   deploy/compose.sh --project-name "$project" --project-directory "$here" \
-    -f "$here/docker-compose.yml" --env-file "$env_file" "$@"
+    "${files[@]}" --env-file "$env_file" "$@"
 }
 
 elapsed() { echo "$((SECONDS - $1))s"; }
@@ -80,6 +87,8 @@ DOCKERLAB_DEPLOY_REDIS_PORT=${DOCKERLAB_DEPLOY_REDIS_PORT:-6381}
 DOCKERLAB_DEPLOY_PG_PASSWORD=$(secret postgres-password)
 DOCKERLAB_DEPLOY_REDIS_PASSWORD=$(secret redis-password)
 DOCKERLAB_DEPLOY_ENGINE_SOCKET=${DOCKERLAB_DEPLOY_ENGINE_SOCKET:-/var/run/docker.sock}
+DOCKERLAB_DEPLOY_ENGINE_CERTS=${DOCKERLAB_DEPLOY_ENGINE_CERTS:-$state/engine-certs}
+DOCKERLAB_DEPLOY_BUILD_LIMITS=${DOCKERLAB_DEPLOY_BUILD_LIMITS:-0}
 DOCKERLAB_DEPLOY_SITE_ENV=$state/site.env
 DOCKERLAB_SITE_IMAGE=$site_image
 DOCKERLAB_POSTGRES_IMAGE=${DOCKERLAB_POSTGRES_IMAGE:-postgres:15}
@@ -91,6 +100,7 @@ DOCKERLAB_ALLOWED_HOSTS=${DOCKERLAB_ALLOWED_HOSTS:-$(allowed_hosts)}
 DOCKERLAB_DEPLOYMENT=${DOCKERLAB_DEPLOYMENT:-}
 EOF
   )
+  mkdir -p "$state/engine-certs"
   if [[ ! -e $state/site.env ]]; then
     cat >"$state/site.env" <<'EOF'
 # More settings for the site of this deployment, one NAME=value a line

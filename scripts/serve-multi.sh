@@ -5,6 +5,7 @@
 # supervises it - a terminal, the container's restart policy - sees it).
 #
 #   scripts/serve-multi.sh LISTEN WORKERS      e.g. 127.0.0.1:8000 3
+#   scripts/serve-multi.sh --server-command     print the command one process runs
 #
 # The processes must share their state: DOCKERLAB_DATABASE_URL and
 # DOCKERLAB_REDIS_URL are required (scripts/run-multi.sh sets them on the
@@ -19,16 +20,21 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+python=${DOCKERLAB_PYTHON:-.venv/bin/python}
+# The server command: the one line to change for another launcher. Tests and
+# benchmarks start their processes with it too (--server-command prints it).
+server=("$python" -m daphne --proxy-headers)
+if [[ "${1:-}" == --server-command ]]; then
+  printf '%s\n' "${server[@]}"
+  exit 0
+fi
+
 listen=${1:?usage: $0 LISTEN WORKERS}
 workers=${2:?usage: $0 LISTEN WORKERS}
-python=${DOCKERLAB_PYTHON:-.venv/bin/python}
 first_port=${DOCKERLAB_WORKER_PORT:-8001}
 static_root=${DOCKERLAB_STATIC_ROOT:-$PWD/staticfiles}
 state=${DOCKERLAB_NGINX_DIR:-$PWD/var/nginx}
 every=${DOCKERLAB_REAP_EVERY:-300}
-
-# The server command: one line to change for another launcher.
-server=("$python" -m daphne --proxy-headers)
 
 if [[ -z "${DOCKERLAB_DATABASE_URL:-}" || -z "${DOCKERLAB_REDIS_URL:-}" ]]; then
   echo "serve-multi: several processes need DOCKERLAB_DATABASE_URL and DOCKERLAB_REDIS_URL" >&2

@@ -4,7 +4,7 @@
   script `make run-multi` uses) in a directory of their own, on free
   loopback ports; stopped and removed afterwards.
 - `Server`: one server process on a free loopback port, started with the
-  command scripts/serve-multi.sh uses, sharing the stores.
+  command scripts/serve-multi.sh uses (`--server-command`), sharing the stores.
 - `sign_up`: an account made through the site's own sign-up form, as a
   browser would; gives back the session cookie.
 - `lab_socket`: a lab websocket opened with that cookie.
@@ -29,8 +29,16 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The server command of scripts/serve-multi.sh.
-SERVER_COMMAND = [sys.executable, "-m", "daphne", "--proxy-headers"]
+
+
+def server_command() -> list[str]:
+    """The command one server process runs, as scripts/serve-multi.sh has it."""
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "serve-multi.sh"), "--server-command"],
+        env={**os.environ, "DOCKERLAB_PYTHON": sys.executable},
+        capture_output=True, text=True, check=True,
+    )
+    return proc.stdout.splitlines()
 
 
 def free_port() -> int:
@@ -132,7 +140,7 @@ class Server:
         self.log_path = workdir / f"{name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [*SERVER_COMMAND, "-b", "127.0.0.1", "-p", str(self.port),
+            [*server_command(), "-b", "127.0.0.1", "-p", str(self.port),
              "dockerlab.asgi:application"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )

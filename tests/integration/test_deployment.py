@@ -147,6 +147,39 @@ def test_the_front_serves_the_collected_static_files(deployment):
         assert response.headers["Cache-Control"] == "max-age=3600"
 
 
+def test_the_site_says_at_start_what_it_can_and_cannot_do_here(deployment):
+    logs = deploy(deployment["env"], "compose", "logs", "--no-color", "site")
+    assert logs.returncode == 0, logs.stderr
+    assert "preflight: database postgresql, channel layer RedisChannelLayer" in logs.stdout
+    assert "preflight: Docker engine" in logs.stdout
+    # The container's view of the host's cgroups is read-only unless asked for.
+    assert "build steps run without a process limit" in logs.stdout
+
+
+def site_volumes(env: dict) -> list[str]:
+    config = deploy(env, "compose", "config", "--format", "json")
+    assert config.returncode == 0, config.stderr
+    return [
+        f"{volume.get('source')}:{volume['target']}:{'ro' if volume.get('read_only') else 'rw'}"
+        for volume in json.loads(config.stdout)["services"]["site"]["volumes"]
+    ]
+
+
+def test_the_hosts_cgroups_reach_the_site_only_when_build_limits_are_asked_for(
+    deployment, tmp_path
+):
+    assert not any("/sys/fs/cgroup" in v for v in site_volumes(deployment["env"]))
+    # The same deployment's settings, with DOCKERLAB_DEPLOY_BUILD_LIMITS=1.
+    state = Path(deployment["env"]["DOCKERLAB_DEPLOY_DIR"])
+    (tmp_path / "compose.env").write_text(
+        (state / "compose.env").read_text().replace(
+            "DOCKERLAB_DEPLOY_BUILD_LIMITS=0", "DOCKERLAB_DEPLOY_BUILD_LIMITS=1"
+        )
+    )
+    asked = {**deployment["env"], "DOCKERLAB_DEPLOY_DIR": str(tmp_path)}
+    assert "/sys/fs/cgroup:/sys/fs/cgroup:rw" in site_volumes(asked)
+
+
 async def test_a_learner_builds_runs_and_opens_the_sample_through_the_deployment(deployment):
     url = deployment["url"]
     session = await asyncio.to_thread(sign_up, url, f"class-{secrets.token_hex(3)}")
