@@ -11,6 +11,7 @@ for name in DOCKERLAB_DEPLOYMENT DOCKERLAB_SECRET_KEY; do
   [[ -n "${!name:-}" ]] || unset "$name"
 done
 
-python deploy/preflight.py
+# The report only prints: it runs beside the migrations rather than before.
+python deploy/preflight.py &
 python manage.py migrate --noinput -v 0
 exec scripts/serve-multi.sh "${DOCKERLAB_LISTEN:-0.0.0.0:80}" "${DOCKERLAB_WORKERS:-3}"

@@ -154,6 +154,11 @@ up() {
     compose logs --tail 40 >&2 || true
     exit 1
   fi
+  # Earlier builds of the site image that no container uses any more.
+  for description in "dockerlab site" "dockerlab site runtime"; do
+    docker image prune --force --filter "label=org.opencontainers.image.description=$description" \
+      >/dev/null || true
+  done
   local listen
   listen=$(sed -n 's/^DOCKERLAB_DEPLOY_LISTEN=//p' "$env_file")
   echo "==> deploy: up and healthy ($(elapsed "$step"); $(elapsed "$started") in all)"
