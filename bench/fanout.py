@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
 os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-fanout-{os.getpid()}"
 
-from tests.servers import Server, Stores, lab_socket, migrate, sign_up, site_env  # noqa: E402
+from tests.servers import Server, Stores, lab_socket, migrate, sign_up, site_env
+
 
 def percentile(values: list[float], pct: float) -> float:
     if not values:

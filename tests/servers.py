@@ -68,7 +68,7 @@ class Stores:
     def _script(self, command: str) -> str:
         proc = subprocess.run(
             [str(ROOT / "scripts" / "stores.sh"), command],
-            env=self.script_env, capture_output=True, text=True, timeout=180,
+            env=self.script_env, capture_output=True, text=True, timeout=180, check=False,
         )
         if proc.returncode != 0:
             raise StoresFailed(

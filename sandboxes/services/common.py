@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -45,7 +46,7 @@ class SandboxLock:
         self._depth = 0
         self._fd: int | None = None
 
-    def __enter__(self) -> SandboxLock:
+    def __enter__(self) -> Self:
         self._thread_lock.acquire()
         try:
             if self._depth == 0:

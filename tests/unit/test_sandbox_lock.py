@@ -39,12 +39,14 @@ def test_it_is_reentrant_in_one_thread_and_keeps_its_file(var_dir):
         with lock:
             pass
         # Still held by the outer block: another process cannot take it.
-        assert subprocess.run(
-            [sys.executable, "-c", TRY_LOCK, str(var_dir / "sandbox-locks" / SID)]
-        ).returncode == 3
-    assert subprocess.run(
-        [sys.executable, "-c", TRY_LOCK, str(var_dir / "sandbox-locks" / SID)]
-    ).returncode == 0
+        assert try_lock(var_dir) == 3
+    assert try_lock(var_dir) == 0
+
+
+def try_lock(var_dir) -> int:
+    """Exit status of another process taking the lock file without waiting (3: held)."""
+    path = var_dir / "sandbox-locks" / SID
+    return subprocess.run([sys.executable, "-c", TRY_LOCK, str(path)], check=False).returncode
 
 
 def test_another_thread_waits_for_it(var_dir):
