@@ -169,9 +169,21 @@ print_env() {
   echo "DOCKERLAB_CACHE_URL=redis://:$(redis_password)@127.0.0.1:$redis_port/1"
 }
 
+reachable_by() {
+  # The servers run as their own users: every directory above their data
+  # must let them through (a checkout under /root does not).
+  local user=$1
+  [[ $(id -u) -ne 0 ]] && return 0
+  runuser -u "$user" -- test -x "$dir" 2>/dev/null ||
+    die "the $user user cannot reach $dir (a directory above it is private, like /root);" \
+      "set DOCKERLAB_STORES_DIR to one it can reach, e.g. /var/lib/dockerlab/stores"
+}
+
 case "${1:-}" in
   up)
     mkdir -p "$dir"
+    reachable_by postgres
+    reachable_by redis
     pg_up
     redis_up
     ;;
