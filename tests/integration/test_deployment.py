@@ -28,11 +28,13 @@ from django.test import override_settings
 from engine import client
 from tests.servers import ROOT, free_port, lab_socket, sign_up
 
-pytestmark = pytest.mark.integration
-
 PROJECT = f"dltest-{secrets.token_hex(3)}"
 SITE_IMAGE = "dockerlab/site:test"
 UP_TIMEOUT = 3600  # a first run builds every image
+
+# The first test sets the deployment up, image builds included: the suite's
+# per-test timeout (pytest.ini) would stop a first run on a slow machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(UP_TIMEOUT + 900)]
 
 
 def deploy(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
