@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
+from dockerlab import stores
 from dockerlab.env import (
-    cache_config,
     deployment_id,
     env_bool,
     env_choice,
@@ -73,19 +73,29 @@ TEMPLATES = [
     },
 ]
 
+# --- Shared state: database, channel layer, cache (dockerlab/stores.py) ---------
+# One server process (`make run`): SQLite and this process's memory. Several
+# processes (`make run-multi`, docker-compose.yml): PostgreSQL and Redis, so
+# every process sees the same accounts, sessions, learner tabs and counters.
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
+    "default": stores.database(
+        "DOCKERLAB_DATABASE_URL",
+        sqlite_path=env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
         # Tests use a file (not :memory:) so threads of the test process share
         # it; one per process, so test runs side by side do not clobber each other.
-        "TEST": {
-            "NAME": env_str("DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3"))
-        },
-    }
+        sqlite_test_path=env_str(
+            "DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
+        ),
+    )
 }
-
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {"default": stores.channel_layer("DOCKERLAB_REDIS_URL")}
+CACHES = {"default": stores.cache("DOCKERLAB_CACHE_URL", fallback="DOCKERLAB_REDIS_URL")}
+# The images docker-compose.yml runs beside the site (`manage.py kit --deploy`
+# builds them from Debian packages where they cannot be pulled).
+DOCKERLAB_DEPLOY_IMAGES = {
+    "postgres": env_str("DOCKERLAB_POSTGRES_IMAGE", "postgres:15"),
+    "redis": env_str("DOCKERLAB_REDIS_IMAGE", "redis:7"),
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -227,10 +237,9 @@ DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS = env_int(
 )
 DOCKERLAB_LOGIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 
-# Counters (sign-up and sign-in limits) live in Django's cache. The default is
-# this process's memory: several server processes need a shared cache
-# (DOCKERLAB_CACHE_URL=redis://host:6379/0, which needs the redis package).
-CACHES = {"default": cache_config("DOCKERLAB_CACHE_URL", "")}
+# Counters (sign-up and sign-in limits) live in Django's cache (CACHES above):
+# this process's memory unless DOCKERLAB_CACHE_URL names a shared one, which
+# several server processes need.
 
 # --- Behind TLS (a reverse proxy that terminates HTTPS) --------------------------
 # Off by default: `make run` serves plain HTTP on the loopback.

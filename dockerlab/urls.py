@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dockerlab import views
+from dockerlab import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("sandbox/", include("sandboxes.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
 ]

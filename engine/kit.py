@@ -455,11 +455,18 @@ def _run(argv: list[str]) -> None:
         raise KitError(f"`{' '.join(argv[:2])}` failed (exit {proc.returncode}):\n{tail}")
 
 
-def build_role(role: str, name: str, base: str, step: Progress, verbose: bool = False) -> None:
+def build_role(
+    role: str,
+    name: str,
+    base: str,
+    step: Progress,
+    verbose: bool = False,
+    description: str | None = None,
+) -> None:
     """Build the kit's Dockerfile for `role` on `base` and tag it `name`."""
     context = KIT_ROOT / role
     step(f"building {name} from {context.relative_to(KIT_ROOT.parent)}")
-    labels = {KIT_LABEL: "1", DESCRIPTION_LABEL: DESCRIPTIONS[role]}
+    labels = {KIT_LABEL: "1", DESCRIPTION_LABEL: description or DESCRIPTIONS[role]}
     with client.translate_errors():
         stream = client.api(timeout=900).build(
             path=str(context),
@@ -534,3 +541,61 @@ def make_images(
             remove_superseded(role, name, step)
     step("all lesson images are ready")
     return current_plan()
+
+
+# --- the deployment's images -----------------------------------------------------
+# docker-compose.yml runs PostgreSQL and Redis beside the site
+# (settings.DOCKERLAB_DEPLOY_IMAGES). Like the lesson images: present, else
+# pulled, else built here from Debian packages (kit/postgres, kit/redis),
+# with the official images' variables, data paths and commands, so the
+# compose file runs either. Only `manage.py kit --deploy` makes them: a
+# site that is not deployed with compose needs neither.
+
+DEPLOY_DESCRIPTIONS = {
+    "postgres": "dockerlab classroom kit: PostgreSQL server from Debian packages",
+    "redis": "dockerlab classroom kit: Redis server from Debian packages",
+}
+
+
+def deploy_plan(rebuild: bool = False) -> Plan:
+    """The plan for the deployment's images, as the engine has them."""
+    images = dict(settings.DOCKERLAB_DEPLOY_IMAGES)
+    unknown = sorted(set(images) - set(DEPLOY_DESCRIPTIONS))
+    if unknown:
+        raise KitError(f"The kit has no recipe for deployment image(s): {', '.join(unknown)}")
+    states = {role: image_state(name) for role, name in images.items()}
+    to_make = [
+        role
+        for role, state in states.items()
+        if state == MISSING or (rebuild and state == KIT_BUILT)
+    ]
+    return Plan(images, states, to_make)
+
+
+def make_deploy_images(
+    say: Say,
+    *,
+    pull: bool = True,
+    rebuild: bool = False,
+    verbose: bool = False,
+    apt_dir: Path = Path("/etc/apt"),
+) -> Plan:
+    """Make the deployment's images available; returns the final plan."""
+    step = Progress(say)
+    plan = deploy_plan(rebuild)
+    for role, name in plan.images.items():
+        if role not in plan.to_make:
+            kind = "kit build" if plan.states[role] == KIT_BUILT else "present"
+            step(f"{role}: {name} ({kind})")
+    base = None
+    for role in plan.to_make:
+        name = plan.images[role]
+        if pull and plan.states[role] == MISSING and try_pull(name, step):
+            step(f"{role}: {name} pulled")
+            continue
+        if base is None:
+            base = ensure_base(step, apt_dir)
+        build_role(role, name, base, step, verbose, description=DEPLOY_DESCRIPTIONS[role])
+        step(f"{role}: {name} built")
+    step("the deployment's images are ready")
+    return deploy_plan()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,15 +24,69 @@ from sandboxes.models import Sandbox
 log = logging.getLogger(__name__)
 
 # Engine calls that must not interleave for one sandbox (network creation,
-# the container quota check) take this sandbox's lock. It only serialises
-# within one process; the engine's own name checks catch the rest.
-_locks: dict[str, threading.RLock] = {}
+# the container quota check) take this sandbox's lock.
+
+
+class SandboxLock:
+    """One sandbox's lock: held by one thread of one server process at a time.
+
+    A re-entrant thread lock orders this process's threads (a service holding
+    it may call another that takes it). The outermost holder also takes an
+    exclusive flock on var/sandbox-locks/<sid>, which orders the server
+    processes sharing this machine's var directory (`make run-multi`, the
+    compose deployment): without it a learner's two tabs, served by two
+    processes, could both pass the container quota check. The kernel drops
+    the flock if the process dies. Lock files are never removed: a file
+    removed while another process waits on it would let two holders in.
+    """
+
+    def __init__(self, sid: str):
+        self.sid = naming.check_sid(sid)
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                self._fd = self._lock_file()
+            self._depth += 1
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._thread_lock.release()
+
+    def _lock_file(self) -> int:
+        folder = Path(settings.VAR_DIR) / "sandbox-locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / self.sid, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+_locks: dict[str, SandboxLock] = {}
 _locks_guard = threading.Lock()
 
 
-def sandbox_lock(sandbox: Sandbox) -> threading.RLock:
+def sandbox_lock(sandbox: Sandbox) -> SandboxLock:
     with _locks_guard:
-        return _locks.setdefault(sandbox.sid, threading.RLock())
+        lock = _locks.get(sandbox.sid)
+        if lock is None:
+            lock = _locks[sandbox.sid] = SandboxLock(sandbox.sid)
+        return lock
 
 
 def sandbox_for(user) -> Sandbox:
