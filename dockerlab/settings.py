@@ -90,6 +90,9 @@ DATABASES = {
 }
 CHANNEL_LAYERS = {"default": stores.channel_layer("DOCKERLAB_REDIS_URL")}
 CACHES = {"default": stores.cache("DOCKERLAB_CACHE_URL", fallback="DOCKERLAB_REDIS_URL")}
+# Per-learner limits (sockets, streams, builds, actions, proxy requests) are
+# counted in Redis when processes share it (sandboxes/slots.py).
+DOCKERLAB_SLOTS_REDIS_URL = stores.redis_url("DOCKERLAB_REDIS_URL")
 # The images docker-compose.yml runs beside the site (`manage.py kit --deploy`
 # builds them from Debian packages where they cannot be pulled).
 DOCKERLAB_DEPLOY_IMAGES = {

@@ -135,6 +135,12 @@ def channel_layer(name: str) -> dict:
     }
 
 
+def redis_url(name: str) -> str:
+    """The checked Redis URL in `name`, or "" when unset (one process, no Redis)."""
+    raw = _url(name)
+    return _check_redis_url(name, raw) if raw else ""
+
+
 def cache(name: str, fallback: str) -> dict:
     """Django's default cache: Redis from `name` (unset: from `fallback`), else memory.
 

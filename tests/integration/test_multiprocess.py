@@ -176,6 +176,66 @@ async def test_an_action_in_a_tab_on_one_process_updates_the_tab_on_the_other(tw
         await asyncio.to_thread(remove_sandbox, sid)
 
 
+async def test_a_learners_socket_limit_holds_across_processes(two_servers):
+    """Tabs spread over two processes count against one limit (slots in Redis)."""
+    a, b = two_servers
+    limit = settings.DOCKERLAB_WS_SOCKETS_PER_USER
+    session = await asyncio.to_thread(sign_up, a.url, f"slots-{secrets.token_hex(3)}")
+    sockets = []
+    sid = None
+    try:
+        for n in range(limit):
+            ws = await lab_socket((a if n % 2 else b).url, session)
+            sockets.append(ws)
+            sid = await joined(ws)
+        extra = await lab_socket(a.url, session)
+        refused = await next_frame(extra, of_type("error"))
+        assert refused["code"] == "too_many_sockets"
+        await extra.wait_closed()
+        assert extra.close_code == 4429
+        # One tab closed on B frees a slot that a tab on A can take.
+        await sockets.pop(0).close()
+        again = await lab_socket(a.url, session)
+        sockets.append(again)
+        assert await joined(again) == sid
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await asyncio.to_thread(remove_sandbox, sid)
+
+
+def test_slot_leases_are_shared_and_a_dead_holders_run_out(stores):
+    """Two stores on one Redis are two processes: one limit; a holder that stops
+    renewing (its process died) frees its slots when the lease ends."""
+    from sandboxes.slots import RedisSlots
+
+    url = stores.env["DOCKERLAB_REDIS_URL"]
+    first, second = RedisSlots(url, lease_s=1.5), RedisSlots(url, lease_s=1.5)
+    key = f"test:{secrets.token_hex(4)}"
+    try:
+        held = [first.take(key, 3), second.take(key, 3), first.take(key, 3)]
+        assert all(held)
+        assert second.take(key, 3) is None
+        assert first.count(key) == second.count(key) == 3
+        # The holder renews its own leases past their first end.
+        for _ in range(3):
+            time.sleep(0.75)
+            assert first.renew() == 2
+        assert second.take(key, 3) is None
+        # The first "process" dies: nothing renews its two slots any more.
+        first.close()
+        deadline = time.monotonic() + 10
+        while second.count(key) > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert second.count(key) == 1
+        token = second.take(key, 3)
+        assert token is not None
+        second.give_back(key, token)
+        assert second.count(key) == 1
+    finally:
+        second.close()
+
+
 def test_a_value_one_process_caches_is_read_by_another(stores, monkeypatch):
     env = site_env(stores)
     key = f"shared-{secrets.token_hex(4)}"
