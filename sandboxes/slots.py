@@ -172,7 +172,7 @@ class RedisSlots:
         while not self._stop.wait(self.lease_s / 3):
             try:
                 self.renew()
-            except Exception:  # noqa: BLE001 - try again at the next beat
+            except Exception:  # try again at the next beat
                 log.warning("slots: renewing leases in Redis failed", exc_info=True)
 
     def close(self) -> None:
