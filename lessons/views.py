@@ -46,6 +46,17 @@ def _lesson_progress(user, lesson: loader.Lesson) -> dict[str, Any] | None:
     return None
 
 
+def _code_spans(text: str) -> list[tuple[bool, str]]:
+    """A hint as (is_code, text) parts: `backticks` mark code, as in the lesson files.
+
+    The template shows each part as text (in <code> or not), never as HTML.
+    """
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: plain text
+        return [(False, text)]
+    return [(i % 2 == 1, part) for i, part in enumerate(parts) if part]
+
+
 def _check_box(kind: str, number: int, item: Any, view: dict | None, signed_in: bool) -> dict:
     """What the page shows of one step's or challenge's checks."""
     view = view or {}
@@ -56,7 +67,7 @@ def _check_box(kind: str, number: int, item: Any, view: dict | None, signed_in: 
         "signed_in": signed_in,
         "state": view.get("state", "not_started"),
         "reason": view.get("reason", ""),
-        "hints": list(item.hints[:revealed]),
+        "hints": [_code_spans(hint) for hint in item.hints[:revealed]],
         "hints_total": len(item.hints),
         "has_solution": bool(item.solution),
         "solution": list(item.solution) if view.get("solution_revealed") else None,

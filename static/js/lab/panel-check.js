@@ -20,6 +20,17 @@ const SOLUTION_WARNING =
   "Show the solution? It is kept with your progress that you looked. " +
   "The step still only counts once your own work passes its checks.";
 
+/* `text` into `node`, its `backticked` parts as <code> (as the lesson files
+ * write code in hints); every part goes in as text. */
+export function withCode(node, text) {
+  const parts = String(text).split("`");
+  if (parts.length % 2 === 0) { node.textContent = String(text); return node; }
+  parts.forEach((part, i) => {
+    if (part) node.appendChild(i % 2 ? el("code", null, part) : document.createTextNode(part));
+  });
+  return node;
+}
+
 export class CheckPanel {
   constructor(socket, dispatch, page) {
     this.socket = socket;
@@ -106,8 +117,8 @@ export class CheckPanel {
       const data = frame.data || {};
       const list = box.querySelector("[data-check-hints]");
       list.textContent = "";
-      for (const text of data.hints || []) list.appendChild(el("li", null, text));
-      list.hidden = !list.children.length;
+      for (const text of data.hints || []) list.appendChild(withCode(el("li"), text));
+      box.querySelector("[data-check-hints-box]").hidden = !list.children.length;
       box.setAttribute("data-hints-revealed", String(data.revealed || 0));
       const button = box.querySelector('[data-check-do="hint"]');
       button.textContent = "Show another hint";
