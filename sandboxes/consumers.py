@@ -25,7 +25,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
-from sandboxes import health, services, slots, workers
+from lessons import progress
+from lessons.history import record_action
+from lessons.progress import ProgressError
+from sandboxes import checking, health, services, slots, workers
+from sandboxes.commands import LAB_ACTIONS
+from sandboxes.runner import Outcome
 from sandboxes.services import capacity, compose, registry
 from sandboxes.streaming import (
     BuildRelay,
@@ -112,6 +117,30 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     },
 }
 
+# Checks, hints and solutions of a lesson's steps and challenges (sandboxes.checking
+# checks the names against the loaded lessons). `watch` says which lesson the
+# page shows (and, optionally, the step the learner is on).
+MAX_LESSON_CHARS = 64
+MAX_ITEM_NUMBER = 999
+_ITEM = {
+    "lesson": Arg(str, required=True, max_chars=MAX_LESSON_CHARS),
+    "kind": Arg(str, required=True, choices=checking.KINDS),
+    "number": Arg(int, required=True, minimum=1, maximum=MAX_ITEM_NUMBER),
+}
+ACTIONS.update(
+    {
+        "watch": {
+            "lesson": Arg(str, required=True, max_chars=MAX_LESSON_CHARS),
+            "step": Arg(int, minimum=1, maximum=MAX_ITEM_NUMBER),
+        },
+        "check": _ITEM,
+        "hint": _ITEM,
+        "solution": _ITEM,
+    }
+)
+# A followed `run` with a command waiting for its exit code, per socket.
+MAX_COMMAND_RUNS = 16
+
 
 @dataclass
 class Request:
@@ -120,6 +149,8 @@ class Request:
     action: str
     ref: Any = None
     args: dict[str, Any] = field(default_factory=dict)
+    # Its outcome is in the lab history already (a later error must not add another).
+    recorded: bool = field(default=False, compare=False)
 
 
 def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
@@ -212,6 +243,25 @@ def parse_message(text: str | None, binary: bytes | None = None) -> Request:
     return Request(action, ref, args)
 
 
+class _KeepingLogRelay(LogRelay):
+    """A log relay that also keeps the last lines (a command run's output, for the history)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.kept = checking.KeptLines()
+
+    def __call__(self, chunk: Any) -> list:
+        return self.kept.keep(super().__call__(chunk))
+
+    def tail(self) -> list:
+        return self.kept.keep(super().tail())
+
+
+# Recordings in progress, across sockets: they outlive the socket that made
+# them (a learner closing the tab right after an action keeps its record).
+_recordings: set[asyncio.Task] = set()
+
+
 def _close_quietly(stream: Any) -> None:
     try:
         stream.close()
@@ -247,6 +297,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.socket_slot: slots.Slot | None = None
         self._counter = 0
+        self.user = None
+        self.watching: str | None = None
+        self._command_runs: dict[str, dict] = {}
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -304,6 +357,8 @@ class LabConsumer(AsyncWebsocketConsumer):
         if getattr(self, "socket_slot", None) is not None:
             self.socket_slot.release()
         await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+        if getattr(self, "user", None) is not None:
+            checking.leave(self.user.pk, self)
 
     async def lab_engine(self, event: dict) -> None:
         """The engine stopped or started answering (sandboxes/health.py)."""
@@ -374,12 +429,16 @@ class LabConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"do_{request.action}")(request, **request.args)
         except asyncio.CancelledError:
             raise
-        except (services.SandboxError, ProtocolError) as exc:
+        except (services.SandboxError, ProtocolError, ProgressError) as exc:
             self._error(exc.code, exc.message, request.ref)
+            if isinstance(exc, services.SandboxError):
+                self._record_error(request, exc.code, exc.message)
         except EngineUnavailable as exc:
             self._error("engine_unavailable", exc.message, request.ref)
+            self._record_error(request, "engine_unavailable", exc.message)
         except EngineError as exc:
             self._error("engine_error", exc.message, request.ref)
+            self._record_error(request, "engine_error", exc.message)
         except Exception:
             log.exception("lab action %s failed", request.action)
             self._error(
@@ -390,6 +449,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.out.frame(
             {"type": "result", "ref": request.ref, "action": request.action, "data": data}
         )
+        self._recorded_at_result(request, data)
 
     async def _send_state(self, ref: Any = None, *, changed: bool = True) -> None:
         data = await self._engine(services.list_state, await self._sandbox())
@@ -494,8 +554,10 @@ class LabConsumer(AsyncWebsocketConsumer):
         def ended(error: BaseException | None) -> None:
             if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
                 log.warning("%s stream %s broke: %r", kind, stream_id, error)
-            self.out.frame(relay.done_frame(error))
+            done = relay.done_frame(error)
+            self.out.frame(done)
             self._refresh_state()
+            self._record(request, checking.outcome_of_done(done))
 
         self._pump(stream_id, stream, relay, ended, held)
 
@@ -612,6 +674,12 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.out.frame(
             {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container}
         )
+        # Following a command run's output is part of that run (docker run
+        # IMAGE COMMAND), not a `docker logs` of the learner's.
+        command_run = container in self._command_runs
+        relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
+        if not command_run:
+            self._record(request, Outcome(True))
 
         def ended(error: BaseException | None) -> None:
             frame = {"type": "logs.end", "stream": stream_id, "container": container}
@@ -621,8 +689,10 @@ class LabConsumer(AsyncWebsocketConsumer):
             elif stream.exit_code is not None:
                 frame["exit_code"] = stream.exit_code
             self.out.frame(frame)
+            if frame.get("exit_code") is not None:
+                self._command_ended(container, frame["exit_code"], relay)
 
-        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+        self._pump(stream_id, stream, relay, ended, held)
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
         pump = self.pumps.get(stream)
@@ -657,3 +727,91 @@ class LabConsumer(AsyncWebsocketConsumer):
         data = await self._engine(services.prune, await self._sandbox())
         self._result(request, data)
         await self._send_state()
+
+    # -- the lab history and checks (docs/checks.md) ------------------------------
+
+    def _record(self, request: Request, outcome: Outcome, *, check_after: bool = True) -> None:
+        """Keep an action's outcome in the lab history, then check what it may have changed.
+
+        The insert runs in the database thread, off the loop; frames never wait for it.
+        """
+        if request.recorded or request.action not in LAB_ACTIONS or request.action == "state":
+            return
+        request.recorded = True
+        task = asyncio.get_running_loop().create_task(
+            self._keep(request.action, dict(request.args), outcome, check_after)
+        )
+        _recordings.add(task)
+        task.add_done_callback(_recordings.discard)
+
+    async def _keep(self, action: str, args: dict, outcome: Outcome, check_after: bool) -> None:
+        try:
+            await database_sync_to_async(record_action)(
+                self.user, action, args, outcome, sandbox=self.sandbox
+            )
+        except Exception:
+            log.exception("keeping %s in the lab history failed", action)
+        if check_after:
+            checking.after(self.user.pk, checking.trigger_for(action, args))
+
+    def _record_error(self, request: Request, code: str, message: str) -> None:
+        # A refused action changed nothing: no checks after it.
+        self._record(request, checking.outcome_of_error(code, message), check_after=False)
+
+    def _recorded_at_result(self, request: Request, data: Any) -> None:
+        if request.action == "run" and request.args.get("command") is not None:
+            # Its outcome is the command's exit, seen when the follow of its
+            # output ends; its container exists now.
+            name = data.get("name") if isinstance(data, dict) else None
+            if name:
+                self._command_runs.pop(name, None)
+                self._command_runs[name] = dict(request.args)
+                while len(self._command_runs) > MAX_COMMAND_RUNS:
+                    self._command_runs.pop(next(iter(self._command_runs)))
+            request.recorded = True
+            checking.after(self.user.pk, checking.trigger_for("run", request.args, ran=False))
+            return
+        if request.action == "compose" and request.args.get("command") == "up":
+            return  # at its compose.done
+        self._record(request, Outcome(True))
+
+    def _command_ended(self, container: str, exit_code: int, relay: Any) -> None:
+        args = self._command_runs.pop(container, None)
+        if args is None:
+            return
+        kept = relay.kept.lines if isinstance(relay, _KeepingLogRelay) else ()
+        self._record(Request("run", None, args), checking.outcome_of_exit(exit_code, kept))
+
+    def check_frame(self, frame: dict) -> None:
+        """A check result for the lesson this socket watches (sandboxes.checking)."""
+        if self.out is not None and not self.closed:
+            self.out.frame(frame)
+
+    async def do_watch(self, request: Request, lesson: str, step: int | None = None) -> None:
+        slug = checking.lesson_named(lesson).slug
+        if step is not None:
+            checking.item(slug, "step", step)
+        self.watching = slug
+        checking.watch(self.user, self, slug, step)
+        summary = await database_sync_to_async(checking.lesson_progress)(self.user, slug)
+        self._result(request, {"lesson": slug, "step": step, "progress": summary})
+
+    async def do_check(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number, checked=True)
+        result = await self._engine(checking.evaluate, self.user, slug, kind, number)
+        frame = {"type": "check.result", "auto": False, **result}
+        self.out.frame({**frame, "ref": request.ref})
+        # The learner's other tabs on this lesson show it too.
+        checking.deliver(self.user.pk, slug, frame, skip=self)
+
+    async def do_hint(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number)
+        data = await database_sync_to_async(progress.reveal_hint)(self.user, slug, kind, number)
+        self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})
+
+    async def do_solution(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number)
+        data = await database_sync_to_async(progress.reveal_solution)(
+            self.user, slug, kind, number
+        )
+        self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from checks.base import ENGINE, HISTORY, define, failed, passed
@@ -103,10 +102,9 @@ def _lab_label(entry: dict) -> bool:
 
 
 def _final_stage(text: str) -> tuple[str, list[df.Instruction]]:
-    instructions = df.instructions(lesson_images.localize_dockerfile(text))
+    instructions = df.parse(lesson_images.localize_dockerfile(text)).instructions
     start = max(i for i, ins in enumerate(instructions) if ins.keyword == "FROM")
-    words = [w for w in instructions[start].args.split() if not w.startswith("--")]
-    return words[0], instructions[start + 1 :]
+    return instructions[start].args[0], list(instructions[start + 1 :])
 
 
 def _run_text(created_by: str) -> str:
@@ -124,7 +122,11 @@ def _differs_from(ctx: Context, image_id: str, info: dict, name: str) -> str | N
     aside), with RUN commands word for word and the final CMD.
     """
     base, stage = _final_stage(sample_dockerfiles()[name])
-    expected = [ins for ins in stage if not (ins.keyword == "LABEL" and _LAB_LABEL in ins.args)]
+    expected = [
+        ins
+        for ins in stage
+        if not (ins.keyword == "LABEL" and any(_LAB_LABEL in arg for arg in ins.args))
+    ]
     api = client.api()
     with engine_call(ctx.sandbox):
         history = [h for h in reversed(api.history(image_id)) if not _lab_label(h)]
@@ -144,17 +146,13 @@ def _differs_from(ctx: Context, image_id: str, info: dict, name: str) -> str | N
         kind = _history_kind(entry.get("CreatedBy", ""))
         if kind != ins.keyword:
             return f"its step {step} after FROM is {kind}, where {name} has {ins.keyword}"
-        if kind == "RUN" and not ins.args.startswith("["):
-            if _run_text(entry.get("CreatedBy", "")) != " ".join(ins.args.split()):
+        if kind == "RUN" and ins.form != "json":
+            if _run_text(entry.get("CreatedBy", "")) != " ".join(" ".join(ins.args).split()):
                 return f"its RUN step {step} after FROM runs something else"
     cmds = [ins for ins in expected if ins.keyword == "CMD"]
-    if cmds and cmds[-1].args.startswith("["):
-        try:
-            wanted = json.loads(cmds[-1].args)
-        except ValueError:
-            wanted = None
-        if wanted is not None and (info.get("Config") or {}).get("Cmd") != wanted:
-            return "its CMD is different"
+    wanted = list(cmds[-1].args) if cmds and cmds[-1].form == "json" else None
+    if wanted is not None and (info.get("Config") or {}).get("Cmd") != wanted:
+        return "its CMD is different"
     return None
 
 

@@ -1,4 +1,5 @@
-// Lesson pages: copy buttons on code blocks and quiz answers checked in place.
+// Lesson pages: copy buttons on code blocks and quiz answers checked in place
+// (kept by the server for signed-in learners, whose score is shown).
 (function () {
   "use strict";
 
@@ -68,6 +69,12 @@
     }
   }
 
+  function showScore(score) {
+    var line = document.querySelector("[data-quiz-score]");
+    if (!line || !score) { return; }
+    line.textContent = "Your score: " + score.correct + " of " + score.questions + " correct.";
+  }
+
   function setUpQuiz(root) {
     root.querySelectorAll("form.quiz-question").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -91,7 +98,10 @@
           .then(function (result) {
             if (!result.ok) {
               showFeedback(form, "bad", result.body.error || "That answer could not be checked.");
-            } else if (result.body.correct) {
+              return;
+            }
+            showScore(result.body.score);
+            if (result.body.correct) {
               showFeedback(form, "ok", "Correct.", result.body.explanation);
             } else {
               showFeedback(form, "bad", "Not quite.", result.body.explanation);

@@ -3,14 +3,19 @@
  *
  * Lab is what the panels share: the socket, the dispatch table and the
  * stream router, the status line and error box, the current container and
- * image tag, the last state frame, and ticking the lesson's steps. Each
- * panel (panel-*.js) registers the frames it handles and draws its own
- * part; after every frame, refresh() lets each one enable what can be done
- * now. The module layout is described in README.md. */
+ * image tag, and the last state frame. Each panel (panel-*.js) registers
+ * the frames it handles and draws its own part; after every frame,
+ * refresh() lets each one enable what can be done now. The module layout
+ * is described in README.md.
+ *
+ * Steps are ticked by the server only (panel-check.js draws its check
+ * results); a page without a lab panel but with checked steps (a lesson
+ * without a lab) loads this module for the checks alone. */
 
 import { Dispatch } from "./dispatch.js";
 import { EngineStatus } from "./engine.js";
 import { BuildPanel } from "./panel-build.js";
+import { CheckPanel } from "./panel-check.js";
 import { CommandPanel } from "./panel-command.js";
 import { ComposePanel } from "./panel-compose.js";
 import { ContainerPanel } from "./panel-container.js";
@@ -21,8 +26,9 @@ import { fill, lessonImageRow } from "./tables.js";
 import { Tries } from "./tries.js";
 
 class Lab {
-  constructor(root, socket, dispatch, streams, engine) {
+  constructor(root, socket, dispatch, streams, engine, checks) {
     this.root = root;
+    this.checks = checks;
     this.socket = socket;
     this.dispatch = dispatch;
     this.streams = streams;
@@ -125,10 +131,17 @@ class Lab {
       ? "the lab's Docker engine stopped answering. Try again once it is back." : message));
   }
 
-  /* Tick the lesson's first unticked step that asks for this action. */
+  /* The learner did `action` with the lab. The server checks what actions
+   * may have changed by itself; the checks panel asks it about what it
+   * cannot see (opening the app). Nothing is ticked here. */
   markStep(action) {
-    const step = document.querySelector('.step[data-lab-action="' + action + '"]:not(.lab-done)');
-    if (step) step.classList.add("lab-done");
+    if (this.checks) this.checks.noticed(action);
+  }
+
+  /* The learner works on this step (they pressed one of its Try buttons). */
+  focusStep(step) {
+    const number = step && /^step-(\d+)$/.exec(step.id || "");
+    if (this.checks && number) this.checks.focusStep(Number(number[1]));
   }
 
   setStatus(text, kind) {
@@ -168,13 +181,18 @@ class Lab {
 function start() {
   loaded();
   const roots = document.querySelectorAll("[data-lab-panel]");
-  if (!roots.length) return;
+  const checkable = document.querySelector("[data-check-box]");
+  if (!roots.length && !checkable) return;
   const dispatch = new Dispatch();
-  const socket = new LabSocket(roots[0].getAttribute("data-ws-path"), (f) => dispatch.emit(f));
-  const streams = new Streams(socket, dispatch);
-  const engine = new EngineStatus(socket, dispatch,
-    Array.from(roots, (r) => r.querySelector("[data-lab-engine]")), Array.from(roots));
-  roots.forEach((root) => new Lab(root, socket, dispatch, streams, engine).start());
+  const path = roots.length ? roots[0].getAttribute("data-ws-path") : null;
+  const socket = new LabSocket(path, (f) => dispatch.emit(f));
+  const checks = new CheckPanel(socket, dispatch, document);
+  if (roots.length) {
+    const streams = new Streams(socket, dispatch);
+    const engine = new EngineStatus(socket, dispatch,
+      Array.from(roots, (r) => r.querySelector("[data-lab-engine]")), Array.from(roots));
+    roots.forEach((root) => new Lab(root, socket, dispatch, streams, engine, checks).start());
+  }
   socket.connect();
   window.dockerlab = Object.assign(window.dockerlab || {}, { lab: socket, dispatch: dispatch });
 }

@@ -4,7 +4,9 @@
  * runnable line with a command also fills the command form.
  *
  * Lines are read by parse.js; a button only appears for a panel this lab
- * has, and is enabled while that panel could take it. */
+ * has, and is enabled while that panel could take it. Pressing one tells
+ * the server which step the learner is on (its checks are then among those
+ * checked after the action). */
 
 import { el } from "./dom.js";
 import {
@@ -60,7 +62,10 @@ export class Tries {
     const [kind, label, go] = found;
     const button = el("button", { type: "button", class: "secondary lab-try", "data-lab-try": kind }, "Try: " + label);
     button.disabled = true;
-    button.addEventListener("click", go);
+    button.addEventListener("click", () => {
+      this.lab.focusStep(pre.closest(".step"));
+      go();
+    });
     pre.parentNode.insertBefore(button, pre.nextSibling);
     this.buttons.push(button);
   }
