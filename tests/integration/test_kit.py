@@ -89,3 +89,30 @@ def test_the_home_page_shows_a_ready_engine(kit_ready, client):
     text = client.get("/").content.decode()
     assert 'data-engine="reachable"' in text
     assert 'data-images="ready"' in text
+
+
+def test_the_full_python_image_adds_a_compiler_and_headers_to_the_slim_one(kit_ready):
+    full = settings.DOCKERLAB_IMAGES["python-build"]
+    slim = settings.DOCKERLAB_IMAGES["python"]
+    api = engine_client.api(timeout=120)
+    with engine_client.translate_errors():
+        if kit.image_state(full) == kit.KIT_BUILT:
+            # The kit builds it on its own python image: one layer on top.
+            slim_layers = api.inspect_image(slim)["RootFS"]["Layers"]
+            full_layers = api.inspect_image(full)["RootFS"]["Layers"]
+            assert full_layers[: len(slim_layers)] == slim_layers
+            assert len(full_layers) == len(slim_layers) + 1
+        container = api.create_container(
+            full, command=["sh", "-c", "gcc --version && python3-config --includes"],
+            labels={"org.dockerlab.test": "kit"},
+            host_config=api.create_host_config(network_mode="none"),
+        )
+        try:
+            api.start(container["Id"])
+            assert api.wait(container["Id"], timeout=60)["StatusCode"] == 0
+            output = api.logs(container["Id"]).decode()
+        finally:
+            api.remove_container(container["Id"], force=True)
+    assert "gcc" in output and "-I/usr" in output
+    sizes = {name: api.inspect_image(name)["Size"] for name in (slim, full)}
+    assert sizes[full] - sizes[slim] > 50_000_000
