@@ -26,7 +26,7 @@ from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
 from sandboxes import health, services, slots, workers
-from sandboxes.services import capacity, compose, registry
+from sandboxes.services import builds, capacity, compose, layers, registry, timing
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
@@ -84,6 +84,7 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "tag": Arg(str),
         "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
         "no_cache": Arg(bool),
+        "app": Arg(str, max_chars=builds.MAX_APP),
     },
     "run": {
         "image": _NAME,
@@ -110,6 +111,10 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "volumes": Arg(bool),
         "file": Arg(str, max_chars=compose.MAX_FILE),
     },
+    # The multistage lesson's layers and the start timing (sandboxes.services
+    # .layers and .timing).
+    "history": {"image": _NAME},
+    "timing": {"runs": Arg(int, minimum=1, maximum=timing.MAX_RUNS)},
 }
 
 
@@ -510,6 +515,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         tag: str = "flask-app",
         dockerfile: str | None = None,
         no_cache: bool = False,
+        app: str | None = None,
     ) -> None:
         sandbox = await self._sandbox()
         stream, held = await self._start_stream(
@@ -518,6 +524,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             tag=tag,
             dockerfile=dockerfile,
             no_cache=no_cache,
+            app=app,
             as_build=True,
         )
         self._follow_task(
@@ -657,3 +664,13 @@ class LabConsumer(AsyncWebsocketConsumer):
         data = await self._engine(services.prune, await self._sandbox())
         self._result(request, data)
         await self._send_state()
+
+    # -- the multistage lesson's layers, the start timing -----------------------
+
+    async def do_history(self, request: Request, image: str) -> None:
+        data = await self._engine(layers.image_history, await self._sandbox(), image)
+        self._result(request, data)
+
+    async def do_timing(self, request: Request, runs: int = timing.DEFAULT_RUNS) -> None:
+        data = await self._engine(timing.time_starts, await self._sandbox(), runs)
+        self._result(request, data)
