@@ -30,7 +30,7 @@ def test_the_key_comparisons_have_quizzes(lessons, order):
 
 def test_the_dockerfile_lesson_offers_the_full_lab(lessons):
     lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
-    assert lesson.lab == ("build", "run", "logs", "open", "stop", "remove")
+    assert lesson.lab == ("build", "app", "run", "logs", "open", "stop", "remove")
     assert "sample/flaskapp/Dockerfile" in lesson.includes
 
 
