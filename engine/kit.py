@@ -292,6 +292,27 @@ def make_plan(
     return Plan(dict(images), dict(states), to_make)
 
 
+def lesson_base(role: str, images: dict[str, str]) -> str:
+    """The lesson image a BUILT_ON role is built FROM; it must be a kit build.
+
+    The kit makes roles in the configured order, the base's first, so by now
+    the base is there unless it could not be made, or is an image the kit did
+    not build (pulled, or someone's own), whose packages the recipe cannot
+    rely on.
+    """
+    base_role = BUILT_ON[role]
+    name = images[base_role]
+    state = image_state(name)
+    if state != KIT_BUILT:
+        why = "is missing" if state == MISSING else "was not built by the kit"
+        raise KitError(
+            f"The kit builds {images[role]} on its own {base_role} image, and {name} "
+            f"{why}. Provide {images[role]} some other way (a registry that serves it, "
+            f"or an image of your own), or remove {name} so that the kit builds it."
+        )
+    return name
+
+
 def context_digest(role: str) -> str:
     """A short digest of the kit folder of `role`: file names, modes and contents."""
     folder = KIT_ROOT / role
@@ -473,27 +494,6 @@ def _run(argv: list[str]) -> None:
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise KitError(f"`{' '.join(argv[:2])}` failed (exit {proc.returncode}):\n{tail}")
-
-
-def lesson_base(role: str, images: dict[str, str]) -> str:
-    """The lesson image a BUILT_ON role is built FROM; it must be a kit build.
-
-    The kit makes roles in the configured order, the base's first, so by now
-    the base is there unless it could not be made, or is an image the kit did
-    not build (pulled, or someone's own), whose packages the recipe cannot
-    rely on.
-    """
-    base_role = BUILT_ON[role]
-    name = images[base_role]
-    state = image_state(name)
-    if state != KIT_BUILT:
-        why = "is missing" if state == MISSING else "was not built by the kit"
-        raise KitError(
-            f"The kit builds {images[role]} on its own {base_role} image, and {name} "
-            f"{why}. Provide {images[role]} some other way (a registry that serves it, "
-            f"or an image of your own), or remove {name} so that the kit builds it."
-        )
-    return name
 
 
 def build_role(role: str, name: str, base: str, step: Progress, verbose: bool = False) -> None:
