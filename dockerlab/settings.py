@@ -141,6 +141,9 @@ DOCKERLAB_IMAGES = {
     "python": env_str("DOCKERLAB_PYTHON_IMAGE", "python:3.12-slim"),
     "mariadb": env_str("DOCKERLAB_MARIADB_IMAGE", "mariadb:11"),
     "registry": env_str("DOCKERLAB_REGISTRY_IMAGE", "registry:2"),
+    # The full Python image: a C compiler and Python's headers, for the
+    # multistage lesson's builder stage.
+    "python-build": env_str("DOCKERLAB_PYTHON_BUILD_IMAGE", "python:3.12"),
 }
 # Where the kit keeps its debootstrap'd root filesystem between runs.
 DOCKERLAB_KIT_DIR = Path(env_str("DOCKERLAB_KIT_DIR", str(VAR_DIR / "kit")))

@@ -45,6 +45,10 @@ DESCRIPTIONS = {
     ),
     "mariadb": "dockerlab classroom kit: MariaDB server from Debian packages",
     "registry": "dockerlab classroom kit: the Distribution registry from Debian packages",
+    "python-build": (
+        "dockerlab classroom kit: the kit's python image with Debian's gcc, "
+        "C library headers and python3-dev"
+    ),
     "swarmnode": (
         "dockerlab classroom kit: a Docker engine from Debian packages, "
         "one node of the classroom swarm"
@@ -55,6 +59,13 @@ DESCRIPTIONS = {
 # capabilities lesson containers never get, so an image of the same name from
 # a registry must never stand in for them: the kit only ever builds these.
 LOCAL_IMAGES = {"swarmnode": ("dockerlab/swarmnode", "trixie")}
+
+# Lesson images the kit builds on another lesson image rather than on the
+# Debian base: role -> the role whose image is its base. The two then share
+# every layer of the base, so their size difference is what the recipe adds
+# (the multistage lesson measures the toolchain that way). Such a base must
+# be a kit build; a rebuilt base means a rebuilt image on it.
+BUILT_ON = {"python-build": "python"}
 
 Say = Callable[[str], None]
 
@@ -269,7 +280,37 @@ def make_plan(
         if role in chosen
         and (states[role] == MISSING or (rebuild and states[role] == KIT_BUILT))
     ]
+    for role, base in BUILT_ON.items():
+        if role not in images or base not in images:
+            continue
+        # A kit build on a base that is remade goes stale with it; one to be
+        # made needs its base first.
+        if base in to_make and states[role] == KIT_BUILT and role not in to_make:
+            to_make.append(role)
+        if role in to_make and states[base] == MISSING and base not in to_make:
+            to_make.insert(to_make.index(role), base)
     return Plan(dict(images), dict(states), to_make)
+
+
+def lesson_base(role: str, images: dict[str, str]) -> str:
+    """The lesson image a BUILT_ON role is built FROM; it must be a kit build.
+
+    The kit makes roles in the configured order, the base's first, so by now
+    the base is there unless it could not be made, or is an image the kit did
+    not build (pulled, or someone's own), whose packages the recipe cannot
+    rely on.
+    """
+    base_role = BUILT_ON[role]
+    name = images[base_role]
+    state = image_state(name)
+    if state != KIT_BUILT:
+        why = "is missing" if state == MISSING else "was not built by the kit"
+        raise KitError(
+            f"The kit builds {images[role]} on its own {base_role} image, and {name} "
+            f"{why}. Provide {images[role]} some other way (a registry that serves it, "
+            f"or an image of your own), or remove {name} so that the kit builds it."
+        )
+    return name
 
 
 def context_digest(role: str) -> str:
@@ -532,10 +573,14 @@ def make_images(
         if pull and not local and plan.states[role] == MISSING and try_pull(name, step):
             step(f"{role}: {name} pulled")
             continue
-        suite = LOCAL_IMAGES[role][1] if local else settings.DOCKERLAB_KIT_SUITE
-        if suite not in bases:
-            bases[suite] = ensure_base(step, apt_dir, suite)
-        build_role(role, name, bases[suite], step, verbose)
+        if role in BUILT_ON:
+            base = lesson_base(role, plan.images)
+        else:
+            suite = LOCAL_IMAGES[role][1] if local else settings.DOCKERLAB_KIT_SUITE
+            if suite not in bases:
+                bases[suite] = ensure_base(step, apt_dir, suite)
+            base = bases[suite]
+        build_role(role, name, base, step, verbose)
         step(f"{role}: {name} built")
         if local:
             remove_superseded(role, name, step)

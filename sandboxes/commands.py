@@ -54,6 +54,9 @@ LAB_ACTIONS = (
     "push",
     "pull",
     "compose",
+    # The multistage lesson's layers and the start timing (no line parses to these).
+    "history",
+    "timing",
 )
 
 HOST_ONLY = "host_only"  # a line for the learner's own machine (curl, a pipe, docker network)
@@ -805,6 +808,8 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         parts += ["-t", q(str(args.get("tag", DEFAULT_TAG)))]
         if args.get("no_cache"):
             parts.append("--no-cache")
+        if args.get("app") is not None:
+            note = (note + " and app.py") if note else "  # with your edited app.py"
         return " ".join(parts) + " ." + note
     if action == "compose":
         command = args.get("command")
@@ -835,6 +840,8 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         ),
         "push": lambda: f"docker push {q(str(args.get('image', '')))}",
         "pull": lambda: f"docker pull {q(str(args.get('image', '')))}",
+        "history": lambda: f"docker history {q(str(args.get('image', '')))}",
+        "timing": lambda: f"(timed {int(args.get('runs', 5))} container starts)",
     }
     if action in simple:
         return simple[action]()

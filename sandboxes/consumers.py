@@ -31,7 +31,7 @@ from lessons.progress import ProgressError
 from sandboxes import checking, health, services, slots, workers
 from sandboxes.commands import LAB_ACTIONS
 from sandboxes.runner import Outcome
-from sandboxes.services import capacity, compose, registry
+from sandboxes.services import builds, capacity, compose, layers, registry, timing
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
@@ -89,6 +89,7 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "tag": Arg(str),
         "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
         "no_cache": Arg(bool),
+        "app": Arg(str, max_chars=builds.MAX_APP),
     },
     "run": {
         "image": _NAME,
@@ -115,6 +116,10 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "volumes": Arg(bool),
         "file": Arg(str, max_chars=compose.MAX_FILE),
     },
+    # The multistage lesson's layers and the start timing (sandboxes.services
+    # .layers and .timing).
+    "history": {"image": _NAME},
+    "timing": {"runs": Arg(int, minimum=1, maximum=timing.MAX_RUNS)},
 }
 
 # Checks, hints and solutions of a lesson's steps and challenges (sandboxes.checking
@@ -572,6 +577,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         tag: str = "flask-app",
         dockerfile: str | None = None,
         no_cache: bool = False,
+        app: str | None = None,
     ) -> None:
         sandbox = await self._sandbox()
         stream, held = await self._start_stream(
@@ -580,6 +586,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             tag=tag,
             dockerfile=dockerfile,
             no_cache=no_cache,
+            app=app,
             as_build=True,
         )
         self._follow_task(
@@ -815,3 +822,14 @@ class LabConsumer(AsyncWebsocketConsumer):
             self.user, slug, kind, number
         )
         self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})
+
+
+    # -- the multistage lesson's layers, the start timing -----------------------
+
+    async def do_history(self, request: Request, image: str) -> None:
+        data = await self._engine(layers.image_history, await self._sandbox(), image)
+        self._result(request, data)
+
+    async def do_timing(self, request: Request, runs: int = timing.DEFAULT_RUNS) -> None:
+        data = await self._engine(timing.time_starts, await self._sandbox(), runs)
+        self._result(request, data)

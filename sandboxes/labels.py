@@ -14,6 +14,8 @@ DEPLOYMENT = "org.dockerlab.deployment"
 
 # A short-lived container a check starts (and removes) in a learner's sandbox.
 PROBE = "org.dockerlab.probe"
+# A short-lived container the start timing makes (and removes) in a sandbox.
+TIMING = "org.dockerlab.timing"
 
 COMPOSE_PROJECT = "org.dockerlab.compose.project"
 COMPOSE_SERVICE = "org.dockerlab.compose.service"

@@ -107,6 +107,8 @@ _VERBS = {
     "push": "docker push",
     "pull": "docker pull",
     "compose": "docker compose",
+    "history": "docker history",
+    "timing": "the container start timing",
 }
 
 

@@ -13,6 +13,10 @@ Invariants:
   build makes carries them from then on, including those of a build killed
   midway. The changing expiry label is each stage's last step, so a new
   expiry only redoes that step and the build cache stays warm.
+- A learner's app.py (the "change the app" step) replaces the sample's
+  app.py inside the in-memory context archive only, under that one name:
+  it is a file's content, bounded and plain text, and can name no other
+  file. The repository is never written to.
 - Build steps get the sandbox's memory, a CPU quota, the network mode
   DOCKERLAB_BUILD_NETWORK (none by default: RUN steps cannot reach anything,
   so lesson images carry what the sample installs) and, where the host
@@ -59,6 +63,12 @@ from sandboxes.services.images import (
 log = logging.getLogger(__name__)
 
 MAX_DOCKERFILE = 64 * 1024
+# The one file of the sample a learner may replace in a build's context, and
+# how large their version may be (the sample's is under 3 KiB).
+APP_FILE = "app.py"
+MAX_APP = 16 * 1024
+# Plain text: tabs, line ends and printable characters, nothing else below 0x20.
+_APP_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # The label whose value changes while the sandbox lives; the others stay.
 EXPIRY_LABEL = labels.EXPIRES
@@ -89,11 +99,25 @@ def _ignored(patterns: list[str], relative: str) -> bool:
     return ignored
 
 
-def build_context(directory: Path, dockerfile: str) -> io.BytesIO:
+def _text_member(
+    name: str, text: str, mtime: int
+) -> tuple[tarfile.TarInfo, io.BytesIO]:
+    data = text.encode("utf-8")
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = mtime
+    return info, io.BytesIO(data)
+
+
+def build_context(
+    directory: Path, dockerfile: str, app: str | None = None
+) -> io.BytesIO:
     """The directory as a tar (minus .dockerignore matches) with `dockerfile` in it.
 
-    The learner's text replaces the Dockerfile only inside this in-memory
-    archive; the repository is never written to.
+    The learner's text replaces the Dockerfile, and `app` (checked text, see
+    `check_app`) the sample's app.py, only inside this in-memory archive; the
+    repository is never written to.
     """
     ignore_file = directory / ".dockerignore"
     patterns = []
@@ -108,6 +132,8 @@ def build_context(directory: Path, dockerfile: str) -> io.BytesIO:
             relative = path.relative_to(directory).as_posix()
             if relative == "Dockerfile" or not path.is_file() or path.is_symlink():
                 continue
+            if app is not None and relative == APP_FILE:
+                continue
             if _ignored(patterns, relative):
                 continue
             info = tar.gettarinfo(str(path), arcname=relative)
@@ -115,14 +141,36 @@ def build_context(directory: Path, dockerfile: str) -> io.BytesIO:
             info.uname = info.gname = ""
             with path.open("rb") as fh:
                 tar.addfile(info, fh)
-        data = dockerfile.encode("utf-8")
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        info.mode = 0o644
-        info.mtime = int(time.time())
-        tar.addfile(info, io.BytesIO(data))
+        tar.addfile(*_text_member("Dockerfile", dockerfile, int(time.time())))
+        if app is not None:
+            # A fixed time: an unchanged edit is the same file to the cache.
+            tar.addfile(*_text_member(APP_FILE, app, 0))
     buffer.seek(0)
     return buffer
+
+
+def check_app(app: object) -> str:
+    """A learner's app.py for a build: text of at most MAX_APP bytes, no controls.
+
+    It is the content of one file, never read as instructions, so it needs
+    no parse; what it may not do is be something other than plain text.
+    """
+    if not isinstance(app, str):
+        raise BadRequest("app.py must be text.")
+    try:
+        size = len(app.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadRequest("app.py holds characters that are not valid text.") from None
+    if size > MAX_APP:
+        raise BadRequest(f"app.py is too large (at most {MAX_APP // 1024} KiB).")
+    if not app.strip():
+        raise BadRequest("app.py is empty: write the app, or reset it to the sample's.")
+    if _APP_CONTROL.search(app):
+        raise BadRequest(
+            "app.py holds control characters: it must be plain text (tabs and line "
+            "ends are fine)."
+        )
+    return app
 
 
 def _image(
@@ -484,21 +532,29 @@ def build_image(
     tag: str = "flask-app",
     dockerfile: str | None = None,
     no_cache: bool = False,
+    app: str | None = None,
 ) -> BuildStream:
     """Start building the sample app as `tag`; iterate the result for events.
 
     `no_cache` rebuilds every step instead of reusing cached layers
-    (`docker build --no-cache`). A Dockerfile the engine would reject too
-    gives a stream with one error event; one the lab refuses raises BadRequest.
+    (`docker build --no-cache`). `app` is the learner's app.py, built in
+    place of the sample's. A Dockerfile the engine would reject too gives a
+    stream with one error event; one the lab refuses raises BadRequest.
     """
     ref = naming.image_ref(tag)
     text = _dockerfile_text(dockerfile)
+    if app is not None:
+        app = check_app(app)
     check_tag_room(sandbox, ref)
     try:
         prepared = prepare(sandbox, text)
     except df.InvalidDockerfile as exc:
         return BuildStream.failed(sandbox, ref, exc.message)
-    context = build_context(sample_dir(), prepared.text)
+    if app is not None:
+        prepared = replace(
+            prepared, notes=(*prepared.notes, "Building with your edited app.py.")
+        )
+    context = build_context(sample_dir(), prepared.text, app)
     capacity.admit(sandbox, building=True)
     lease = buildlimits.Lease(sandbox.sid)
     try:

@@ -30,7 +30,7 @@ def test_the_key_comparisons_have_quizzes(lessons, order):
 
 def test_the_dockerfile_lesson_offers_the_full_lab(lessons):
     lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
-    assert lesson.lab == ("build", "run", "logs", "open", "stop", "remove")
+    assert lesson.lab == ("build", "app", "run", "logs", "open", "stop", "remove")
     assert "sample/flaskapp/Dockerfile" in lesson.includes
 
 
@@ -41,8 +41,8 @@ def test_every_lesson_has_a_substantial_body(lessons):
 
 
 def test_the_dockerfile_lesson_shows_the_configured_base_image(lessons, settings):
-    settings.DOCKERLAB_IMAGES = {"python": "classroom-kit/python:3.12", "mariadb": "mariadb:11",
-                                 "registry": "registry:2"}
+    settings.DOCKERLAB_IMAGES = {"python-build": "classroom-kit/python:3.12", "mariadb": "mariadb:11",
+                                 "registry": "registry:2", "python": "python:3.12-slim"}
     lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
     html = rendering.render_lesson(lesson).body.html
     assert re.search(r'<span class="k">FROM</span><span class="w"> </span>'

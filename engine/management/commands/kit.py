@@ -19,7 +19,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "roles",
             nargs="*",
-            help="Only these image roles (python, mariadb, registry; swarmnode with orchestration).",
+            help=(
+                "Only these image roles (python, mariadb, registry, python-build; "
+                "swarmnode with orchestration)."
+            ),
         )
         parser.add_argument(
             "--check",
@@ -75,7 +78,7 @@ class Command(BaseCommand):
             shown = {kit.PRESENT: "present", kit.KIT_BUILT: "present (kit build)"}.get(
                 state, "MISSING"
             )
-            self.say(f"{role:<9} {name:<38} {shown}")
+            self.say(f"{role:<12} {name:<38} {shown}")
         if plan.missing:
             raise CommandError(
                 f"{len(plan.missing)} kit image(s) missing: {', '.join(plan.missing)}. "

@@ -20,6 +20,9 @@ import { CommandPanel } from "./panel-command.js";
 import { ComposePanel } from "./panel-compose.js";
 import { ContainerPanel } from "./panel-container.js";
 import { loaded } from "./loaded.js";
+import { AppPanel } from "./panel-app.js";
+import { SizesPanel } from "./panel-sizes.js";
+import { TimingPanel } from "./panel-timing.js";
 import { LabSocket } from "./socket.js";
 import { Streams } from "./streams.js";
 import { fill, lessonImageRow } from "./tables.js";
@@ -54,6 +57,9 @@ class Lab {
       build: new BuildPanel(this),
       command: new CommandPanel(this),
       compose: new ComposePanel(this),
+      app: new AppPanel(this),
+      sizes: new SizesPanel(this),
+      timing: new TimingPanel(this),
     };
     this.tries = new Tries(this, this.panels);
     const d = this.dispatch;

@@ -58,6 +58,7 @@ export class BuildPanel {
       : (this.dockerfile ? this.dockerfile.defaultValue : "");
     if (this.dockerfile && this.dockerfile.value !== standard) args.dockerfile = this.dockerfile.value;
     if (this.noCache && this.noCache.checked) args.no_cache = true;
+    if (this.lab.panels.app) Object.assign(args, this.lab.panels.app.args());
     return args;
   }
 
