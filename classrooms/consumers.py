@@ -12,6 +12,7 @@ Frames (server to client, JSON text; see docs/classrooms.md):
   {"type": "hello", "classroom": id}
   {"type": "progress", "learner": user id, "item": key, "state", "reason",
    "attempts", "hints", "solution", "at"}
+  {"type": "member", "learner": user id, "name", "detail": their page's URL}
   {"type": "error", "code", "message"} then a close.
 Anything the client sends is ignored.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import formats
 
-from classrooms import codes
+from classrooms import codes, live
 from classrooms.models import Classroom, Membership
 
 WRONG = "No class has that code: check it with your trainer (it looks like K7QM-3XHP)."
@@ -60,4 +60,6 @@ def join(user, classroom: Classroom) -> bool:
             )
     except IntegrityError:  # joined at the same moment from another tab
         return False
+    if created:
+        live.member_joined(classroom, user)
     return created

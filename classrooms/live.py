@@ -100,6 +100,22 @@ def on_progress_changed(sender, user, kind, lesson, number, progress, **kwargs) 
         )
 
 
+def member_joined(classroom, user) -> None:
+    """Tell the class's open dashboards that a learner joined (they add a row)."""
+    from django.urls import reverse
+
+    frame = {
+        "type": "member",
+        "learner": user.pk,
+        "name": user.get_username(),
+        "detail": reverse("classrooms:learner", args=[classroom.pk, user.pk]),
+    }
+    try:
+        send([classroom.pk], {"type": "classroom.progress", "frame": frame})
+    except Exception:  # the learner is in the class whatever a dashboard hears
+        log.exception("could not tell the dashboards of class %s", classroom.pk)
+
+
 def owners_changed(classroom) -> None:
     """Tell the class's open dashboards who runs it now (a removed co-owner's close)."""
     owners = [classroom.owner_id, *classroom.co_owners.values_list("pk", flat=True)]

@@ -168,3 +168,22 @@ async def test_garbage_sent_to_the_dashboard_socket_changes_nothing():
     await communicator.send_to(bytes_data=b"\x00\xff")
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_learner_joining_adds_a_row_to_the_open_dashboard():
+    from classrooms.joining import join
+
+    tina = await sync_to_async(user)("tina", True)
+    leo = await sync_to_async(user)("leo")
+    room = await sync_to_async(classroom)(tina)
+    communicator = await _watch(tina, room)
+    assert await sync_to_async(join)(leo, room) is True
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame == {
+        "type": "member", "learner": leo.pk, "name": "leo",
+        "detail": f"/classes/{room.pk}/learners/{leo.pk}/",
+    }
+    assert await sync_to_async(join)(leo, room) is False  # once
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
