@@ -15,6 +15,7 @@ time passed and it is not done).
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,7 +25,6 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from classrooms import items
@@ -78,10 +78,12 @@ class Cell:
         is over a thousand cells, and the template language would spend most
         of the page's time on them.
         """
-        title = escape(self.title)
+        # The standard library's escape (quotes too): Django's lazy-aware one
+        # costs more than the rest of the cell over a thousand cells.
+        title = html.escape(self.title)
         due = f' data-due="{self.item.due_at.isoformat()}"' if self.item.due_at else ""
         return (
-            f'<td class="{self.css}" data-cell="{escape(self.item.key)}" '
+            f'<td class="{self.css}" data-cell="{html.escape(self.item.key)}" '
             f'data-state="{self.state}"{due} title="{title}" tabindex="0">'
             f'<span aria-hidden="true">{self.mark}</span>'
             f'<span class="visually-hidden">{title}</span></td>'
