@@ -199,3 +199,15 @@ def test_the_home_page_shows_progress_the_next_step_and_assignments_with_due_dat
 def test_the_home_page_for_visitors_is_the_course(client):
     page = client.get("/").content.decode()
     assert "Your progress" not in page and "The course" in page
+
+
+def test_hostile_titles_and_reasons_are_escaped_in_the_cells(client, room):
+    made = exercise(room.owner, title='Run "it" <b>now</b>')
+    assign_exercise(room, made)
+    leo = user("leo")
+    member(room, leo)
+    _progress(leo, "exercise", "", made.pk, "failing", '"><script>alert(1)</script>')
+    client.force_login(room.owner)
+    page = client.get(f"/classes/{room.pk}/dashboard/").content.decode()
+    assert "<script>alert(1)" not in page and "<b>now</b>" not in page
+    assert 'title="Run &quot;it&quot; &lt;b&gt;now&lt;/b&gt;: failing. &quot;&gt;&lt;script&gt;' in page
