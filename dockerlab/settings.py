@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "sandboxes",
     "orchestration",
     "checks",
+    "classrooms",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +243,11 @@ DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS = env_int(
     "DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1
 )
 DOCKERLAB_LOGIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# --- Classes (classrooms/): wrong join codes allowed before a pause ---------------
+DOCKERLAB_JOIN_FAILURES_PER_USER = env_int("DOCKERLAB_JOIN_FAILURES_PER_USER", 10, minimum=1)
+DOCKERLAB_JOIN_FAILURES_PER_ADDRESS = env_int("DOCKERLAB_JOIN_FAILURES_PER_ADDRESS", 30, minimum=1)
+DOCKERLAB_JOIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_JOIN_LOCKOUT_MINUTES", 15, minimum=1)
 
 # Counters (sign-up and sign-in limits) live in Django's cache (CACHES above):
 # this process's memory unless DOCKERLAB_CACHE_URL names a shared one, which

@@ -8,6 +8,7 @@ urlpatterns = [
     path("lessons/", include("lessons.urls")),
     path("accounts/", include("accounts.urls")),
     path("sandbox/", include("sandboxes.urls")),
+    path("classes/", include("classrooms.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
 ]

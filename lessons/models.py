@@ -3,7 +3,9 @@ restarts and the sandbox's expiry.
 
 Three tables, each filtered by user first, so a page of many learners'
 progress costs one query per table whatever the number of learners:
-- Progress: one row per learner and checked step or challenge;
+- Progress: one row per learner and checked step, challenge or exercise (a
+  trainer's, classrooms.models.Exercise: kind "exercise", `lesson` empty,
+  `number` the exercise's id; its rows go when the exercise does);
 - QuizAnswer: one row per learner and quiz question (the last answer);
 - LabAction: the lab history, one row per action the websocket layer (or
   the solution runner) performed, with its outcome.
@@ -21,7 +23,8 @@ from django.utils import timezone
 class Progress(models.Model):
     STEP = "step"
     CHALLENGE = "challenge"
-    KINDS = [(STEP, "step"), (CHALLENGE, "challenge")]
+    EXERCISE = "exercise"
+    KINDS = [(STEP, "step"), (CHALLENGE, "challenge"), (EXERCISE, "exercise")]
 
     NOT_STARTED = "not_started"
     FAILING = "failing"
@@ -31,9 +34,10 @@ class Progress(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lesson_progress"
     )
-    lesson = models.CharField(max_length=64)
+    lesson = models.CharField(max_length=64, blank=True)  # "" for an exercise
     kind = models.CharField(max_length=10, choices=KINDS)
-    number = models.PositiveSmallIntegerField()  # 1-based, in the lesson file's order
+    # 1-based, in the lesson file's order; an exercise's id for an exercise.
+    number = models.PositiveIntegerField()
     state = models.CharField(max_length=12, choices=STATES, default=NOT_STARTED)
     attempts = models.PositiveIntegerField(default=0)
     hints_revealed = models.PositiveSmallIntegerField(default=0)

@@ -7,16 +7,24 @@ sandbox's expiry. A step or challenge, once done, stays done: later steps
 undo earlier ones on purpose (a container started in step 2 is removed in
 step 6), and the learner did do it.
 
+A trainer's exercise (classrooms) is checked, hinted and solved the same
+way, through an `ExerciseItem`; its progress is kept in the same table.
+
+Every recorded change is announced with `lessons.signals.progress_changed`
+once it is saved (a trainer's open dashboard listens), so receivers never
+see a change that is later rolled back.
+
 `progress_table` serves a trainer's dashboard: two queries whatever the
 number of learners.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,9 +33,17 @@ from checks.evaluation import Result, evaluate
 from lessons import loader, quiz
 from lessons.loader import Challenge, Lesson, Step
 from lessons.models import Progress, QuizAnswer
+from lessons.signals import progress_changed
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec
+
+log = logging.getLogger(__name__)
 
 STEP = Progress.STEP
 CHALLENGE = Progress.CHALLENGE
+EXERCISE = Progress.EXERCISE
+QUIZ = "quiz"
 
 
 class ProgressError(Exception):
@@ -59,6 +75,29 @@ class Evaluation:
         }
 
 
+@dataclass(frozen=True)
+class ExerciseItem:
+    """A trainer's exercise as progress sees it (classrooms.models.Exercise.as_item()).
+
+    Its checks have passed the vocabulary's schema; `id` is the exercise's.
+    """
+
+    id: int
+    title: str
+    checks: tuple[CheckSpec, ...]
+    hints: tuple[str, ...] = ()
+    solution: tuple[str, ...] = ()
+
+
+def _announce(sender, user, kind: str, lesson: str, number: int | None, view: dict) -> None:
+    """Send progress_changed; a receiver's fault is logged, never the learner's problem."""
+    for receiver, outcome in progress_changed.send_robust(
+        sender, user=user, kind=kind, lesson=lesson, number=number, progress=view
+    ):
+        if isinstance(outcome, Exception):
+            log.error("a progress_changed receiver (%r) failed", receiver, exc_info=outcome)
+
+
 def _signed_in(user) -> None:
     if not getattr(user, "is_authenticated", False):
         raise ProgressError("Sign in to have your work checked and kept.", "login_required")
@@ -82,15 +121,15 @@ def _item(lesson: Lesson, kind: str, number: Any) -> Step | Challenge:
     return items[number - 1]
 
 
-def _row(user, lesson: Lesson, kind: str, number: int) -> Progress:
+def _row(user, slug: str, kind: str, number: int) -> Progress:
     row, _ = Progress.objects.select_for_update().get_or_create(
-        user=user, lesson=lesson.slug, kind=kind, number=number
+        user=user, lesson=slug, kind=kind, number=number
     )
     return row
 
 
 def _view(
-    lesson: Lesson, kind: str, number: int, item: Step | Challenge, row: Progress | None
+    kind: str, number: int, item: Step | Challenge | ExerciseItem, row: Progress | None
 ) -> dict:
     return {
         "kind": kind,
@@ -109,20 +148,19 @@ def _view(
     }
 
 
-def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluation:
-    """Check one step or challenge in the learner's own sandbox; record the outcome."""
-    _signed_in(user)
-    lesson = _lesson(lesson)
-    item = _item(lesson, kind, number)
+def _evaluate(
+    user, slug: str, kind: str, number: int, item: Step | Challenge | ExerciseItem
+) -> tuple[bool, tuple[Result, ...], dict]:
+    """Run `item`'s checks in the learner's own sandbox and record the outcome."""
     if not item.checks:
         raise ProgressError(
             "This step has nothing to check: read it and go on.", "nothing_to_check"
         )
-    results = tuple(evaluate(item.checks, user=user, lesson=lesson.slug))
+    results = tuple(evaluate(item.checks, user=user, lesson=slug or None))
     passed = all(result.passed for result in results)
     now = timezone.now()
     with transaction.atomic():
-        row = _row(user, lesson, kind, number)
+        row = _row(user, slug, kind, number)
         row.attempts += 1
         row.started_at = row.started_at or now
         row.checked_at = now
@@ -135,9 +173,18 @@ def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluat
             if row.state != Progress.DONE:
                 row.state = Progress.FAILING
         row.save()
-    return Evaluation(
-        lesson.slug, kind, number, passed, results, _view(lesson, kind, number, item, row)
-    )
+    view = _view(kind, number, item, row)
+    _announce(Progress, user, kind, slug, number, view)
+    return passed, results, view
+
+
+def evaluate_item(user, lesson: Lesson | str, kind: str, number: int) -> Evaluation:
+    """Check one step or challenge in the learner's own sandbox; record the outcome."""
+    _signed_in(user)
+    lesson = _lesson(lesson)
+    item = _item(lesson, kind, number)
+    passed, results, view = _evaluate(user, lesson.slug, kind, number, item)
+    return Evaluation(lesson.slug, kind, number, passed, results, view)
 
 
 def evaluate_step(user, lesson: Lesson | str, step: int) -> Evaluation:
@@ -150,18 +197,17 @@ def evaluate_challenge(user, lesson: Lesson | str, challenge: int) -> Evaluation
     return evaluate_item(user, lesson, CHALLENGE, challenge)
 
 
-def reveal_hint(user, lesson: Lesson | str, kind: str, number: int) -> dict[str, Any]:
-    """Reveal the next hint (one at a time); returns every hint revealed so far."""
-    _signed_in(user)
-    lesson = _lesson(lesson)
-    item = _item(lesson, kind, number)
+def _reveal_hint(
+    user, slug: str, kind: str, number: int, item: Step | Challenge | ExerciseItem
+) -> dict[str, Any]:
     if not item.hints:
         raise ProgressError("There are no hints here.", "no_hints")
     with transaction.atomic():
-        row = _row(user, lesson, kind, number)
+        row = _row(user, slug, kind, number)
         row.hints_revealed = min(row.hints_revealed + 1, len(item.hints))
         row.started_at = row.started_at or timezone.now()
         row.save(update_fields=["hints_revealed", "started_at"])
+    _announce(Progress, user, kind, slug, number, _view(kind, number, item, row))
     return {
         "hints": list(item.hints[: row.hints_revealed]),
         "revealed": row.hints_revealed,
@@ -169,17 +215,66 @@ def reveal_hint(user, lesson: Lesson | str, kind: str, number: int) -> dict[str,
     }
 
 
+def _reveal_solution(
+    user, slug: str, kind: str, number: int, item: Step | Challenge | ExerciseItem
+) -> dict[str, Any]:
+    with transaction.atomic():
+        row = _row(user, slug, kind, number)
+        row.solution_revealed = True
+        row.started_at = row.started_at or timezone.now()
+        row.save(update_fields=["solution_revealed", "started_at"])
+    _announce(Progress, user, kind, slug, number, _view(kind, number, item, row))
+    return {"lines": list(item.solution)}
+
+
+def reveal_hint(user, lesson: Lesson | str, kind: str, number: int) -> dict[str, Any]:
+    """Reveal the next hint (one at a time); returns every hint revealed so far."""
+    _signed_in(user)
+    lesson = _lesson(lesson)
+    return _reveal_hint(user, lesson.slug, kind, number, _item(lesson, kind, number))
+
+
 def reveal_solution(user, lesson: Lesson | str, kind: str, number: int) -> dict[str, Any]:
     """Reveal the solution's command lines; the progress records that it was revealed."""
     _signed_in(user)
     lesson = _lesson(lesson)
-    item = _item(lesson, kind, number)
-    with transaction.atomic():
-        row = _row(user, lesson, kind, number)
-        row.solution_revealed = True
-        row.started_at = row.started_at or timezone.now()
-        row.save(update_fields=["solution_revealed", "started_at"])
-    return {"lines": list(item.solution)}
+    return _reveal_solution(user, lesson.slug, kind, number, _item(lesson, kind, number))
+
+
+# --- a trainer's exercises -----------------------------------------------------------
+
+
+def evaluate_exercise(user, exercise: ExerciseItem) -> Evaluation:
+    """Check a trainer's exercise in the learner's own sandbox; record the outcome.
+
+    Reaches the engine (call it from a worker thread). Whether the learner may
+    see the exercise is the caller's business (classrooms checks the class).
+    """
+    _signed_in(user)
+    passed, results, view = _evaluate(user, "", EXERCISE, exercise.id, exercise)
+    return Evaluation("", EXERCISE, exercise.id, passed, results, view)
+
+
+def reveal_exercise_hint(user, exercise: ExerciseItem) -> dict[str, Any]:
+    """Reveal the exercise's next hint; returns every hint revealed so far."""
+    _signed_in(user)
+    return _reveal_hint(user, "", EXERCISE, exercise.id, exercise)
+
+
+def reveal_exercise_solution(user, exercise: ExerciseItem) -> dict[str, Any]:
+    """Reveal the exercise's solution lines; recorded like a lesson's."""
+    _signed_in(user)
+    return _reveal_solution(user, "", EXERCISE, exercise.id, exercise)
+
+
+def exercise_progress(user, exercise: ExerciseItem) -> dict[str, Any]:
+    """The learner's progress on one exercise (as in Evaluation.progress)."""
+    row = None
+    if getattr(user, "is_authenticated", False):
+        row = Progress.objects.filter(
+            user=user, lesson="", kind=EXERCISE, number=exercise.id
+        ).first()
+    return _view(EXERCISE, exercise.id, exercise, row)
 
 
 def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[str, Any]:
@@ -212,7 +307,9 @@ def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[
             answer.answered_at = timezone.now()
             answer.save(update_fields=["choice", "correct", "attempts", "answered_at"])
     correct = QuizAnswer.objects.filter(user=user, lesson=lesson.slug, correct=True).count()
-    return {**feedback.as_dict(), "score": {"correct": correct, "questions": len(lesson.quiz)}}
+    score = {"correct": correct, "questions": len(lesson.quiz)}
+    _announce(QuizAnswer, user, QUIZ, lesson.slug, None, score)
+    return {**feedback.as_dict(), "score": score}
 
 
 # --- reading progress --------------------------------------------------------------
@@ -221,12 +318,9 @@ def record_quiz(user, lesson: Lesson | str, question: Any, choice: Any) -> dict[
 def _summary(
     lesson: Lesson, rows: dict[tuple[str, int], Progress], answers: dict[int, QuizAnswer]
 ) -> dict:
-    steps = [
-        _view(lesson, STEP, i, step, rows.get((STEP, i))) for i, step in enumerate(lesson.steps, 1)
-    ]
+    steps = [_view(STEP, i, step, rows.get((STEP, i))) for i, step in enumerate(lesson.steps, 1)]
     challenges = [
-        _view(lesson, CHALLENGE, i, c, rows.get((CHALLENGE, i)))
-        for i, c in enumerate(lesson.challenges, 1)
+        _view(CHALLENGE, i, c, rows.get((CHALLENGE, i))) for i, c in enumerate(lesson.challenges, 1)
     ]
     correct = sum(1 for a in answers.values() if a.correct)
     checked = [item for item in steps + challenges if item["checked"]]
@@ -277,7 +371,7 @@ def progress_table(users: Iterable) -> dict[Any, dict[str, Any]]:
     users = list(users)
     ids = [user.pk for user in users]
     rows: dict[Any, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
-    for row in Progress.objects.filter(user_id__in=ids):
+    for row in Progress.objects.filter(user_id__in=ids).exclude(kind=EXERCISE):
         rows[row.user_id][row.lesson][(row.kind, row.number)] = row
     answers: dict[Any, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
     for answer in QuizAnswer.objects.filter(user_id__in=ids):
