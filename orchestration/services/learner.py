@@ -248,9 +248,21 @@ def _since(stamp: str | None) -> float | None:
     return None
 
 
+def _image_of(spec: dict | None) -> str:
+    return (((spec or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+
+
+def task_image(sandbox: Sandbox, task: dict, service: dict) -> str:
+    """The learner's name of the image a task runs: the service's now, or before its update."""
+    image = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
+    for spec in (service.get("Spec"), service.get("PreviousSpec")):
+        if spec and _image_of(spec) == image:
+            return (spec.get("Labels") or {}).get(spec_mod.IMAGE_LABEL, "")
+    return images.learner_image(sandbox, image)
+
+
 def task_view(sandbox: Sandbox, task: dict, service: dict, hostnames: dict[str, str]) -> dict:
     status = task.get("Status") or {}
-    spec_image = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
     return {
         "id": task.get("ID", ""),
         "name": f"{learner_name(sandbox, service)}.{task.get('Slot', 0)}",
@@ -259,7 +271,7 @@ def task_view(sandbox: Sandbox, task: dict, service: dict, hostnames: dict[str, 
         "node": hostnames.get(task.get("NodeID", ""), ""),
         "state": status.get("State", "?"),
         "desired": task.get("DesiredState", "?"),
-        "image": images.learner_image(sandbox, spec_image),
+        "image": task_image(sandbox, task, service),
         "message": status.get("Message", ""),
         "error": _shown(sandbox, status.get("Err", "")),
         "exit_code": (status.get("ContainerStatus") or {}).get("ExitCode"),
