@@ -38,7 +38,13 @@ from orchestration.services import images, nodes
 from orchestration.services import specs as spec_mod
 from orchestration.services.specs import Wanted
 from sandboxes import labels as label_keys
-from sandboxes.errors import BadRequest, InvalidName, NotInSandbox, QuotaExceeded, SandboxError
+from sandboxes.errors import (
+    BadRequest,
+    InvalidName,
+    NotInSandbox,
+    QuotaExceeded,
+    SandboxError,
+)
 from sandboxes.models import Sandbox
 from sandboxes.services.common import sandbox_lock
 from sandboxes.services.containers import check_env, parse_command
@@ -659,3 +665,49 @@ def kill_task(sandbox: Sandbox, ref: str) -> dict:
         api.kill(container)
     name = f"{learner_name(sandbox, service)}.{task.get('Slot')}"
     return {"killed": name, "task": task["ID"], "node": hostname, "at": time.time()}
+
+
+# --- reaching a service's tasks ------------------------------------------------------------
+
+
+def _node_addresses(sandbox: Sandbox) -> dict[str, str]:
+    """Node id -> the address the site reaches it at, only where that is a swarm node's.
+
+    With the site's own swarm, a node's address must be one the topology gave
+    it (so nothing the manager reports can point the site elsewhere); with an
+    existing swarm, it is the address the manager reports.
+    """
+    entries = node_entries(sandbox)
+    allowed = None
+    if not nodes.external():
+        from orchestration import topology
+
+        allowed = {node.ip for node in topology.configured().nodes}
+    found = {}
+    for entry in entries:
+        address = (entry.get("Status") or {}).get("Addr", "")
+        if address and (allowed is None or address in allowed):
+            found[entry["ID"]] = address
+    return found
+
+
+def endpoints(sandbox: Sandbox, ref: str) -> tuple[dict, list[tuple[str, int, str]]]:
+    """(service, [(node address, port, task name)]) of its running tasks that publish its port."""
+    service = find_service(sandbox, ref)
+    labels = (service.get("Spec") or {}).get("Labels") or {}
+    if not labels.get(spec_mod.PUBLISH_LABEL):
+        return service, []
+    target = int(labels[spec_mod.PUBLISH_LABEL].split(":")[1])
+    addresses = _node_addresses(sandbox)
+    found = []
+    for task in tasks_of(sandbox, [service]):
+        status = task.get("Status") or {}
+        if status.get("State") != "running" or task.get("DesiredState") != "running":
+            continue
+        for port in (status.get("PortStatus") or {}).get("Ports") or []:
+            if port.get("TargetPort") == target and port.get("PublishedPort"):
+                address = addresses.get(task.get("NodeID", ""))
+                if address:
+                    name = f"{learner_name(sandbox, service)}.{task.get('Slot')}"
+                    found.append((address, int(port["PublishedPort"]), name))
+    return service, found
