@@ -36,6 +36,8 @@ LAB_ACTIONS = frozenset(
         "build", "run", "command", "images", "logs", "stop", "remove", "open", "rmi", "inspect", "prune",
         "state", "network", "compose", "push", "pull", "tag", "login", "registry",
         "scale",
+        # The classroom swarm's panel and its actions.
+        "swarm", "service", "stack", "node",
     }
 )
 

@@ -7,11 +7,10 @@ the page reads them; the outcome says what the learner would read.
 
 from __future__ import annotations
 
+from orchestration import lab
 from sandboxes.commands import Action
 from sandboxes.models import Sandbox
 from sandboxes.runner import Outcome, _tail
-
-from orchestration import lab
 
 
 def _streamed(stream) -> Outcome:
