@@ -83,10 +83,7 @@ def remove_sandbox(sid: str) -> dict[str, int]:
                     api.remove_service(service["ID"])
                     removed["services"] += 1
             _wait_tasks_gone(api, [s["ID"] for s in services])
-            for net in api.networks(filters=_filter(sid)) or []:
-                with contextlib.suppress(client.NotFound, client.Conflict, client.EngineError):
-                    api.remove_network(net["Id"])
-                    removed["swarm networks"] += 1
+            removed["swarm networks"] = _remove_networks(api, sid)
     except (SwarmError, client.EngineError) as exc:
         log.warning("could not clear sandbox %s from the swarm: %s", sid, exc)
         return removed
@@ -100,11 +97,29 @@ def _wait_tasks_gone(api, service_ids: list[str]) -> None:
     if not service_ids:
         return
     deadline = time.monotonic() + GONE_WAIT
+    wanted = set(service_ids)
     while time.monotonic() < deadline:
+        # All tasks, sorted here: a filter naming a removed service is refused as not found.
         with client.translate_errors():
-            left = api.tasks(filters={"service": service_ids}) or []
+            left = [t for t in api.tasks() or [] if t.get("ServiceID") in wanted]
         if not left:
             return
+        time.sleep(0.5)
+
+
+def _remove_networks(api, sid: str) -> int:
+    """Remove the sandbox's swarm networks, again while a node still holds an endpoint."""
+    count = 0
+    deadline = time.monotonic() + GONE_WAIT
+    while True:
+        with client.translate_errors():
+            left = api.networks(filters=_filter(sid)) or []
+        for net in left:
+            with contextlib.suppress(client.NotFound, client.Conflict, client.EngineError):
+                api.remove_network(net["Id"])
+                count += 1
+        if not left or time.monotonic() > deadline:
+            return count
         time.sleep(0.5)
 
 

@@ -418,11 +418,24 @@ def ensure_network(sandbox: Sandbox, name: str) -> str:
                 continue
             if not spec_mod.is_sandbox_object(net, sandbox.sid, settings.DOCKERLAB_DEPLOYMENT):
                 raise SandboxError(f"A network called {name} exists but is not yours.", code="conflict")
-            return net["Id"]
+            if _in_swarm(api, net["Id"]):
+                return net["Id"]
+        # No usable one: a network just removed can linger in the manager's own list
+        # under the same name while its endpoints go, so the name is not checked.
         created = api.create_network(
-            name, driver="overlay", labels=sandbox.labels(), check_duplicate=True
+            name, driver="overlay", labels=sandbox.labels(), check_duplicate=False
         )
     return created["Id"]
+
+
+def _in_swarm(api, network_id: str) -> bool:
+    """Whether the swarm still has this network (not only the manager's engine, on its way out)."""
+    try:
+        with client.translate_errors():
+            api.inspect_network(network_id, scope="swarm")
+    except client.NotFound:
+        return False
+    return True
 
 
 def drop_idle_networks(sandbox: Sandbox) -> None:
@@ -503,18 +516,36 @@ def create(sandbox: Sandbox, wanted: Wanted) -> Iterator[dict]:
     with sandbox_lock(sandbox):
         services = own_services(sandbox)
         _check_room(sandbox, services, [wanted])
+        created = _create_on_network(sandbox, wanted)
+    service = _inspect(sandbox, created["ID"])
+    yield {"kind": "done", "image": pushed.learner, "service": service_view(sandbox, service, [])}
+
+
+NETWORK_TRIES = 5
+
+
+def _create_on_network(sandbox: Sandbox, wanted: Wanted) -> dict:
+    """Create the service on the sandbox's network (held by the caller's sandbox lock).
+
+    A network whose removal is still under way (its last service just went)
+    is listed a moment longer than it can be used: the create then fails
+    with "network ... not found", and a new network is made for another try.
+    """
+    for attempt in range(NETWORK_TRIES):
         network = ensure_network(sandbox, names.network(sandbox.sid))
         spec = spec_mod.service_spec(
             names.engine_service(sandbox.sid, wanted.name), sandbox.labels(), wanted, network
         )
         try:
             with swarm_call(sandbox):
-                created = _post(manager(), "/services/create", spec)
-        except SandboxError:
-            drop_idle_networks(sandbox)
-            raise
-    service = _inspect(sandbox, created["ID"])
-    yield {"kind": "done", "image": pushed.learner, "service": service_view(sandbox, service, [])}
+                return _post(manager(), "/services/create", spec)
+        except SandboxError as exc:
+            gone = "network" in exc.message and "not found" in exc.message
+            if not gone or attempt == NETWORK_TRIES - 1:
+                drop_idle_networks(sandbox)
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _inspect(sandbox: Sandbox, service_id: str) -> dict:
