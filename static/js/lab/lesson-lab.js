@@ -14,6 +14,7 @@ import { BuildPanel } from "./panel-build.js";
 import { CommandPanel } from "./panel-command.js";
 import { ComposePanel } from "./panel-compose.js";
 import { ContainerPanel } from "./panel-container.js";
+import { SwarmPanel } from "./panel-swarm.js";
 import { loaded } from "./loaded.js";
 import { LabSocket } from "./socket.js";
 import { Streams } from "./streams.js";
@@ -48,6 +49,7 @@ class Lab {
       build: new BuildPanel(this),
       command: new CommandPanel(this),
       compose: new ComposePanel(this),
+      swarm: new SwarmPanel(this),
     };
     this.tries = new Tries(this, this.panels);
     const d = this.dispatch;
