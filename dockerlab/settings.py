@@ -166,6 +166,13 @@ DOCKERLAB_SWARM_REGISTRY_PORT = env_int("DOCKERLAB_SWARM_REGISTRY_PORT", 5050, m
 DOCKERLAB_SWARM_WORKERS = env_int("DOCKERLAB_SWARM_WORKERS", 2, minimum=0)
 DOCKERLAB_SWARM_NODE_MEMORY_MB = env_int("DOCKERLAB_SWARM_NODE_MEMORY_MB", 1024, minimum=256)
 DOCKERLAB_SWARM_NODE_CPUS = env_float("DOCKERLAB_SWARM_NODE_CPUS", 1.0, minimum=0.1)
+# Learners' services on the swarm: per sandbox, services (a stack's count),
+# replicas of one service, published ports; how often open pages' live
+# pictures are refreshed from the manager (milliseconds).
+DOCKERLAB_SWARM_MAX_SERVICES = env_int("DOCKERLAB_SWARM_MAX_SERVICES", 4, minimum=1)
+DOCKERLAB_SWARM_MAX_REPLICAS = env_int("DOCKERLAB_SWARM_MAX_REPLICAS", 5, minimum=1)
+DOCKERLAB_SWARM_MAX_PORTS = env_int("DOCKERLAB_SWARM_MAX_PORTS", 3, minimum=0)
+DOCKERLAB_SWARM_WATCH_MS = env_int("DOCKERLAB_SWARM_WATCH_MS", 250, minimum=50)
 
 # --- Sandboxes ----------------------------------------------------------------
 # Labels every engine object of this site; the reaper sweeps only its own.

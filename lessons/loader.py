@@ -38,6 +38,8 @@ LAB_ACTIONS = frozenset(
         "scale",
         # The lab's charts and the app.py editor (static/js/lab/panel-*.js).
         "app", "sizes", "timing",
+        # The classroom swarm's panel and its actions.
+        "swarm", "service", "stack", "node",
     }
 )
 

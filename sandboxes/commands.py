@@ -57,6 +57,13 @@ LAB_ACTIONS = (
     # The multistage lesson's layers and the start timing (no line parses to these).
     "history",
     "timing",
+    # The classroom swarm (orchestration/commands.py).
+    "service",
+    "stack",
+    "node",
+    "task_kill",
+    "swarm_watch",
+    "swarm_unwatch",
 )
 
 HOST_ONLY = "host_only"  # a line for the learner's own machine (curl, a pipe, docker network)
@@ -576,9 +583,21 @@ _NETWORK = (
     "commands run on your own machine, not in the lab."
 )
 _SWARM = (
-    "Swarm mode changes the whole engine, which the lab's engine is shared for: "
-    "this runs on your own machine, not in the lab."
+    "In the lab the classroom swarm is running already (a manager and two workers, each "
+    "a Docker engine of its own): `docker swarm init`, `join` and `leave` run on your own "
+    "machines. Try docker node ls."
 )
+
+
+def _swarm(parser: str) -> Callable[[list[str], Any], Line]:
+    """A swarm subcommand's parser (orchestration/commands.py), imported when first used."""
+
+    def parse(words: list[str], ctx: Any) -> Line:
+        from orchestration import commands as swarm_commands  # deferred: it imports this module
+
+        return getattr(swarm_commands, parser)(words, ctx.text)
+
+    return parse
 
 _SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
     ("run",): _run,
@@ -633,9 +652,11 @@ _SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
     ("compose",): _compose,
     ("network",): _NETWORK,
     ("swarm",): _SWARM,
-    ("service",): _SWARM,
-    ("stack",): _SWARM,
-    ("node",): _SWARM,
+    ("service",): _swarm("service_line"),
+    ("stack",): _swarm("stack_line"),
+    ("node",): _swarm("node_line"),
+    ("kill",): _swarm("kill_line"),
+    ("container", "kill"): _swarm("kill_line"),
     ("history",): (
         "`docker history` runs on your own machine; in the lab, Inspect shows an image's "
         "layers and settings."
@@ -720,7 +741,7 @@ def parse_line(line: str, samples: Mapping[str, str] | None = None) -> Line:
     raise LineRefused(
         f"`docker {rest[0][:30]}` runs on your own machine, not in the lab "
         "(the lab runs build, run, ps, images, logs, stop, rm, rmi, inspect, tag, push, "
-        "pull, system prune, volume rm and compose up/ps/down/logs)."
+        "pull, system prune, volume rm, compose up/ps/down/logs, service, stack, node and kill)."
     )
 
 
@@ -845,4 +866,9 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
     }
     if action in simple:
         return simple[action]()
+    from orchestration import commands as swarm_commands  # deferred: it imports this module
+
+    swarm = swarm_commands.render(action, args)
+    if swarm is not None:
+        return swarm
     return f"({action})"

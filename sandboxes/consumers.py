@@ -28,6 +28,8 @@ from engine.client import EngineError, EngineUnavailable
 from lessons import progress
 from lessons.history import record_action
 from lessons.progress import ProgressError
+from orchestration import lab as swarm_lab
+from orchestration import watch as swarm_watch
 from sandboxes import checking, health, services, slots, workers
 from sandboxes.commands import LAB_ACTIONS
 from sandboxes.runner import Outcome
@@ -120,6 +122,36 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     # .layers and .timing).
     "history": {"image": _NAME},
     "timing": {"runs": Arg(int, minimum=1, maximum=timing.MAX_RUNS)},
+
+
+    # The classroom swarm (orchestration/lab.py).
+    "service": {
+        "command": Arg(str, required=True, choices=swarm_lab.SERVICE_COMMANDS),
+        "name": Arg(str),
+        "image": Arg(str),
+        "replicas": Arg(int, minimum=0, maximum=1000),
+        "publish": Arg(str, max_chars=64),
+        "env": Arg(dict),
+        "args": Arg(str, max_chars=MAX_COMMAND_CHARS),
+        "update_parallelism": Arg(int, minimum=0, maximum=100),
+        "update_delay": Arg(int, minimum=0, maximum=3600),
+        "update_failure_action": Arg(str, choices=("pause", "continue", "rollback")),
+        "force": Arg(bool),
+    },
+    "task_kill": {"task": _NAME},
+    "stack": {
+        "command": Arg(str, required=True, choices=swarm_lab.STACK_COMMANDS),
+        "name": Arg(str),
+        "file": Arg(str, max_chars=64),
+        "text": Arg(str, max_chars=compose.MAX_FILE),
+    },
+    "node": {
+        "command": Arg(str, required=True, choices=swarm_lab.NODE_COMMANDS),
+        "node": Arg(str, max_chars=64),
+        "availability": Arg(str, choices=("drain", "active", "pause")),
+    },
+    "swarm_watch": {},
+    "swarm_unwatch": {},
 }
 
 # Checks, hints and solutions of a lesson's steps and challenges (sandboxes.checking
@@ -364,6 +396,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
         if getattr(self, "user", None) is not None:
             checking.leave(self.user.pk, self)
+        await swarm_watch.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
 
     async def lab_engine(self, event: dict) -> None:
         """The engine stopped or started answering (sandboxes/health.py)."""
@@ -823,7 +856,6 @@ class LabConsumer(AsyncWebsocketConsumer):
         )
         self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})
 
-
     # -- the multistage lesson's layers, the start timing -----------------------
 
     async def do_history(self, request: Request, image: str) -> None:
@@ -832,4 +864,62 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     async def do_timing(self, request: Request, runs: int = timing.DEFAULT_RUNS) -> None:
         data = await self._engine(timing.time_starts, await self._sandbox(), runs)
+        self._result(request, data)
+
+    # -- the classroom swarm (orchestration/lab.py) -----------------------------
+
+    async def lab_swarm(self, event: dict) -> None:
+        """A new live picture of this learner's services (orchestration/watch.py)."""
+        if self.out is not None:
+            self.out.frame(event["frame"])
+
+    async def do_swarm_watch(self, request: Request) -> None:
+        sandbox = await self._sandbox()
+        frame = await swarm_watch.watcher.join(self.channel_layer, self.channel_name, sandbox.sid)
+        self.out.frame({**frame, "ref": request.ref})
+
+    async def do_swarm_unwatch(self, request: Request) -> None:
+        await swarm_watch.watcher.leave(self.channel_layer, self.channel_name)
+        self._result(request, {"watching": False})
+
+    async def do_service(self, request: Request, command: str, **args: Any) -> None:
+        sandbox = await self._sandbox()
+        if ("service", command) not in swarm_lab.STREAMED:
+            data = await self._engine(swarm_lab.service_result, sandbox, command, args)
+            self._result(request, data)
+            return
+        stream, held = await self._start_stream(
+            swarm_lab.open_service_stream, sandbox, command, args
+        )
+        relay = swarm_lab.SwarmRelay(self._stream_id("sv"), prefix="service")
+        self._swarm_follow(request, stream, held, relay, command=command, name=args.get("name"))
+
+    async def do_stack(self, request: Request, command: str, **args: Any) -> None:
+        sandbox = await self._sandbox()
+        if command != "deploy":
+            data = await self._engine(swarm_lab.stack_result, sandbox, command, args)
+            self._result(request, data)
+            return
+        stream, held = await self._start_stream(swarm_lab.open_stack_stream, sandbox, args)
+        relay = swarm_lab.SwarmRelay(self._stream_id("st"), prefix="stack")
+        self._swarm_follow(request, stream, held, relay, command=command, name=args.get("name"))
+
+    def _swarm_follow(self, request: Request, stream: Any, held: list, relay, **fields) -> None:
+        self.out.frame(
+            {"type": f"{relay.prefix}.start", "stream": relay.stream, "ref": request.ref, **fields}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("%s stream %s broke: %r", relay.prefix, relay.stream, error)
+            self.out.frame(relay.done_frame(error))
+
+        self._pump(relay.stream, stream, relay, ended, held)
+
+    async def do_node(self, request: Request, command: str, **args: Any) -> None:
+        data = await self._engine(swarm_lab.node_result, await self._sandbox(), command, args)
+        self._result(request, data)
+
+    async def do_task_kill(self, request: Request, task: str) -> None:
+        data = await self._engine(swarm_lab.kill_task, await self._sandbox(), task)
         self._result(request, data)

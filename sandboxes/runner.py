@@ -226,6 +226,10 @@ def perform(sandbox: Sandbox, action: Action) -> Outcome:
                 return _events(registry.pull(sandbox, args["image"]))
             case "compose":
                 return _compose(sandbox, args)
+            case "service" | "stack" | "node" | "task_kill":
+                from orchestration import runner as swarm_runner  # deferred: imports this
+
+                return swarm_runner.perform(sandbox, action)
     except SandboxError as exc:
         return Outcome(False, exc.message, code=exc.code)
     except EngineError as exc:

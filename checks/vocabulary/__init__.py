@@ -8,5 +8,6 @@ from checks.vocabulary import (  # noqa: F401
     quiz,
     reach,
     registry,
+    swarm,
     web,
 )

@@ -99,12 +99,23 @@ def remove_objects(sid: str) -> dict[str, int]:
                 removed["networks"] += 1
     buildlimits.remove_cgroup(sid)
     buildlimits.drop_lease(sid)
+    _remove_swarm_objects(sid, removed)
     return removed
+
+
+def _remove_swarm_objects(sid: str, removed: dict[str, int]) -> None:
+    """The sandbox's services, stacks, networks and images on the classroom swarm."""
+    from orchestration.services import cleanup  # deferred: orchestration imports sandboxes
+
+    for kind, count in cleanup.remove_sandbox(sid).items():
+        if count:
+            removed[kind] = count
 
 
 def describe(removed: dict[str, int]) -> str:
     """What remove_objects removed, in words."""
-    return ", ".join(f"{removed.get(kind, 0)} {kind}" for kind in KINDS) + " removed"
+    kinds = [*KINDS, *(kind for kind in removed if kind not in KINDS)]
+    return ", ".join(f"{removed.get(kind, 0)} {kind}" for kind in kinds) + " removed"
 
 
 def _deployment_filter(*extra: str) -> dict[str, list[str]]:
@@ -196,6 +207,9 @@ def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str,
     now = now or timezone.now()
     live = set(Sandbox.objects.filter(expires_at__gt=now).values_list("sid", flat=True))
     labelled = labelled_sids()
+    from orchestration.services import cleanup  # deferred: orchestration imports sandboxes
+
+    labelled |= cleanup.labelled_sids()
     candidates = (labelled | buildlimits.cgroup_sids()) - live
     if only is not None:
         candidates &= set(only)

@@ -31,6 +31,15 @@ GOOD = {
     "command_ran": {"command": "python --version"},
     "action_done": {"action": "inspect"},
     "quiz_passed": {},
+    "service_running": {"service": "web", "replicas": 3},
+    "service_spread": {"service": "web"},
+    "service_image": {"service": "web", "image": "flask-app:v2"},
+    "service_healed": {"service": "web"},
+    "service_off_node": {"service": "web", "node": "worker1"},
+    "service_removed": {"service": "web"},
+    "service_answers": {"service": "web"},
+    "stack_deployed": {"stack": "flask", "services": ["web", "db"]},
+    "stack_removed": {"stack": "flask"},
 }
 
 

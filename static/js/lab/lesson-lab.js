@@ -19,6 +19,7 @@ import { CheckPanel } from "./panel-check.js";
 import { CommandPanel } from "./panel-command.js";
 import { ComposePanel } from "./panel-compose.js";
 import { ContainerPanel } from "./panel-container.js";
+import { SwarmPanel } from "./panel-swarm.js";
 import { loaded } from "./loaded.js";
 import { AppPanel } from "./panel-app.js";
 import { SizesPanel } from "./panel-sizes.js";
@@ -60,6 +61,7 @@ class Lab {
       app: new AppPanel(this),
       sizes: new SizesPanel(this),
       timing: new TimingPanel(this),
+      swarm: new SwarmPanel(this),
     };
     this.tries = new Tries(this, this.panels);
     const d = this.dispatch;

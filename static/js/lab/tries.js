@@ -48,6 +48,8 @@ export class Tries {
         else compose.run(composed.command, composed.volumes);
       }];
     }
+    const swarmed = this.panels.swarm ? this.panels.swarm.parse(line) : null;
+    if (swarmed) return ["swarm", swarmed.label, () => this.panels.swarm.run(swarmed)];
     const built = build.offersSamples ? parseBuildLine(line, build.samples) : null;
     if (built) {
       const file = built.file === "Dockerfile" ? "" : "-f " + built.file + " ";
@@ -88,6 +90,7 @@ export class Tries {
       compose: !compose.idle(open),
       image: !!command.registryStream,
       command: !!command.pending,
+      swarm: !!(this.panels.swarm && this.panels.swarm.busy),
     };
     for (const button of this.buttons) {
       button.disabled = !open || busy[button.getAttribute("data-lab-try")];
