@@ -281,9 +281,18 @@ def remove_network(sandbox: Sandbox, name: str) -> dict:
     found = find_network(sandbox, name)
     if found.get("Name") == sandbox.network:
         raise BadRequest("bridge is one of docker's own networks: it cannot be removed.")
+    shown = _learner_name(sandbox, found.get("Name", ""))
     with engine_call(sandbox):
-        client.api().remove_network(found["Id"])
-    return {"removed": _learner_name(sandbox, found.get("Name", ""))}
+        api = client.api()
+        users = network_view(sandbox, api.inspect_network(found["Id"]))["containers"]
+        if users:
+            raise SandboxError(
+                f"The network {shown} is in use by {', '.join(users)}: disconnect them "
+                f"(docker network disconnect {shown} NAME) or remove them first.",
+                code="conflict",
+            )
+        api.remove_network(found["Id"])
+    return {"removed": shown}
 
 
 def run_network(sandbox: Sandbox, network: str | None) -> str:
