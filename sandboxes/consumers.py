@@ -777,9 +777,13 @@ class LabConsumer(AsyncWebsocketConsumer):
             parsed = await asyncio.to_thread(commands.parse_line, text)
         except commands.LineRefused as exc:
             raise ProtocolError(exc.code, exc.reason) from None
+        # How many last frames the page waits for: a foreground run's result
+        # and its output's end; one result or one stream end otherwise.
+        answers = sum(2 if a.action == "run" and a.wait else 1 for a in parsed.actions)
         self.out.frame(
             {"type": "line", "ref": request.ref, "text": parsed.text,
-             "actions": [a.action for a in parsed.actions], "notes": list(parsed.notes)}
+             "actions": [a.action for a in parsed.actions], "answers": answers,
+             "notes": list(parsed.notes)}
         )
         for action in parsed.actions:
             message = json.dumps({**action.message(), "ref": request.ref})

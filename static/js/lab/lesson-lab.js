@@ -49,7 +49,7 @@ class Lab {
       command: new CommandPanel(this),
       compose: new ComposePanel(this),
     };
-    this.tries = new Tries(this, this.panels);
+    this.tries = new Tries(this);
     const d = this.dispatch;
     d.on("_open", () => {
       this.setStatus("Opening your sandbox…", "");
