@@ -555,11 +555,43 @@ def _tail(value: str) -> int:
     return int(value)
 
 
+# `--filter KEY=VALUE` keys a listing line may carry; the lab's tables show
+# the whole sandbox, so a filter only needs to be well-formed.
+_FILTER_KEYS = {"docker ps": "name", "docker container ls": "name"}
+_FILTER_VALUE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9_.:*/-]{0,127}")
+
+
+def _filter(command: str, value: str) -> None:
+    key, eq, wanted = value.partition("=")
+    allowed = _FILTER_KEYS.get(command, "reference")
+    if not eq or key != allowed:
+        raise LineRefused(
+            f"`{command}` --filter takes {allowed}=... in the lab.", UNSUPPORTED
+        )
+    if not _FILTER_VALUE.fullmatch(wanted):
+        raise LineRefused(
+            f"`{command}` --filter {allowed}= takes a name or a pattern with *.", INVALID
+        )
+
+
 def _state(command: str, *, max_operands: int, note: str = ""):
+    listing = "containers" if command in _FILTER_KEYS else "images"
+    filtered = f"The lab's table lists all your {listing}; look there for the ones the filter names."
+
     def parse(words: list[str], ctx: _Context) -> Line:
-        opts = _parse_options(command, words, flags={"-a": "all", "--all": "all"}, valued={})
+        opts = _parse_options(
+            command,
+            words,
+            flags={"-a": "all", "--all": "all"},
+            valued={"-f": "filter", "--filter": "filter"},
+        )
         _operands(command, opts, 0, max_operands, f"at most {max_operands} name")
+        filters = [value for name, value in opts.values if name == "filter"]
+        for value in filters:
+            _filter(command, value)
         notes = (note,) if note and opts.operands else ()
+        if filters and not notes:
+            notes = (filtered,)
         return Line(ctx.text, (Action("state"),), notes)
 
     return parse

@@ -323,6 +323,21 @@ def test_a_line_says_what_the_lab_does_differently():
     assert any("free port" in note for note in notes)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "docker ps -a --filter name=hello",
+        "docker ps -f name=web",
+        "docker container ls --filter=name=web",
+        "docker images --filter reference='*flask-app*'",
+    ],
+)
+def test_a_filtered_listing_shows_the_lab_table_and_says_it_is_unfiltered(line):
+    parsed = parse_line(line, SAMPLES)
+    assert [a.action for a in parsed.actions] == ["state"]
+    assert any("lists all your" in note for note in parsed.notes)
+
+
 def test_compose_restart_without_a_service_restarts_every_service_of_the_sample():
     actions = parse_line("docker compose restart").actions
     assert {a.args["container"] for a in actions} == {"flaskapp-web-1", "flaskapp-db-1"}
@@ -374,7 +389,10 @@ def test_compose_restart_without_a_service_restarts_every_service_of_the_sample(
         ("docker rmi -f flask-app", "unsupported", "-f"),
         ("docker logs web db", "invalid", "one container"),
         ("docker logs --tail many web", "invalid", "--tail"),
-        ("docker ps --filter name=web", "unsupported", "--filter"),
+        ("docker ps --filter status=exited", "unsupported", "name=..."),
+        ("docker images --filter dangling=true", "unsupported", "reference=..."),
+        ("docker ps --filter name=", "invalid", "a name or a pattern"),
+        ("docker ps --filter 'name=a b'", "invalid", "a name or a pattern"),
         ("docker system prune -a", "unsupported", "-a"),
         ("docker network create bridge", "invalid", "docker's own"),
         ("docker network create -d overlay mesh", "unsupported", "bridge networks only"),
