@@ -188,6 +188,11 @@ DOCKERLAB_BUILD_NETWORK = env_choice("DOCKERLAB_BUILD_NETWORK", "none", ("none",
 DOCKERLAB_BUILD_PIDS = env_int("DOCKERLAB_BUILD_PIDS", DOCKERLAB_CONTAINER_PIDS, minimum=8)
 DOCKERLAB_MAX_CONTAINERS = env_int("DOCKERLAB_MAX_CONTAINERS", 5, minimum=1)
 DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
+# Networks a learner may create (`docker network create`), besides the
+# sandbox's own; and how long a `docker exec` may run and how much it may print.
+DOCKERLAB_MAX_NETWORKS = env_int("DOCKERLAB_MAX_NETWORKS", 3, minimum=0)
+DOCKERLAB_EXEC_SECONDS = env_int("DOCKERLAB_EXEC_SECONDS", 30, minimum=1)
+DOCKERLAB_EXEC_MAX_BYTES = env_int("DOCKERLAB_EXEC_MAX_BYTES", 1024 * 1024, minimum=1024)
 # Disk: a sandbox's total (writable layers, volumes, the image layers only it
 # holds) is measured against the first; where the engine has quotas, each
 # container's writable layer and each volume also get a size of their own.

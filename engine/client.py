@@ -333,14 +333,20 @@ def shutdown_response(response) -> None:
         response.close()
 
 
-def follow_log_chunks(container_id: str, *, tail: int) -> LogChunks:
-    """Start following a container's stdout and stderr (see LogChunks)."""
+def follow_log_chunks(container_id: str, *, tail: int, since: int | None = None) -> LogChunks:
+    """Start following a container's stdout and stderr (see LogChunks).
+
+    `since` (a UNIX time) leaves out lines logged before it (`docker logs --since`).
+    """
     with translate_errors():
         api_client = api()
         tty = bool((api_client.inspect_container(container_id).get("Config") or {}).get("Tty"))
         response = api_client._get(
             api_client._url("/containers/{0}/logs", container_id),
-            params={"stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 0},
+            params={
+                "stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 0,
+                **({"since": int(since)} if since is not None else {}),
+            },
             stream=True,
         )
         api_client._raise_for_status(response)
@@ -401,7 +407,12 @@ class BuildOutput:
 
 
 def build(
-    context: IO[bytes], *, tag: str, limits: BuildLimits, no_cache: bool = False
+    context: IO[bytes],
+    *,
+    tag: str,
+    limits: BuildLimits,
+    no_cache: bool = False,
+    target: str | None = None,
 ) -> BuildOutput:
     """Start a classic-builder build of a tar `context` (with its Dockerfile) as `tag`.
 
@@ -424,6 +435,8 @@ def build(
     }
     if limits.cgroup_parent:
         params["cgroupparent"] = limits.cgroup_parent
+    if target:
+        params["target"] = target  # `docker build --target`: stop after that stage
     with translate_errors():
         api_client = api()
         response = api_client._post(

@@ -35,7 +35,7 @@ LAB_ACTIONS = frozenset(
     {
         "build", "run", "command", "images", "logs", "stop", "remove", "open", "rmi", "inspect", "prune",
         "state", "network", "compose", "push", "pull", "tag", "login", "registry",
-        "scale",
+        "scale", "exec", "history", "restart",
         # The lab's charts and the app.py editor (static/js/lab/panel-*.js).
         "app", "sizes", "timing",
         # The classroom swarm's panel and its actions.
@@ -43,7 +43,13 @@ LAB_ACTIONS = frozenset(
     }
 )
 
-_FIELDS = {"title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab", "challenges"}
+_FIELDS = {
+    "title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab", "challenges",
+    "time", "prerequisites", "recap", "troubleshooting",
+}
+MAX_MINUTES = 600
+MAX_RECAP = 12
+MAX_TROUBLES = 12
 _STEP_FIELDS = {"title", "text", "action", "checks", "hints", "solution"}
 _CHALLENGE_FIELDS = {"title", "goal", "hints", "solution", "checks"}
 MAX_CHECKS = 12
@@ -89,6 +95,14 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Trouble:
+    """An error a lesson's commands commonly meet, and what to do about it."""
+
+    error: str  # the message as docker prints it (or its start)
+    fix: str  # plain text; `backticks` are shown as code
+
+
+@dataclass(frozen=True)
 class Lesson:
     slug: str
     title: str
@@ -101,6 +115,13 @@ class Lesson:
     quiz: tuple[Question, ...] = ()
     lab: tuple[str, ...] = ()
     challenges: tuple[Challenge, ...] = ()
+    # About how long the lesson takes, in minutes (None: not said).
+    time: int | None = None
+    # Slugs of earlier lessons to do first (checked against the course order).
+    prerequisites: tuple[str, ...] = ()
+    # What to remember, a line each, shown at the end.
+    recap: tuple[str, ...] = ()
+    troubleshooting: tuple[Trouble, ...] = ()
     # Repository path -> file text, for every `{!include ...!}` in the lesson.
     includes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -352,6 +373,82 @@ def _question(name: str, index: int, raw: Any) -> Question:
     )
 
 
+def _time(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    minutes = _integer(name, "'time'", value)
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise LessonError(
+            f"{name}: front matter field 'time' must be minutes from 1 to {MAX_MINUTES}"
+        )
+    return minutes
+
+
+def _prerequisites(name: str, value: Any) -> tuple[str, ...]:
+    items = _list(name, "'prerequisites'", value or [], empty_ok=True)
+    slugs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not SLUG_RE.match(item):
+            raise LessonError(
+                f"{name}: front matter field 'prerequisites[{index}]' must be a lesson's slug"
+            )
+        if item in slugs:
+            raise LessonError(
+                f"{name}: front matter field 'prerequisites[{index}]' names {item!r} twice"
+            )
+        slugs.append(item)
+    return tuple(slugs)
+
+
+def _recap(name: str, value: Any) -> tuple[str, ...]:
+    items = _list(name, "'recap'", value or [], empty_ok=True)
+    if len(items) > MAX_RECAP:
+        raise LessonError(f"{name}: front matter field 'recap' has more than {MAX_RECAP} lines")
+    return tuple(_text(name, f"'recap[{i}]'", item) for i, item in enumerate(items))
+
+
+def _troubleshooting(name: str, value: Any) -> tuple[Trouble, ...]:
+    items = _list(name, "'troubleshooting'", value or [], empty_ok=True)
+    if len(items) > MAX_TROUBLES:
+        raise LessonError(
+            f"{name}: front matter field 'troubleshooting' has more than {MAX_TROUBLES} entries"
+        )
+    troubles = []
+    for index, item in enumerate(items):
+        where = f"'troubleshooting[{index}]'"
+        data = _mapping(name, where, item, {"error", "fix"})
+        for key in ("error", "fix"):
+            if key not in data:
+                raise LessonError(
+                    f"{name}: front matter field 'troubleshooting[{index}].{key}' is missing"
+                )
+        troubles.append(
+            Trouble(
+                error=_text(name, f"'troubleshooting[{index}].error'", data["error"]),
+                fix=_text(name, f"'troubleshooting[{index}].fix'", data["fix"]),
+            )
+        )
+    return tuple(troubles)
+
+
+def _check_prerequisites(lessons: list[Lesson]) -> None:
+    """Every prerequisite is a lesson that comes earlier in the course."""
+    by_slug = {lesson.slug: lesson for lesson in lessons}
+    for lesson in lessons:
+        for index, slug in enumerate(lesson.prerequisites):
+            other = by_slug.get(slug)
+            if other is None:
+                raise LessonError(
+                    f"{lesson.source}: front matter field 'prerequisites[{index}]' names no "
+                    f"lesson ({slug!r})"
+                )
+            if other.order >= lesson.order:
+                raise LessonError(
+                    f"{lesson.source}: front matter field 'prerequisites[{index}]' "
+                    f"({slug!r}) must come earlier in the course than this lesson"
+                )
+
+
 def _read_include(name: str, rel: str, root: Path) -> str:
     if not _INCLUDE_PATH_RE.match(rel) or ".." in PurePosixPath(rel).parts:
         raise LessonError(
@@ -421,6 +518,10 @@ def parse_lesson(text: str, name: str, root: Path = REPO_ROOT) -> Lesson:
         quiz=parsed_quiz,
         lab=tuple(_action(name, f"'lab[{i}]'", a) for i, a in enumerate(lab)),
         challenges=parsed_challenges,
+        time=_time(name, data.get("time")),
+        prerequisites=_prerequisites(name, data.get("prerequisites")),
+        recap=_recap(name, data.get("recap")),
+        troubleshooting=_troubleshooting(name, data.get("troubleshooting")),
         includes=includes,
     )
 
@@ -455,6 +556,7 @@ def load_lessons(directory: Path = CONTENT_DIR, root: Path = REPO_ROOT) -> list[
             )
         by_slug[lesson.slug] = by_order[lesson.order] = lesson
         lessons.append(lesson)
+    _check_prerequisites(lessons)
     return sorted(lessons, key=lambda lesson: lesson.order)
 
 
@@ -486,6 +588,12 @@ def get_lesson(slug: str) -> Lesson | None:
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         return None
     return _by_slug.get(slug)
+
+
+def prerequisites(lesson: Lesson) -> list[Lesson]:
+    """The installed lessons `lesson` names as prerequisites, in course order."""
+    found = [_by_slug[slug] for slug in lesson.prerequisites if slug in _by_slug]
+    return sorted(found, key=lambda other: other.order)
 
 
 def neighbours(lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:

@@ -5,8 +5,12 @@ flask-app`. `parse_line` turns one such line into the actions of the lab
 websocket protocol (docs/websocket.md, `ACTIONS` in sandboxes/consumers.py),
 with the arguments exactly as the page sends them; `render` turns an action
 back into the docker command a learner would type. Lines the lab cannot do
-(a pipe, `curl`, `docker network create`, an option the lab does not offer)
-raise `LineRefused` with a reason written for the learner.
+(a pipe, `curl`, `docker swarm init`, `--network host`, an option the lab
+does not offer) raise `LineRefused` with a reason written for the learner.
+
+This parse is the one that counts: lesson pages mark each console line as
+doable or not from it (lessons.rendering), and the websocket's `line`
+action performs what it returns for a line's text.
 
 Invariants:
 - nothing here touches the engine or the database; values are checked with
@@ -54,8 +58,13 @@ LAB_ACTIONS = (
     "push",
     "pull",
     "compose",
-    # The multistage lesson's layers and the start timing (no line parses to these).
+    "network",
+    "exec",
     "history",
+    "restart",
+    "start",
+    "volume_prune",
+    # The multistage lesson's start timing (no line parses to it).
     "timing",
     # The classroom swarm (orchestration/commands.py).
     "service",
@@ -65,6 +74,9 @@ LAB_ACTIONS = (
     "swarm_watch",
     "swarm_unwatch",
 )
+# What `docker network` can do in the lab (the `network` action's `command`).
+NETWORK_COMMANDS = ("create", "ls", "inspect", "connect", "disconnect", "rm")
+MAX_SINCE = 7 * 24 * 3600
 
 HOST_ONLY = "host_only"  # a line for the learner's own machine (curl, a pipe, docker network)
 UNSUPPORTED = "unsupported"  # a docker line with an option or form the lab does not offer
@@ -392,12 +404,40 @@ def _run(words: list[str], ctx: _Context) -> Line:
         args["publish"] = False
     network = opts.last("network")
     if network is not None:
-        notes.append(
-            f"--network {network[:40]}: in the lab every container of your sandbox joins "
-            "your sandbox's own network, where containers find each other by name."
-        )
+        network = _run_network(network)
+        if network == "none" and ports:
+            raise LineRefused(
+                "-p with --network none: a container without a network has no port to "
+                "publish. Leave out -p.",
+                INVALID,
+            )
+        if network != "bridge":
+            args["network"] = network
     action = Action("run", args, wait=not opts.has("detach"), rm=opts.has("rm"))
     return Line(ctx.text, (action,), tuple(notes))
+
+
+_HOST_NETWORK = (
+    "--network host would put the container on the lab server's own network, so the lab "
+    "refuses it: this line runs on your own machine, where the container shares the "
+    "host's interfaces."
+)
+
+
+def _run_network(value: str) -> str:
+    if value == "host":
+        raise LineRefused(_HOST_NETWORK)
+    if value in ("bridge", "default", "none"):
+        return "bridge" if value == "default" else value
+    return _network_name(value)
+
+
+def _network_name(value: str) -> str:
+    if not naming.NAME_RE.match(value):
+        raise LineRefused(
+            f"{value[:40]!r} is not a network name (lowercase letters, digits, . _ -).", INVALID
+        )
+    return value
 
 
 def _build(words: list[str], ctx: _Context) -> Line:
@@ -405,7 +445,13 @@ def _build(words: list[str], ctx: _Context) -> Line:
         "docker build",
         words,
         flags={"--no-cache": "no_cache"},
-        valued={"-f": "file", "--file": "file", "-t": "tag", "--tag": "tag"},
+        valued={
+            "-f": "file",
+            "--file": "file",
+            "-t": "tag",
+            "--tag": "tag",
+            "--target": "target",
+        },
     )
     if opts.operands != ["."]:
         raise LineRefused(
@@ -432,6 +478,11 @@ def _build(words: list[str], ctx: _Context) -> Line:
         args["dockerfile"] = samples[file]
     if opts.has("no_cache"):
         args["no_cache"] = True
+    target = opts.last("target")
+    if target is not None:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}\Z", target):
+            raise LineRefused(f"--target {target[:40]!r} is not a stage name.", INVALID)
+        args["target"] = target.lower()
     return Line(ctx.text, (Action("build", args),), tuple(notes))
 
 
@@ -466,19 +517,43 @@ def _per_container(action: str, command: str, flags: dict, valued: dict):
     return parse
 
 
-def _logs(words: list[str], ctx: _Context) -> Line:
-    opts = _parse_options(
-        "docker logs",
-        words,
-        flags={"-f": "follow", "--follow": "follow"},
-        valued={"--tail": "tail", "-n": "tail"},
-    )
-    (name,) = _operands("docker logs", opts, 1, 1, "one container name")
-    args: dict[str, Any] = {"container": _container(name)}
+_LOG_FLAGS = {"-f": "follow", "--follow": "follow"}
+_LOG_VALUED = {"--tail": "tail", "-n": "tail", "--since": "since"}
+
+
+def _log_args(opts: _Options, container: str) -> dict[str, Any]:
+    args: dict[str, Any] = {"container": container}
     tail = opts.last("tail")
     if tail is not None:
         args["tail"] = _tail(tail)
+    since = opts.last("since")
+    if since is not None:
+        args["since"] = _since(since)
+    return args
+
+
+def _logs(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options("docker logs", words, flags=_LOG_FLAGS, valued=_LOG_VALUED)
+    (name,) = _operands("docker logs", opts, 1, 1, "one container name")
+    args = _log_args(opts, _container(name))
     return Line(ctx.text, (Action("logs", args, follow=opts.has("follow")),))
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
+
+
+def _since(value: str) -> int:
+    """`--since 10m` as seconds ago (the lab takes durations, not dates)."""
+    match = _DURATION.match(value)
+    if value.isdigit() or not match or not any(match.groups()):
+        raise LineRefused(
+            f"--since {value[:40]}: the lab takes a duration like 30s, 10m or 1h30m.", INVALID
+        )
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if not 1 <= total <= MAX_SINCE:
+        raise LineRefused("--since takes a duration from 1s to 168h.", INVALID)
+    return total
 
 
 def _tail(value: str) -> int:
@@ -489,11 +564,43 @@ def _tail(value: str) -> int:
     return int(value)
 
 
+# `--filter KEY=VALUE` keys a listing line may carry; the lab's tables show
+# the whole sandbox, so a filter only needs to be well-formed.
+_FILTER_KEYS = {"docker ps": "name", "docker container ls": "name"}
+_FILTER_VALUE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9_.:*/-]{0,127}")
+
+
+def _filter(command: str, value: str) -> None:
+    key, eq, wanted = value.partition("=")
+    allowed = _FILTER_KEYS.get(command, "reference")
+    if not eq or key != allowed:
+        raise LineRefused(
+            f"`{command}` --filter takes {allowed}=... in the lab.", UNSUPPORTED
+        )
+    if not _FILTER_VALUE.fullmatch(wanted):
+        raise LineRefused(
+            f"`{command}` --filter {allowed}= takes a name or a pattern with *.", INVALID
+        )
+
+
 def _state(command: str, *, max_operands: int, note: str = ""):
+    listing = "containers" if command in _FILTER_KEYS else "images"
+    filtered = f"The lab's table lists all your {listing}; look there for the ones the filter names."
+
     def parse(words: list[str], ctx: _Context) -> Line:
-        opts = _parse_options(command, words, flags={"-a": "all", "--all": "all"}, valued={})
+        opts = _parse_options(
+            command,
+            words,
+            flags={"-a": "all", "--all": "all"},
+            valued={"-f": "filter", "--filter": "filter"},
+        )
         _operands(command, opts, 0, max_operands, f"at most {max_operands} name")
+        filters = [value for name, value in opts.values if name == "filter"]
+        for value in filters:
+            _filter(command, value)
         notes = (note,) if note and opts.operands else ()
+        if filters and not notes:
+            notes = (filtered,)
         return Line(ctx.text, (Action("state"),), notes)
 
     return parse
@@ -539,10 +646,19 @@ def _volume_rm(words: list[str], ctx: _Context) -> Line:
     return Line(ctx.text, tuple(Action("volume_rm", {"volume": n}) for n in names))
 
 
+_COMPOSE_COMMANDS = "up, ps, down, logs, restart and exec"
+
+
+def _service(name: str) -> str:
+    if not naming.NAME_RE.match(name):
+        raise LineRefused(f"{name[:40]!r} is not a service name.", INVALID)
+    return name
+
+
 def _compose(words: list[str], ctx: _Context) -> Line:
     if not words or words[0].startswith("-"):
         raise LineRefused(
-            "The lab runs `docker compose up`, `ps`, `down` and `logs` on the sample's "
+            f"The lab runs `docker compose` {_COMPOSE_COMMANDS} on the sample's "
             "compose.yaml, without options before the command.",
             UNSUPPORTED,
         )
@@ -551,22 +667,39 @@ def _compose(words: list[str], ctx: _Context) -> Line:
         "up": {"-d": "detach", "--detach": "detach", "--build": "build"},
         "ps": {"-a": "all", "--all": "all"},
         "down": {"-v": "volumes", "--volumes": "volumes"},
-        "logs": {"-f": "follow", "--follow": "follow"},
+        "logs": _LOG_FLAGS,
+        "restart": {},
+        "exec": {"-T": "no_tty"},
     }
     if command not in spec:
         raise LineRefused(
-            f"`docker compose {command[:20]}` is not in the lab (it runs up, ps, down and logs).",
+            f"`docker compose {command[:20]}` is not in the lab (it runs {_COMPOSE_COMMANDS}).",
             UNSUPPORTED,
         )
-    opts = _parse_options(f"docker compose {command}", rest, flags=spec[command], valued={})
+    valued = {"logs": _LOG_VALUED, "restart": {"-t": "time", "--timeout": "time"}}
+    opts = _parse_options(
+        f"docker compose {command}",
+        rest,
+        flags=spec[command],
+        valued=valued.get(command, {}),
+        interspersed=command != "exec",
+    )
     if command == "logs":
         (service,) = _operands("docker compose logs", opts, 1, 1, "one service name")
-        if not naming.NAME_RE.match(service):
-            raise LineRefused(f"{service[:40]!r} is not a service name.", INVALID)
-        action = Action(
-            "logs", {"container": ctx.compose_container(service)}, follow=opts.has("follow")
+        args = _log_args(opts, ctx.compose_container(_service(service)))
+        return Line(ctx.text, (Action("logs", args, follow=opts.has("follow")),))
+    if command == "restart":
+        services = [_service(s) for s in opts.operands] or ctx.compose_services()
+        actions = tuple(
+            Action("restart", {"container": ctx.compose_container(s)}) for s in services
         )
-        return Line(ctx.text, (action,))
+        return Line(ctx.text, actions)
+    if command == "exec":
+        if len(opts.operands) < 2:
+            raise LineRefused("`docker compose exec` takes a service and a command.", INVALID)
+        service, *argv = opts.operands
+        args = {"container": ctx.compose_container(_service(service)), "command": join_words(argv)}
+        return Line(ctx.text, (Action("exec", args),))
     _operands(f"docker compose {command}", opts, 0, 0, "no service names in the lab")
     args: dict[str, Any] = {"command": command}
     notes: tuple[str, ...] = ()
@@ -577,11 +710,132 @@ def _compose(words: list[str], ctx: _Context) -> Line:
     return Line(ctx.text, (Action("compose", args),), notes)
 
 
-_NETWORK = (
-    "In the lab your sandbox has a network of its own already: every container you "
-    "start joins it, and containers find each other there by name. `docker network` "
-    "commands run on your own machine, not in the lab."
+def _network(words: list[str], ctx: _Context) -> Line:
+    if not words:
+        raise LineRefused(
+            f"Say what to do: docker network {' / '.join(NETWORK_COMMANDS)}.", INVALID
+        )
+    command, rest = words[0], words[1:]
+    if command in ("list",):
+        command = "ls"
+    if command == "remove":
+        command = "rm"
+    if command == "prune":
+        raise LineRefused(
+            "`docker network prune` is not in the lab: remove your networks by name "
+            "with docker network rm NAME.",
+            UNSUPPORTED,
+        )
+    if command not in NETWORK_COMMANDS:
+        raise LineRefused(
+            f"`docker network {command[:20]}` is not in the lab (it runs "
+            f"{', '.join(NETWORK_COMMANDS)}).",
+            UNSUPPORTED,
+        )
+    where = f"docker network {command}"
+    if command == "create":
+        opts = _parse_options(where, rest, flags={}, valued={"-d": "driver", "--driver": "driver"})
+        driver = opts.last("driver")
+        if driver not in (None, "bridge"):
+            raise LineRefused(
+                f"--driver {driver[:20]}: the lab makes bridge networks only (overlay "
+                "networks need swarm mode, on your own machine).",
+                UNSUPPORTED,
+            )
+        (name,) = _operands(where, opts, 1, 1, "one network name")
+        if name in ("bridge", "host", "none", "default"):
+            raise LineRefused(f"{name} is one of docker's own networks; it always exists.", INVALID)
+        args = {"command": "create", "name": _network_name(name)}
+        return Line(ctx.text, (Action("network", args),))
+    if command == "ls":
+        opts = _parse_options(where, rest, flags={"-q": "quiet", "--quiet": "quiet"}, valued={})
+        _operands(where, opts, 0, 0, "no names")
+        return Line(ctx.text, (Action("network", {"command": "ls"}),))
+    if command == "inspect":
+        opts = _parse_options(where, rest, flags={}, valued={"-f": "format", "--format": "format"})
+        names = _operands(where, opts, 1, None, "one or more network names")
+        notes = (
+            ("The lab shows the whole inspect output; --format is not applied.",)
+            if opts.has("format")
+            else ()
+        )
+        actions = tuple(
+            Action("network", {"command": "inspect", "name": _inspected_network(n)})
+            for n in names
+        )
+        return Line(ctx.text, actions, notes)
+    if command == "rm":
+        opts = _parse_options(where, rest, flags={}, valued={})
+        names = _operands(where, opts, 1, None, "one or more network names")
+        actions = tuple(
+            Action("network", {"command": "rm", "name": _network_name(n)}) for n in names
+        )
+        return Line(ctx.text, actions)
+    flags = {"-f": "force", "--force": "force"} if command == "disconnect" else {}
+    opts = _parse_options(where, rest, flags=flags, valued={})
+    network, container = _operands(where, opts, 2, 2, "a network and a container")
+    if network in ("host", "none"):
+        raise LineRefused(
+            f"A running container cannot join {network}: start it with --network {network}.",
+            INVALID,
+        )
+    args = {"command": command, "name": _network_name(network), "container": _container(container)}
+    return Line(ctx.text, (Action("network", args),))
+
+
+def _inspected_network(name: str) -> str:
+    if name == "host":
+        raise LineRefused(_HOST_NETWORK)
+    if name == "none":
+        raise LineRefused(
+            "none is docker's mode without a network; the lab has nothing to inspect there "
+            "(this runs on your own machine).",
+        )
+    return _network_name(name)
+
+
+_EXEC_INTERACTIVE = (
+    "docker exec with -i or -t opens an interactive terminal in the container: that runs "
+    "on your own machine. In the lab, run one command that ends, like docker exec web ls."
 )
+
+
+def _exec(words: list[str], ctx: _Context) -> Line:
+    interactive = {"-i", "-t", "-it", "-ti", "--interactive", "--tty"}
+    for word in words:
+        if not word.startswith("-"):
+            break
+        if word in interactive:
+            raise LineRefused(_EXEC_INTERACTIVE)
+    opts = _parse_options("docker exec", words, flags={}, valued={}, interspersed=False)
+    if len(opts.operands) < 2:
+        raise LineRefused("`docker exec` takes a container and a command.", INVALID)
+    container, *argv = opts.operands
+    args = {"container": _container(container), "command": join_words(argv)}
+    return Line(ctx.text, (Action("exec", args),))
+
+
+def _history(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker history",
+        words,
+        flags={"--no-trunc": "no_trunc", "-H": "human", "-q": "quiet", "--quiet": "quiet"},
+        valued={},
+    )
+    (image,) = _operands("docker history", opts, 1, 1, "one image name")
+    return Line(ctx.text, (Action("history", {"image": _image(image)}),))
+
+
+def _volume_prune(words: list[str], ctx: _Context) -> Line:
+    opts = _parse_options(
+        "docker volume prune",
+        words,
+        flags={"-a": "all", "--all": "all", "-f": "force", "--force": "force"},
+        valued={},
+    )
+    _operands("docker volume prune", opts, 0, 0, "no names")
+    return Line(ctx.text, (Action("volume_prune", {"all": opts.has("all")}),))
+
 _SWARM = (
     "In the lab the classroom swarm is running already (a manager and two workers, each "
     "a Docker engine of its own): `docker swarm init`, `join` and `leave` run on your own "
@@ -650,28 +904,32 @@ _SUBCOMMANDS: dict[tuple[str, ...], Callable[[list[str], Any], Line] | str] = {
     ("volume", "rm"): _volume_rm,
     ("volume", "remove"): _volume_rm,
     ("compose",): _compose,
-    ("network",): _NETWORK,
+    ("network",): _network,
+    ("exec",): _exec,
+    ("container", "exec"): _exec,
+    ("history",): _history,
+    ("image", "history"): _history,
+    ("restart",): _per_container(
+        "restart", "docker restart", {}, {"-t": "time", "--time": "time"}
+    ),
+    ("container", "restart"): _per_container(
+        "restart", "docker restart", {}, {"-t": "time", "--time": "time"}
+    ),
+    ("start",): _per_container("start", "docker start", {}, {}),
+    ("container", "start"): _per_container("start", "docker start", {}, {}),
+    ("volume", "prune"): _volume_prune,
+    ("volume", "ls"): _state("docker volume ls", max_operands=0),
+    ("volume", "list"): _state("docker volume ls", max_operands=0),
     ("swarm",): _SWARM,
     ("service",): _swarm("service_line"),
     ("stack",): _swarm("stack_line"),
     ("node",): _swarm("node_line"),
     ("kill",): _swarm("kill_line"),
     ("container", "kill"): _swarm("kill_line"),
-    ("history",): (
-        "`docker history` runs on your own machine; in the lab, Inspect shows an image's "
-        "layers and settings."
-    ),
-    ("image", "history"): (
-        "`docker history` runs on your own machine; in the lab, Inspect shows an image's "
-        "layers and settings."
-    ),
     ("login",): "Your registry in the lab needs no login: `docker login` runs on your own machine.",
     (
         "logout",
     ): "Your registry in the lab needs no login: `docker logout` runs on your own machine.",
-    (
-        "exec",
-    ): "The lab does not open processes inside containers: `docker exec` runs on your own machine.",
 }
 
 _ELSEWHERE = {
@@ -696,6 +954,17 @@ class _Context:
         from sandboxes.services.compose import PROJECT
 
         return f"{PROJECT}-{service}-1"
+
+    @staticmethod
+    def compose_services() -> list[str]:
+        """The services of the sample's compose.yaml (`docker compose restart` restarts all)."""
+        from sandboxes.errors import SandboxError
+        from sandboxes.services.compose import sample_project
+
+        try:
+            return list(sample_project().services)
+        except SandboxError as exc:
+            raise LineRefused(exc.message, INVALID) from None
 
 
 def sample_dockerfiles() -> dict[str, str]:
@@ -740,8 +1009,9 @@ def parse_line(line: str, samples: Mapping[str, str] | None = None) -> Line:
         return handler(rest[size:], _Context(text, samples))
     raise LineRefused(
         f"`docker {rest[0][:30]}` runs on your own machine, not in the lab "
-        "(the lab runs build, run, ps, images, logs, stop, rm, rmi, inspect, tag, push, "
-        "pull, system prune, volume rm, compose up/ps/down/logs, service, stack, node and kill)."
+        "(the lab runs build, run, exec, ps, images, history, logs, start, stop, restart, "
+        "rm, rmi, inspect, tag, push, pull, network, system prune, volume rm/prune, "
+        f"compose {_COMPOSE_COMMANDS}, service, stack, node and kill)."
     )
 
 
@@ -805,6 +1075,8 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
             parts += ["-e", q(f"{key}={value}")]
         if port is not None and args.get("publish") is not False:
             parts += ["-p", f"127.0.0.1:{port}:{port}"]
+        if args.get("network"):
+            parts += ["--network", q(str(args["network"]))]
         parts.append(q(str(args.get("image", ""))))
         if command:
             try:
@@ -829,6 +1101,8 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         parts += ["-t", q(str(args.get("tag", DEFAULT_TAG)))]
         if args.get("no_cache"):
             parts.append("--no-cache")
+        if args.get("target"):
+            parts += ["--target", q(str(args["target"]))]
         if args.get("app") is not None:
             note = (note + " and app.py") if note else "  # with your edited app.py"
         return " ".join(parts) + " ." + note
@@ -845,8 +1119,17 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         "logs": lambda: (
             "docker logs "
             + (f"--tail {int(args['tail'])} " if "tail" in args else "")
+            + (f"--since {int(args['since'])}s " if "since" in args else "")
             + q(str(args.get("container", "")))
         ),
+        "network": lambda: _render_network(args),
+        "exec": lambda: (
+            f"docker exec {q(str(args.get('container', '')))} {args.get('command', '')}"
+        ),
+        "history": lambda: f"docker history {q(str(args.get('image', '')))}",
+        "restart": lambda: f"docker restart {q(str(args.get('container', '')))}",
+        "start": lambda: f"docker start {q(str(args.get('container', '')))}",
+        "volume_prune": lambda: "docker volume prune -f" + (" -a" if args.get("all") else ""),
         "stop": lambda: f"docker stop {q(str(args.get('container', '')))}",
         "remove": lambda: f"docker rm -f {q(str(args.get('container', '')))}",
         "rmi": lambda: f"docker rmi {q(str(args.get('image', '')))}",
@@ -861,7 +1144,6 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
         ),
         "push": lambda: f"docker push {q(str(args.get('image', '')))}",
         "pull": lambda: f"docker pull {q(str(args.get('image', '')))}",
-        "history": lambda: f"docker history {q(str(args.get('image', '')))}",
         "timing": lambda: f"(timed {int(args.get('runs', 5))} container starts)",
     }
     if action in simple:
@@ -872,3 +1154,14 @@ def render(action: str, args: Mapping[str, Any], samples: Mapping[str, str] | No
     if swarm is not None:
         return swarm
     return f"({action})"
+
+
+def _render_network(args: Mapping[str, Any]) -> str:
+    q = shlex.quote
+    command = str(args.get("command", ""))
+    parts = ["docker", "network", command]
+    if args.get("name"):
+        parts.append(q(str(args["name"])))
+    if args.get("container"):
+        parts.append(q(str(args["container"])))
+    return " ".join(parts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +31,20 @@ from lessons.history import record_action
 from lessons.progress import ProgressError
 from orchestration import lab as swarm_lab
 from orchestration import watch as swarm_watch
-from sandboxes import checking, health, services, slots, workers
+from sandboxes import checking, commands, health, services, slots, workers
 from sandboxes.commands import LAB_ACTIONS
 from sandboxes.runner import Outcome
-from sandboxes.services import builds, capacity, compose, layers, registry, timing
+from sandboxes.services import (
+    builds,
+    capacity,
+    compose,
+    containers,
+    layers,
+    networks,
+    registry,
+    timing,
+)
+from sandboxes.services.exec import exec_command
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
@@ -92,6 +103,7 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
         "no_cache": Arg(bool),
         "app": Arg(str, max_chars=builds.MAX_APP),
+        "target": Arg(str, max_chars=64),
     },
     "run": {
         "image": _NAME,
@@ -100,8 +112,13 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "command": Arg(str, max_chars=MAX_COMMAND_CHARS),
         "env": Arg(dict),
         "publish": Arg(bool),
+        "network": Arg(str, max_chars=63),
     },
-    "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
+    "logs": {
+        "container": _NAME,
+        "tail": Arg(int, minimum=0, maximum=10_000),
+        "since": Arg(int, minimum=1, maximum=commands.MAX_SINCE),
+    },
     "unfollow": {"stream": _NAME},
     "stop": {"container": _NAME},
     "remove": {"container": _NAME},
@@ -122,8 +139,6 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     # .layers and .timing).
     "history": {"image": _NAME},
     "timing": {"runs": Arg(int, minimum=1, maximum=timing.MAX_RUNS)},
-
-
     # The classroom swarm (orchestration/lab.py).
     "service": {
         "command": Arg(str, required=True, choices=swarm_lab.SERVICE_COMMANDS),
@@ -152,7 +167,21 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     },
     "swarm_watch": {},
     "swarm_unwatch": {},
+    # -- networks, exec, history, restart, start, volume prune, and a lesson line --
+    "network": {
+        "command": Arg(str, required=True, choices=commands.NETWORK_COMMANDS),
+        "name": Arg(str, max_chars=63),
+        "container": Arg(str),
+        "force": Arg(bool),
+    },
+    "exec": {"container": _NAME, "command": Arg(str, required=True, max_chars=MAX_COMMAND_CHARS)},
+    "restart": {"container": _NAME},
+    "start": {"container": _NAME},
+    "volume_prune": {"all": Arg(bool)},
+    "line": {"text": Arg(str, required=True, max_chars=commands.MAX_LINE)},
 }
+# How long `docker logs NAME` (no -f) given as a line is read before it stops.
+LINE_LOGS_SECONDS = 1.5
 
 # Checks, hints and solutions of a lesson's steps and challenges (sandboxes.checking
 # checks the names against the loaded lessons). `watch` says which lesson the
@@ -611,6 +640,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         dockerfile: str | None = None,
         no_cache: bool = False,
         app: str | None = None,
+        target: str | None = None,
     ) -> None:
         sandbox = await self._sandbox()
         stream, held = await self._start_stream(
@@ -620,6 +650,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             dockerfile=dockerfile,
             no_cache=no_cache,
             app=app,
+            target=target,
             as_build=True,
         )
         self._follow_task(
@@ -693,8 +724,11 @@ class LabConsumer(AsyncWebsocketConsumer):
         command: str | None = None,
         env: dict | None = None,
         publish: bool | None = None,
+        network: str | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"name": name, "env": env}
+        if network is not None:
+            kwargs["network"] = network
         if command is not None:
             kwargs["command"] = command
         if publish is False or (command is not None and port is None):
@@ -706,9 +740,12 @@ class LabConsumer(AsyncWebsocketConsumer):
         self._result(request, view)
         await self._send_state()
 
-    async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
+    async def do_logs(
+        self, request: Request, container: str, tail: int = 100, since: int | None = None
+    ) -> str:
+        when = None if since is None else int(time.time()) - since  # --since: seconds ago
         stream, held = await self._start_stream(
-            services.follow_logs, await self._sandbox(), container, tail=tail
+            services.follow_logs, await self._sandbox(), container, tail=tail, since=when
         )
         stream_id = self._stream_id("l")
         self.out.frame(
@@ -733,6 +770,7 @@ class LabConsumer(AsyncWebsocketConsumer):
                 self._command_ended(container, frame["exit_code"], relay)
 
         self._pump(stream_id, stream, relay, ended, held)
+        return stream_id
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
         pump = self.pumps.get(stream)
@@ -923,3 +961,170 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def do_task_kill(self, request: Request, task: str) -> None:
         data = await self._engine(swarm_lab.kill_task, await self._sandbox(), task)
         self._result(request, data)
+
+    # -- networks, exec, history, restart, start, volume prune -----------------
+
+    async def do_network(
+        self,
+        request: Request,
+        command: str,
+        name: str | None = None,
+        container: str | None = None,
+        force: bool = False,
+    ) -> None:
+        sandbox = await self._sandbox()
+        if command == "ls":
+            self._result(request, await self._engine(networks.list_networks, sandbox))
+            return
+        if not name:
+            raise ProtocolError("bad_request", f"network {command} needs 'name'.")
+        if command in ("connect", "disconnect"):
+            if not container:
+                raise ProtocolError("bad_request", f"network {command} needs 'container'.")
+            if command == "connect":
+                data = await self._engine(networks.connect, sandbox, name, container)
+            else:
+                data = await self._engine(networks.disconnect, sandbox, name, container, force)
+        elif command == "create":
+            data = await self._engine(networks.create_network, sandbox, name)
+        elif command == "inspect":
+            data = await self._engine(networks.inspect_network, sandbox, name)
+        else:
+            data = await self._engine(networks.remove_network, sandbox, name)
+        self._result(request, data)
+
+    async def do_exec(self, request: Request, container: str, command: str) -> None:
+        stream, held = await self._start_stream(
+            exec_command, await self._sandbox(), container, command
+        )
+        stream_id = self._stream_id("x")
+        self.out.frame(
+            {"type": "exec.start", "stream": stream_id, "ref": request.ref,
+             "container": stream.container, "command": command}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            frame: dict[str, Any] = {"type": "exec.done", "stream": stream_id,
+                                     "container": stream.container}
+            if error is not None:
+                frame.update(ok=False, error=getattr(error, "message", None)
+                             or "The command's output broke off.")
+            else:
+                frame.update(ok=stream.exit_code == 0, exit_code=stream.exit_code)
+                if stream.limited:
+                    frame["limited"] = stream.limited
+            self.out.frame(frame)
+
+        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+
+    async def do_restart(self, request: Request, container: str) -> None:
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.restart_container, sandbox, container))
+        await self._send_state()
+
+    async def do_start(self, request: Request, container: str) -> None:
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.start_container, sandbox, container))
+        await self._send_state()
+
+    async def do_volume_prune(self, request: Request, all: bool = False) -> None:  # noqa: A002
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.prune_volumes, sandbox, all))
+        await self._send_state()
+
+    # -- a lesson line, parsed here --------------------------------------------
+
+    async def do_line(self, request: Request, text: str) -> None:
+        """Do a command line as a lesson prints it: our parse, then its actions in order.
+
+        The learner's text goes no further than sandboxes.commands: the
+        services get only the arguments that parse produced, checked again
+        like any client message. Answered by a "line" frame (the parse),
+        then each action's own frames, all carrying the request's ref.
+        """
+        try:
+            parsed = await asyncio.to_thread(commands.parse_line, text)
+        except commands.LineRefused as exc:
+            raise ProtocolError(exc.code, exc.reason) from None
+        # How many last frames the page waits for: a foreground run's result
+        # and its output's end; one result or one stream end otherwise.
+        answers = sum(2 if a.action == "run" and a.wait else 1 for a in parsed.actions)
+        self.out.frame(
+            {"type": "line", "ref": request.ref, "text": parsed.text,
+             "actions": [a.action for a in parsed.actions], "answers": answers,
+             "notes": list(parsed.notes)}
+        )
+        for action in parsed.actions:
+            message = json.dumps({**action.message(), "ref": request.ref})
+            sub = parse_message(message)
+            if action.action == "run" and action.wait:
+                await self._line_foreground_run(sub, action.rm)
+            elif action.action == "logs" and not action.follow:
+                await self._line_logs_once(sub)
+            else:
+                await getattr(self, f"do_{sub.action}")(sub, **sub.args)
+
+    async def _line_foreground_run(self, request: Request, rm: bool) -> None:
+        """`docker run` without -d: start it, show its output until it exits, then --rm."""
+        args = dict(request.args)
+        kwargs: dict[str, Any] = {"name": args.get("name"), "env": args.get("env")}
+        for key in ("command", "network"):
+            if args.get(key) is not None:
+                kwargs[key] = args[key]
+        if args.get("publish") is False or (
+            args.get("command") is not None and args.get("port") is None
+        ):
+            kwargs["port"] = None
+        elif args.get("port") is not None:
+            kwargs["port"] = args["port"]
+        sandbox = await self._sandbox()
+        view = await self._engine(services.run_container, sandbox, args["image"], **kwargs)
+        self._result(request, view)
+        await self._send_state()
+        name = view["name"]
+        stream, held = await self._start_stream(services.follow_logs, sandbox, name, tail=10_000)
+        stream_id = self._stream_id("l")
+        self.out.frame(
+            {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": name}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            frame: dict[str, Any] = {"type": "logs.end", "stream": stream_id, "container": name}
+            if error is not None:
+                frame["error"] = getattr(error, "message", None) or "The log stream broke."
+            elif stream.exit_code is not None:
+                frame["exit_code"] = stream.exit_code
+                if rm:
+                    frame["removed"] = True
+                    self._after(self._remove_quietly(name))
+            self.out.frame(frame)
+
+        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+
+    async def _remove_quietly(self, name: str) -> None:
+        try:
+            await self._engine(services.remove_container, await self._sandbox(), name)
+            await self._send_state()
+        except (services.SandboxError, EngineError) as exc:
+            self._error(getattr(exc, "code", "engine_error"), exc.message)
+
+    def _after(self, coroutine) -> None:
+        """Run `coroutine` as a task of this socket (cancelled when it closes)."""
+        if self.closed:
+            coroutine.close()
+            return
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _line_logs_once(self, request: Request) -> None:
+        """`docker logs NAME` without -f: what it printed so far, then the stream ends."""
+        stream_id = await self.do_logs(request, **request.args)
+
+        async def stop_soon() -> None:
+            await asyncio.sleep(LINE_LOGS_SECONDS)
+            pump = self.pumps.get(stream_id)
+            if pump is not None:
+                await workers.streams(self.user.pk, pump.stop)
+
+        self._after(stop_soon())

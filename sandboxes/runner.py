@@ -24,7 +24,8 @@ from sandboxes import services
 from sandboxes.commands import Action, Line
 from sandboxes.errors import NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
-from sandboxes.services import compose, registry
+from sandboxes.services import compose, containers, layers, networks, registry
+from sandboxes.services.exec import exec_command
 
 # How long a foreground run of a command may take before the runner stops
 # waiting for it, and how long one of an image's own command (usually a
@@ -80,9 +81,15 @@ def _events(stream) -> Outcome:
     return Outcome(False, "It ended without a result.", output=_tail(lines), code="failed")
 
 
-def _read_logs(sandbox: Sandbox, container: str, tail: int, window: float | None) -> str:
-    """What `docker logs` shows: read until the stream ends, or for `window` seconds."""
-    stream = services.follow_logs(sandbox, container, tail=tail)
+def _read_logs(
+    sandbox: Sandbox, container: str, tail: int, window: float | None, since: int | None = None
+) -> str:
+    """What `docker logs` shows: read until the stream ends, or for `window` seconds.
+
+    `since` is seconds ago (`--since 10m` is 600).
+    """
+    when = None if since is None else int(time.time()) - since
+    stream = services.follow_logs(sandbox, container, tail=tail, since=when)
     timer = None
     if window is not None:
         timer = threading.Timer(window, stream.close)
@@ -113,6 +120,8 @@ def _wait_exit(sandbox: Sandbox, name: str, seconds: float) -> int | None:
 def _run(sandbox: Sandbox, action: Action) -> Outcome:
     args = action.args
     kwargs: dict[str, Any] = {"name": args.get("name"), "env": args.get("env")}
+    if args.get("network") is not None:
+        kwargs["network"] = args["network"]
     # The same mapping as LabConsumer.do_run.
     if args.get("command") is not None:
         kwargs["command"] = args["command"]
@@ -171,6 +180,43 @@ def _compose(sandbox: Sandbox, args: dict) -> Outcome:
     return _events(compose.up(sandbox, build=args.get("build", True), file=args.get("file")))
 
 
+def _network(sandbox: Sandbox, args: dict) -> Outcome:
+    command, name = args["command"], args.get("name", "")
+    if command == "create":
+        view = networks.create_network(sandbox, name)
+        return Outcome(True, f"Created the network {view['name']}.", detail={"network": name})
+    if command == "ls":
+        rows = networks.list_networks(sandbox)["networks"]
+        return Outcome(True, ", ".join(row["name"] for row in rows))
+    if command == "inspect":
+        data = networks.inspect_network(sandbox, name)
+        return Outcome(True, f"Inspected the network {name}.", detail={"id": data.get("Id", "")})
+    if command == "rm":
+        networks.remove_network(sandbox, name)
+        return Outcome(True, f"Removed the network {name}.")
+    container = args["container"]
+    if command == "connect":
+        networks.connect(sandbox, name, container)
+        return Outcome(True, f"Connected {container} to {name}.")
+    networks.disconnect(sandbox, name, container, force=bool(args.get("force")))
+    return Outcome(True, f"Disconnected {container} from {name}.")
+
+
+def _exec(sandbox: Sandbox, args: dict) -> Outcome:
+    stream = exec_command(sandbox, args["container"], args["command"])
+    text = b"".join(stream).decode("utf-8", "replace")
+    code = stream.exit_code
+    message = f"Exited with code {code}." if code is not None else "It did not end in time."
+    return Outcome(
+        code == 0,
+        message,
+        exit_code=code,
+        output=_tail(text.splitlines()),
+        detail={"container": args["container"]},
+        code="" if code == 0 else "exit_code",
+    )
+
+
 def perform(sandbox: Sandbox, action: Action) -> Outcome:
     """Do one action in `sandbox` and wait for its end."""
     args = action.args
@@ -188,13 +234,16 @@ def perform(sandbox: Sandbox, action: Action) -> Outcome:
                         tag=args.get("tag", "flask-app"),
                         dockerfile=args.get("dockerfile"),
                         no_cache=bool(args.get("no_cache")),
+                        target=args.get("target"),
                     )
                 )
             case "run":
                 return _run(sandbox, action)
             case "logs":
                 window = LOGS_WINDOW
-                text = _read_logs(sandbox, args["container"], args.get("tail", 100), window)
+                text = _read_logs(
+                    sandbox, args["container"], args.get("tail", 100), window, args.get("since")
+                )
                 return Outcome(
                     True, f"Read the logs of {args['container']}.", output=_tail(text.splitlines())
                 )
@@ -230,6 +279,23 @@ def perform(sandbox: Sandbox, action: Action) -> Outcome:
                 from orchestration import runner as swarm_runner  # deferred: imports this
 
                 return swarm_runner.perform(sandbox, action)
+            case "network":
+                return _network(sandbox, args)
+            case "exec":
+                return _exec(sandbox, args)
+            case "history":
+                data = layers.image_history(sandbox, args["image"])
+                rows = [f"{r['id']:<12}  {r['size']:>10}  {r['instruction'][:60]}" for r in data["rows"]]
+                return Outcome(True, f"{len(rows)} layers.", output=_tail(rows))
+            case "restart":
+                containers.restart_container(sandbox, args["container"])
+                return Outcome(True, f"Restarted {args['container']}.")
+            case "start":
+                containers.start_container(sandbox, args["container"])
+                return Outcome(True, f"Started {args['container']}.")
+            case "volume_prune":
+                data = containers.prune_volumes(sandbox, bool(args.get("all")))
+                return Outcome(True, f"Removed {len(data['volumes'])} volumes.", detail=data)
     except SandboxError as exc:
         return Outcome(False, exc.message, code=exc.code)
     except EngineError as exc:

@@ -43,7 +43,9 @@ def _describe_running(p: dict[str, Any]) -> str:
         "image": Image(doc="the image it must run from (the learner's own or a lesson image)"),
         "port": Port(doc="a container port it must publish"),
         "env": Env(doc="environment variables it must have, NAME: value"),
-        "on_network": Boolean(doc="it must be on the sandbox's network under its own name"),
+        "on_network": Boolean(
+            doc="it must be on one of the sandbox's networks under its own name"
+        ),
     },
     describe=_describe_running,
 )
@@ -79,8 +81,16 @@ def container_running(ctx: Context, p: dict[str, Any]):
             if verdict is not None:
                 return verdict
         if p.get("on_network"):
+            # Its default network or one the learner made (docker network create):
+            # the sandbox's networks all carry its `dl-<sid>-` prefix.
             networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
-            aliases = (networks.get(ctx.sandbox.network) or {}).get("Aliases") or []
+            prefix = naming.container_prefix(ctx.sandbox.sid)
+            aliases = [
+                alias
+                for network, endpoint in networks.items()
+                if network.startswith(prefix)
+                for alias in (endpoint or {}).get("Aliases") or []
+            ]
             if name not in aliases:
                 return failed(
                     f"{name} is not on your sandbox's network under its name, so other "

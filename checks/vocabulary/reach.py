@@ -47,11 +47,15 @@ except OSError:
 """
 
 
-def probe(ctx: Context, host: str, port: int, seconds: float) -> str:
-    """Connect from a probe on the sandbox's network to host:port; one word back.
+def probe(
+    ctx: Context, host: str, port: int, seconds: float, network: str | None = None
+) -> str:
+    """Connect from a probe on a network of the sandbox to host:port; one word back.
 
-    `host` and `port` must be checked values (a container name, a port
-    number): they are passed as arguments, never through a shell.
+    `network` is an engine network of the sandbox (the one the reaching
+    container is on); None is the sandbox's default network. `host` and
+    `port` must be checked values (a container name, a port number): they
+    are passed as arguments, never through a shell.
     """
     sandbox = ctx.sandbox
     image = lesson_images.configured()["python"]
@@ -64,7 +68,7 @@ def probe(ctx: Context, host: str, port: int, seconds: float) -> str:
             name=name,
             command=["python", "-c", PROBE_SCRIPT, host, str(port), f"{seconds:g}"],
             labels={**sandbox.labels(), PROBE_LABEL: "1"},
-            host_config=_host_config(api, sandbox, sandbox.network, None),
+            host_config=_host_config(api, sandbox, network or sandbox.network, None),
             detach=True,
         )
     try:
@@ -93,6 +97,21 @@ def _target(ctx: Context, name: str) -> dict | None:
         if (container.get("Labels") or {}).get(SERVICE_LABEL) == name:
             return container
     return None
+
+
+def _network_of(ctx: Context, container: dict) -> str | None:
+    """The sandbox network `container` is on (its default one first), for the probe to join.
+
+    Only the sandbox's own networks count (engine names `dl-<sid>-...`), so
+    a probe never joins anything outside the sandbox.
+    """
+    attached = ((container.get("NetworkSettings") or {}).get("Networks") or {}).keys()
+    own = sorted(
+        name for name in attached if name.startswith(naming.container_prefix(ctx.sandbox.sid))
+    )
+    if ctx.sandbox.network in own:
+        return ctx.sandbox.network
+    return own[0] if own else None
 
 
 @define(
@@ -130,7 +149,7 @@ def reaches(ctx: Context, p: dict[str, Any]):
             f"{target} is not running, so nothing answers there.",
             f"See why in its logs: docker logs {target}",
         )
-    outcome = probe(ctx, target, port, ctx.remaining(p["timeout"]))
+    outcome = probe(ctx, target, port, ctx.remaining(p["timeout"]), _network_of(ctx, found))
     if outcome == "open":
         return passed(f"{source} reaches {target} by name on port {port}.")
     if outcome == "refused":

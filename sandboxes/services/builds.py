@@ -527,19 +527,44 @@ def limits(sandbox: Sandbox) -> client.BuildLimits:
     )
 
 
+def _to_target(prepared: PreparedBuild, text: str, target: str) -> PreparedBuild:
+    """The build up to stage `target`: it must name a stage; fewer steps to count."""
+    lowered = target.lower() if isinstance(target, str) else ""
+    parsed = df.parse(text)
+    names = [ins.stage for ins in parsed.instructions if ins.keyword == "FROM"]
+    if not lowered or lowered not in names:
+        named = ", ".join(n for n in names if n) or "none"
+        raise BadRequest(
+            f"--target {str(target)[:40]}: the Dockerfile has no stage of that name "
+            f"(its named stages: {named})."
+        )
+    kept: list[df.Instruction] = []
+    seen_target = False
+    for ins in df.parse(prepared.text).instructions:
+        if ins.keyword == "FROM":
+            if seen_target:
+                break
+            seen_target = ins.stage == lowered
+        kept.append(ins)
+    return replace(prepared, steps=df.steps(kept))
+
+
 def build_image(
     sandbox: Sandbox,
     tag: str = "flask-app",
     dockerfile: str | None = None,
     no_cache: bool = False,
     app: str | None = None,
+    target: str | None = None,
 ) -> BuildStream:
     """Start building the sample app as `tag`; iterate the result for events.
 
     `no_cache` rebuilds every step instead of reusing cached layers
     (`docker build --no-cache`). `app` is the learner's app.py, built in
-    place of the sample's. A Dockerfile the engine would reject too gives a
-    stream with one error event; one the lab refuses raises BadRequest.
+    place of the sample's; `target` builds up to that stage of a multistage
+    Dockerfile and tags it (`--target`). A Dockerfile the engine would reject
+    too gives a stream with one error event; one the lab refuses raises
+    BadRequest.
     """
     ref = naming.image_ref(tag)
     text = _dockerfile_text(dockerfile)
@@ -554,6 +579,8 @@ def build_image(
         prepared = replace(
             prepared, notes=(*prepared.notes, "Building with your edited app.py.")
         )
+    if target is not None:
+        prepared = _to_target(prepared, text, target)
     context = build_context(sample_dir(), prepared.text, app)
     capacity.admit(sandbox, building=True)
     lease = buildlimits.Lease(sandbox.sid)
@@ -565,6 +592,7 @@ def build_image(
                 tag=naming.engine_image(sandbox.sid, ref),
                 limits=build_limits,
                 no_cache=bool(no_cache),
+                target=target,
             )
     except BaseException:
         lease.release()

@@ -158,3 +158,16 @@ def admit(sandbox: Sandbox, *, building: bool = False) -> None:
     if reason is not None:
         log.warning("lab full, refusing sandbox %s: %s", sandbox.sid, reason)
         raise LabFull(reason)
+
+
+def admit_network(sandbox: Sandbox) -> None:
+    """Raise LabFull if the engine's address pools have no room for one more network.
+
+    Each network a learner creates takes a pool, like the sandbox's own.
+    """
+    limit = budget().networks
+    now = usage(sandbox).networks
+    if now + 1 > limit:
+        reason = f"networks: {now} of {limit}"
+        log.warning("lab full, refusing a network to sandbox %s: %s", sandbox.sid, reason)
+        raise LabFull(reason)

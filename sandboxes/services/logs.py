@@ -131,14 +131,19 @@ class LogStream:
                 return
 
 
-def follow_logs(sandbox: Sandbox, container: str, tail: int = 100) -> LogStream:
-    """Start following a sandbox container's output (the last `tail` lines first)."""
+def follow_logs(
+    sandbox: Sandbox, container: str, tail: int = 100, since: int | None = None
+) -> LogStream:
+    """Start following a sandbox container's output (the last `tail` lines first).
+
+    `since`, a UNIX time, leaves out what was logged before it (`--since`).
+    """
     if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
         tail = 100
     found = find_container(sandbox, container)
     name = next((n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12])
     with engine_call(sandbox):
-        stream = client.follow_log_chunks(found["Id"], tail=min(tail, 10_000))
+        stream = client.follow_log_chunks(found["Id"], tail=min(tail, 10_000), since=since)
     return LogStream(
         sandbox,
         found["Id"],

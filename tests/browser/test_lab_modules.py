@@ -10,9 +10,6 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-IMAGES = {"python:3.12-slim": "python:3.12-slim", "mariadb:11": "mariadb:11"}
-
-
 @pytest.fixture
 def modules(page):
     page.goto("/lessons/")
@@ -29,46 +26,6 @@ def _call(page, module: str, expression: str, arg=None):
     )
 
 
-def _run(page, line: str):
-    return _call(page, "parse.js", "m.parseRunLine(arg.line, arg.images)",
-                 {"line": line, "images": IMAGES})
-
-
-def test_docker_run_lines_of_the_lessons_become_run_actions(modules):
-    assert _run(modules, "$ docker run --rm python:3.12-slim python --version") == {
-        "rm": True, "name": None, "image": "python:3.12-slim", "command": "python --version",
-        "env": {}, "port": None, "network": None,
-    }
-    db = _run(modules, "$ docker run -d --name db --network flask-net "
-                       "-e MARIADB_ROOT_PASSWORD=root-secret -e MARIADB_DATABASE=visits mariadb:11")
-    assert (db["name"], db["network"], db["image"], db["command"]) == (
-        "db", "flask-net", "mariadb:11", "")
-    assert db["env"] == {"MARIADB_ROOT_PASSWORD": "root-secret", "MARIADB_DATABASE": "visits"}
-    web = _run(modules, "$ docker run -d --name=web -p 127.0.0.1:8080:5002/tcp flask-app")
-    assert (web["name"], web["port"], web["image"]) == ("web", 5002, "flask-app")
-    # A command may carry quotes: the server splits it like a shell would.
-    quoted = _run(modules, "$ time docker container run --rm python:3.12-slim sh -c 'echo $HOME'")
-    assert quoted["command"] == "sh -c 'echo $HOME'"
-
-
-REFUSED = [
-    "docker run python:3.12-slim",  # not a shell line of the lesson
-    "$ docker run --rm python:3.12-slim ls | wc -l",  # a pipe needs a shell
-    "$ docker run --rm python:3.12-slim echo hi; rm -rf /",
-    "$ docker run --privileged python:3.12-slim",  # an option the lab does not do
-    "$ docker run -e NOVALUE python:3.12-slim",
-    "$ docker run -p 127.0.0.1:80:99999 flask-app",
-    "$ docker run --name '$(id)' flask-app",  # quotes in the options
-    "$ docker run --rm",  # no image
-    "$ docker run --rm Python:Latest",  # not an image name
-]
-
-
-def test_lines_the_lab_cannot_do_as_written_get_no_try_button(modules):
-    parsed = _call(modules, "parse.js", "arg.map((line) => m.parseRunLine(line, {}))", REFUSED)
-    assert {line: p for line, p in zip(REFUSED, parsed) if p is not None} == {}
-
-
 def test_the_run_line_shown_is_what_the_form_does(modules):
     args = {"image": "flask-app", "name": "web", "env": {"A": "1"}, "port": 5002,
             "command": "python app.py"}
@@ -76,50 +33,6 @@ def test_the_run_line_shown_is_what_the_form_does(modules):
         "$ docker run --rm --name web -e A=1 -p 127.0.0.1:<any free port>:5002 "
         "flask-app python app.py"
     )
-
-
-def test_build_lines_pick_one_of_the_samples_dockerfiles(modules):
-    samples = {"Dockerfile": "FROM x", "Dockerfile.multistage": "FROM y"}
-
-    def build(line):
-        return _call(modules, "parse.js", "m.parseBuildLine(arg.line, arg.samples)",
-                     {"line": line, "samples": samples})
-
-    assert build("$ docker build -t flask-app:single .") == {
-        "file": "Dockerfile", "tag": "flask-app:single", "noCache": False}
-    assert build("$ docker build --no-cache -f Dockerfile.multistage -t flask-app:multi .") == {
-        "file": "Dockerfile.multistage", "tag": "flask-app:multi", "noCache": True}
-    assert build("$ docker build -f Dockerfile.other -t x .") is None
-    assert build("$ docker build -f constructor -t x .") is None
-    assert build("$ docker build -t x https://example.org/repo.git") is None
-    assert build("$ docker build -t x . --pull") is None
-
-
-def test_image_and_compose_lines(modules):
-    def image(line):
-        return _call(modules, "parse.js", "m.parseImageLine(arg)", line)
-
-    def compose(line):
-        return _call(modules, "parse.js", "m.parseComposeLine(arg)", line)
-
-    assert image("$ docker tag flask-app 127.0.0.1:5000/flask-app:v1") == {
-        "op": "tag", "label": "docker tag flask-app 127.0.0.1:5000/flask-app:v1",
-        "source": "flask-app", "target": "127.0.0.1:5000/flask-app:v1"}
-    pushed = image("$ docker push 127.0.0.1:5000/flask-app:v1")
-    assert pushed["image"] == "127.0.0.1:5000/flask-app:v1"
-    assert image("$ docker tag flask-app") is None
-    assert image("$ docker push a b") is None
-    assert image("$ docker rmi Flask-App") is None
-    assert compose("$ docker compose up -d --build") == {
-        "command": "up", "volumes": False, "label": "up -d --build"}
-    assert compose("$ docker compose down -v")["volumes"] is True
-    assert compose("$ docker compose logs -f web") == {
-        "command": "logs", "logs": "web", "label": "logs -f web"}
-    assert compose("$ docker compose up --scale web=3") is None
-    assert compose("$ docker compose logs web db") is None
-    text = "$ docker run \\\n   --rm x\nnext"
-    joined, after = _call(modules, "parse.js", "m.logicalLines(arg)", text)
-    assert (joined.split(), after) == (["$", "docker", "run", "--rm", "x"], "next")
 
 
 def test_a_pane_keeps_its_last_lines_and_says_how_many_it_trimmed(modules):

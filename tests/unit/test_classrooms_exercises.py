@@ -301,7 +301,7 @@ def test_the_editor_saves_a_good_exercise(client):
         ("checks", json.dumps([{"check": "container_running", "with": {"name": "web", "port": "x"}}]),
          "Check 1 (container_running): port must be a port number"),
         ("checks", "[{not json", "The checks are not valid JSON"),
-        ("solution", "docker network create mynet", "The lab cannot run this line"),
+        ("solution", "docker network create -d overlay mesh", "The lab cannot run this line"),
         ("title", "two\nlines", "one line"),
     ],
 )

@@ -92,9 +92,10 @@ def test_every_parsed_action_is_a_valid_websocket_message():
 
 def test_the_lab_actions_are_the_protocols():
     assert set(commands.LAB_ACTIONS) <= set(ACTIONS)
-    # Not docker commands: closing a stream, and the lesson page's progress actions.
+    # Not docker commands: closing a stream, a lesson line, and the lesson
+    # page's progress actions.
     progress_actions = {"watch", "check", "hint", "solution"}
-    assert set(ACTIONS) - set(commands.LAB_ACTIONS) == {"unfollow"} | progress_actions
+    assert set(ACTIONS) - set(commands.LAB_ACTIONS) == {"unfollow", "line"} | progress_actions
 
 
 @pytest.mark.parametrize(
@@ -140,6 +141,7 @@ def test_the_lab_actions_are_the_protocols():
                         "name": "db",
                         "env": {"A": "1", "B": "two"},
                         "publish": False,
+                        "network": "flask-net",
                     },
                     wait=True,
                 )
@@ -225,6 +227,94 @@ def test_the_lab_actions_are_the_protocols():
             "docker compose logs -f web",
             [Action("logs", {"container": "flaskapp-web-1"}, follow=True)],
         ),
+        (
+            "docker compose logs --tail 5 --since 2m db",
+            [Action("logs", {"container": "flaskapp-db-1", "tail": 5, "since": 120})],
+        ),
+        (
+            "docker logs --since 1h30m web",
+            [Action("logs", {"container": "web", "since": 5400})],
+        ),
+        (
+            "docker network create flask-net",
+            [Action("network", {"command": "create", "name": "flask-net"})],
+        ),
+        (
+            "docker network create --driver bridge flask-net",
+            [Action("network", {"command": "create", "name": "flask-net"})],
+        ),
+        ("docker network ls", [Action("network", {"command": "ls"})]),
+        (
+            "docker network inspect flask-net bridge",
+            [
+                Action("network", {"command": "inspect", "name": "flask-net"}),
+                Action("network", {"command": "inspect", "name": "bridge"}),
+            ],
+        ),
+        (
+            "docker network connect flask-net web",
+            [Action("network", {"command": "connect", "name": "flask-net", "container": "web"})],
+        ),
+        (
+            "docker network disconnect flask-net web",
+            [
+                Action(
+                    "network", {"command": "disconnect", "name": "flask-net", "container": "web"}
+                )
+            ],
+        ),
+        ("docker network rm flask-net", [Action("network", {"command": "rm", "name": "flask-net"})]),
+        (
+            "docker run --rm --network none python:3.12-slim python -c 'print(1)'",
+            [
+                Action(
+                    "run",
+                    {
+                        "image": "python:3.12-slim",
+                        "command": 'python -c "print(1)"',
+                        "publish": False,
+                        "network": "none",
+                    },
+                    wait=True,
+                    rm=True,
+                )
+            ],
+        ),
+        (
+            "docker run -d --network bridge --name web flask-app",
+            [Action("run", {"image": "flask-app", "name": "web", "publish": False})],
+        ),
+        (
+            'docker exec db mariadb -e "SELECT 1"',
+            [Action("exec", {"container": "db", "command": 'mariadb -e "SELECT 1"'})],
+        ),
+        ("docker exec web env", [Action("exec", {"container": "web", "command": "env"})]),
+        (
+            "docker compose exec -T db mariadb --version",
+            [Action("exec", {"container": "flaskapp-db-1", "command": "mariadb --version"})],
+        ),
+        (
+            "docker compose restart web",
+            [Action("restart", {"container": "flaskapp-web-1"})],
+        ),
+        ("docker history flask-app:multi", [Action("history", {"image": "flask-app:multi"})]),
+        ("docker restart -t 2 web", [Action("restart", {"container": "web"})]),
+        ("docker start web", [Action("start", {"container": "web"})]),
+        ("docker volume prune -f", [Action("volume_prune", {"all": False})]),
+        ("docker volume prune -a -f", [Action("volume_prune", {"all": True})]),
+        (
+            "docker build -f Dockerfile.multistage --target Builder -t flask-app:builder .",
+            [
+                Action(
+                    "build",
+                    {
+                        "tag": "flask-app:builder",
+                        "dockerfile": SAMPLES["Dockerfile.multistage"],
+                        "target": "builder",
+                    },
+                )
+            ],
+        ),
     ],
 )
 def test_a_line_becomes_the_actions_the_page_would_send(line, actions):
@@ -233,8 +323,28 @@ def test_a_line_becomes_the_actions_the_page_would_send(line, actions):
 
 def test_a_line_says_what_the_lab_does_differently():
     notes = parse_line("docker run -d --network flask-net -p 8080:5002 flask-app", SAMPLES).notes
-    assert any("sandbox's own network" in note for note in notes)
     assert any("free port" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "docker ps -a --filter name=hello",
+        "docker ps -f name=web",
+        "docker container ls --filter=name=web",
+        "docker images --filter reference='*flask-app*'",
+    ],
+)
+def test_a_filtered_listing_shows_the_lab_table_and_says_it_is_unfiltered(line):
+    parsed = parse_line(line, SAMPLES)
+    assert [a.action for a in parsed.actions] == ["state"]
+    assert any("lists all your" in note for note in parsed.notes)
+
+
+def test_compose_restart_without_a_service_restarts_every_service_of_the_sample():
+    actions = parse_line("docker compose restart").actions
+    assert {a.args["container"] for a in actions} == {"flaskapp-web-1", "flaskapp-db-1"}
+    assert {a.action for a in actions} == {"restart"}
 
 
 @pytest.mark.parametrize(
@@ -276,21 +386,36 @@ def test_a_line_says_what_the_lab_does_differently():
         ("docker build https://evil.example/repo.git", "unsupported", "single '.'"),
         ("docker build -t x:y:z .", "invalid", "not allowed"),
         ("docker build -t a -t b .", "unsupported", "one name"),
-        ("docker build --target builder .", "unsupported", "--target"),
+        ("docker build --target 'x y' .", "invalid", "stage name"),
         ("docker tag flask-app", "invalid", "source and a target"),
         ("docker push", "invalid", "one image"),
         ("docker rmi -f flask-app", "unsupported", "-f"),
         ("docker logs web db", "invalid", "one container"),
         ("docker logs --tail many web", "invalid", "--tail"),
-        ("docker ps --filter name=web", "unsupported", "--filter"),
+        ("docker ps --filter status=exited", "unsupported", "name=..."),
+        ("docker images --filter dangling=true", "unsupported", "reference=..."),
+        ("docker ps --filter name=", "invalid", "a name or a pattern"),
+        ("docker ps --filter 'name=a b'", "invalid", "a name or a pattern"),
         ("docker system prune -a", "unsupported", "-a"),
-        ("docker network create flask-net", "host_only", "network of its own"),
+        ("docker network create bridge", "invalid", "docker's own"),
+        ("docker network create -d overlay mesh", "unsupported", "bridge networks only"),
+        ("docker network create Flask/Net", "invalid", "network name"),
+        ("docker network prune", "unsupported", "docker network rm"),
+        ("docker network connect host web", "invalid", "--network host"),
+        ("docker network inspect host", "host_only", "server's own network"),
+        ("docker run --network host flask-app", "host_only", "server's own network"),
+        ("docker run --net=host flask-app", "host_only", "server's own network"),
+        ("docker run --network none -p 5002:5002 flask-app", "invalid", "--network none"),
+        ("docker exec -it web sh", "host_only", "interactive terminal"),
+        ("docker exec web", "invalid", "a container and a command"),
+        ("docker logs --since 2026-01-01 web", "invalid", "duration"),
+        ("docker logs --since 900h web", "invalid", "168h"),
         ("docker swarm init", "host_only", "running already"),
+        ("docker history a b", "invalid", "one image"),
         ("docker service create flask-app", "invalid", "Name the service"),
-        ("docker history flask-app", "host_only", "Inspect"),
-        ("docker exec web sh", "host_only", "docker exec"),
         ("docker login", "host_only", "no login"),
-        ("docker compose exec db sh", "unsupported", "up, ps, down and logs"),
+        ("docker compose exec db", "invalid", "a service and a command"),
+        ("docker compose run web", "unsupported", "restart and exec"),
         ("docker compose -f other.yaml up", "unsupported", "without options"),
         ("docker compose logs", "invalid", "one service"),
         ("docker compose up web", "invalid", "no service names"),

@@ -63,7 +63,7 @@ class Lab {
       timing: new TimingPanel(this),
       swarm: new SwarmPanel(this),
     };
-    this.tries = new Tries(this, this.panels);
+    this.tries = new Tries(this);
     const d = this.dispatch;
     d.on("_open", () => {
       this.setStatus("Opening your sandbox…", "");

@@ -37,20 +37,7 @@ export class BuildPanel {
     lab.dispatch.on("_closed", () => { this.stream = null; });
   }
 
-  /* Whether lesson lines can pick a Dockerfile here (a `docker build` Try). */
-  get offersSamples() { return !!this.sampleSelect; }
-
   get busy() { return !!this.stream; }
-
-  /* What a `docker build` line of the lesson asks for, then Build. */
-  buildAs(line) {
-    this.sampleSelect.value = line.file;
-    this.chooseSample(line.file);
-    this.tagInput.value = line.tag;
-    this.lab.setTag(line.tag);
-    if (this.noCache) this.noCache.checked = line.noCache;
-    this.build();
-  }
 
   args() {
     const args = { tag: this.lab.tag };

@@ -30,17 +30,13 @@ export class ComposePanel {
     lab.dispatch.on("_closed", () => { this.stream = null; this.busy = false; });
   }
 
-  /* Whether this lab has a compose panel (lesson lines get a Try). */
-  get present() { return !!this.rows; }
-
   idle(open) { return open && !this.stream && !this.busy; }
 
-  run(command, volumes) {
+  run(command) {
     const lab = this.lab;
     lab.clearError();
     if (this.busy || this.stream) return;
     if (command === "up") { this.up(); return; }
-    if (volumes !== undefined && this.volumesBox) this.volumesBox.checked = volumes;
     const args = { command: command };
     if (command === "down") args.volumes = !!(this.volumesBox && this.volumesBox.checked);
     this.pane.note("$ docker compose " + command + (args.volumes ? " -v" : ""));

@@ -37,12 +37,6 @@ export class ContainerPanel {
   }
 
   /* `docker compose logs -f SERVICE`: follow that service's container. */
-  followService(name) {
-    const known = ((this.lab.lastState || {}).containers || []).filter((c) => c.name === name)[0];
-    this.lab.setContainer(known || { name: name });
-    if (!this.logs.live) this.act("logs");
-  }
-
   logsEnded(frame) {
     if (typeof frame.exit_code === "number") {
       this.logPane.note(frame.container + " exited with code " + frame.exit_code + ".");
