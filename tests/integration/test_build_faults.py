@@ -70,16 +70,24 @@ def _orphans(before: dict[str, set[str]], token: str) -> list[str]:
     api = client.api()
     now = _engine_state()
     found = []
+    # Objects that went away meanwhile (removed by another test's clean-up)
+    # are no orphans of this build.
     for container_id in now["containers"] - before["containers"]:
-        with client.translate_errors():
-            data = api.inspect_container(container_id)
+        try:
+            with client.translate_errors():
+                data = api.inspect_container(container_id)
+        except client.NotFound:
+            continue
         if token in json.dumps(data["Config"].get("Cmd")):
             found.append(
                 f"container {container_id[:12]} {data['Config'].get('Labels')}"
             )
     for image_id in now["images"] - before["images"]:
-        with client.translate_errors():
-            history = api.history(image_id)
+        try:
+            with client.translate_errors():
+                history = api.history(image_id)
+        except client.NotFound:
+            continue
         if any(token in (entry.get("CreatedBy") or "") for entry in history):
             found.append(f"image {image_id[:19]}")
     used = {
@@ -88,8 +96,11 @@ def _orphans(before: dict[str, set[str]], token: str) -> list[str]:
         for mount in container.get("Mounts") or []
     }
     for name in now["volumes"] - before["volumes"]:
-        with client.translate_errors():
-            labels = api.inspect_volume(name).get("Labels") or {}
+        try:
+            with client.translate_errors():
+                labels = api.inspect_volume(name).get("Labels") or {}
+        except client.NotFound:
+            continue
         if ANONYMOUS.match(name) and not labels and name not in used:
             found.append(f"volume {name[:12]}")
     return found

@@ -143,7 +143,7 @@ def test_only_the_front_faces_the_network_and_the_stores_stay_on_loopback(deploy
 
 
 def test_the_front_serves_the_collected_static_files(deployment):
-    with urllib.request.urlopen(deployment["url"] + "/static/js/lab.js", timeout=30) as response:
+    with urllib.request.urlopen(deployment["url"] + "/static/js/lab/lesson-lab.js", timeout=30) as response:
         assert response.status == 200
         # nginx's hour, not WhiteNoise's minute: the front served it.
         assert response.headers["Cache-Control"] == "max-age=3600"

@@ -100,15 +100,21 @@ def test_a_64_mb_frame_is_refused_by_the_protocol_layer_and_others_are_served(li
     code = struct.unpack("!H", payload[:2])[0]
     assert code == 1009
     assert b"exceeds payload limit" in payload[2:]
-    # The rest of the frame goes nowhere: the server drops the connection.
+    # The rest of the frame goes nowhere: the server discards what still
+    # arrives during its closing handshake (how much depends on the machine's
+    # speed), keeps none of it, and drops the connection.
     sent = 256 * 1024
-    with pytest.raises(OSError):
+    sock.settimeout(30)
+    try:
         while sent < size:
             sock.sendall(b"x" * MB)
             sent += MB
-        sock.recv(1)
-        raise ConnectionResetError("the server took all 64 MB")
-    assert sent < size
+        dropped = sock.recv(1) == b""
+    except TimeoutError:
+        dropped = False
+    except OSError:
+        dropped = True
+    assert dropped, "the server kept the connection open after refusing the frame"
     sock.close()
     grown_mb = (live.rss_kb() - before) / 1024
     assert grown_mb < 16, f"the server grew by {grown_mb:.1f} MB"
