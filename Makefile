@@ -34,6 +34,7 @@ test-browser: system-browser engine dev-venv kit
 bench: system engine dev-venv kit
 	$(PY) bench/run.py
 	$(PY) bench/fanout.py
+	$(PY) bench/abuse.py
 
 # Several server processes behind nginx, sharing PostgreSQL and Redis of our
 # own (README: Several processes): `make run-multi WORKERS=4 PORT=9000`.
