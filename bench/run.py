@@ -40,6 +40,11 @@ os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
 os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-{os.getpid()}"
 # 20 learners each own one ticking container; the default quota is enough.
+# --quick puts 25 sockets on each of 4 learners: the per-learner socket,
+# stream and action limits (8 by default) are not what this bench measures.
+os.environ.setdefault("DOCKERLAB_WS_SOCKETS_PER_USER", "32")
+os.environ.setdefault("DOCKERLAB_STREAMS_PER_USER", "32")
+os.environ.setdefault("DOCKERLAB_ACTIONS_PER_USER", "32")
 
 import django  # noqa: E402
 
