@@ -163,8 +163,10 @@ def ensure_volume(topology: Topology, name: str, role: str) -> None:
 # --- containers ----------------------------------------------------------------
 
 
-def _container_state(topology: Topology, name: str, image: str, command: list[str] | None) -> str:
-    """"running", "stopped", "stale" (another image or command) or "missing"."""
+def _container_state(
+    topology: Topology, name: str, image: str, command: list[str] | None, env: tuple[str, ...] = ()
+) -> str:
+    """"running", "stopped", "stale" (another image, command or environment) or "missing"."""
     info = inspect(client.api().inspect_container, name)
     if info is None:
         return "missing"
@@ -172,6 +174,8 @@ def _container_state(topology: Topology, name: str, image: str, command: list[st
         raise _not_ours("container", name)
     config = info.get("Config") or {}
     if config.get("Image") != image or (command is not None and config.get("Cmd") != command):
+        return "stale"
+    if not set(env) <= set(config.get("Env") or []):
         return "stale"
     return "running" if (info.get("State") or {}).get("Running") else "stopped"
 
@@ -190,14 +194,20 @@ def _remove(name: str) -> None:
 
 
 def ensure_container(
-    topology: Topology, name: str, image: str, command: list[str] | None, create, say: Say
+    topology: Topology,
+    name: str,
+    image: str,
+    command: list[str] | None,
+    create,
+    say: Say,
+    env: tuple[str, ...] = (),
 ) -> str:
     """Make container `name` run `image` with `command`; returns what was done.
 
     "running" (nothing), "started" (it had stopped or died), "created", or
     "recreated" (its image or command changed; its volumes stay).
     """
-    state = _container_state(topology, name, image, command)
+    state = _container_state(topology, name, image, command, env)
     if state == "running":
         return state
     if state == "stopped":
@@ -271,13 +281,17 @@ def _create_node(topology: Topology, node: Node, image: str, command: list[str])
         )
 
 
+# The reaper deletes a sandbox's manifests from the registry when it goes.
+REGISTRY_ENV = ("REGISTRY_STORAGE_DELETE_ENABLED=true",)
+
+
 def ensure_registry(topology: Topology, image: str, say: Say) -> str:
     """The registry every node pulls from, published on the host's 127.0.0.1."""
     ensure_volume(topology, topology.registry_volume, "registry-data")
     try:
         return ensure_container(
             topology, topology.registry_container, image, None,
-            lambda: _create_registry(topology, image), say,
+            lambda: _create_registry(topology, image), say, env=REGISTRY_ENV,
         )
     except client.EngineError as exc:
         if "allocated" in exc.message or "address already in use" in exc.message:
@@ -313,6 +327,7 @@ def _create_registry(topology: Topology, image: str) -> None:
             name=topology.registry_container,
             labels=_labels(topology, "registry"),
             ports=[topo_mod.REGISTRY_PORT],
+            environment=list(REGISTRY_ENV),
             host_config=host_config,
             networking_config=networking,
         )
