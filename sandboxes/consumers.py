@@ -178,7 +178,11 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     "restart": {"container": _NAME},
     "start": {"container": _NAME},
     "volume_prune": {"all": Arg(bool)},
-    "line": {"text": Arg(str, required=True, max_chars=commands.MAX_LINE)},
+    # `app`: the learner's edited app.py, for the line's builds (as build's own `app`).
+    "line": {
+        "text": Arg(str, required=True, max_chars=commands.MAX_LINE),
+        "app": Arg(str, max_chars=builds.MAX_APP),
+    },
 }
 # How long `docker logs NAME` (no -f) given as a line is read before it stops.
 LINE_LOGS_SECONDS = 1.5
@@ -1034,7 +1038,7 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     # -- a lesson line, parsed here --------------------------------------------
 
-    async def do_line(self, request: Request, text: str) -> None:
+    async def do_line(self, request: Request, text: str, app: str | None = None) -> None:
         """Do a command line as a lesson prints it: our parse, then its actions in order.
 
         The learner's text goes no further than sandboxes.commands: the
@@ -1055,7 +1059,10 @@ class LabConsumer(AsyncWebsocketConsumer):
              "notes": list(parsed.notes)}
         )
         for action in parsed.actions:
-            message = json.dumps({**action.message(), "ref": request.ref})
+            fields = {**action.message(), "ref": request.ref}
+            if action.action == "build" and app is not None:
+                fields["app"] = app  # checked again below, as any build's `app`
+            message = json.dumps(fields)
             sub = parse_message(message)
             if action.action == "run" and action.wait:
                 await self._line_foreground_run(sub, action.rm)

@@ -15,6 +15,9 @@
 import { el, humanSize } from "./dom.js";
 import { Pane } from "./pane.js";
 import { StreamView } from "./streams.js";
+import { swarmLines } from "./panel-swarm.js";
+
+const SWARM = ["service", "stack", "node", "task_kill"];
 
 const FINAL = [
   "build.done", "compose.done", "push.done", "pull.done", "exec.done", "logs.end",
@@ -49,7 +52,12 @@ class LineRun {
       onEnd: (f) => this.ended(f),
       onDropped: () => this.finish(false, "The connection to the lab was lost."),
     });
-    const request = this.lab.streams.open("line", { text: text }, view);
+    const args = { text: text };
+    // A build line builds the learner's edited app.py, as the Build button does.
+    if (this.button.getAttribute("data-lab-try") === "build" && this.lab.panels.app) {
+      Object.assign(args, this.lab.panels.app.args());
+    }
+    const request = this.lab.streams.open("line", args, view);
     this.ref = request.ref;
     this.tries.runs.set(this.ref, this);
     request.catch((err) => this.failed(err));
@@ -93,6 +101,8 @@ class LineRun {
     } else if (action === "compose" && data.services) {
       for (const c of data.services) lines.push(c.service + "  " + c.name + "  " + (c.status || c.state));
       if (!data.services.length) lines.push("No containers of the project.");
+    } else if (SWARM.indexOf(action) >= 0) {
+      lines.push(...swarmLines(data));
     } else if (action === "inspect" || (action === "network" && data.Id)) {
       lines.push(...JSON.stringify(data, null, 2).split("\n"));
     } else {
