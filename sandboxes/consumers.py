@@ -1095,18 +1095,24 @@ class LabConsumer(AsyncWebsocketConsumer):
             {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": name}
         )
 
+        # A command run: its exit (and last lines) go to the lab history and
+        # the checks, as a follow of the panel's own command runs does.
+        command_run = name in self._command_runs
+        relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
+
         def ended(error: BaseException | None) -> None:
             frame: dict[str, Any] = {"type": "logs.end", "stream": stream_id, "container": name}
             if error is not None:
                 frame["error"] = getattr(error, "message", None) or "The log stream broke."
             elif stream.exit_code is not None:
                 frame["exit_code"] = stream.exit_code
+                self._command_ended(name, stream.exit_code, relay)
                 if rm:
                     frame["removed"] = True
                     self._after(self._remove_quietly(name))
             self.out.frame(frame)
 
-        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+        self._pump(stream_id, stream, relay, ended, held)
 
     async def _remove_quietly(self, name: str) -> None:
         try:

@@ -47,6 +47,8 @@ class LineRun {
     this.state("running");
     this.box.removeAttribute("data-line-exit");
     this.lab.clearError();
+    // The server checks this step after the line (it alone ticks steps).
+    this.lab.focusStep(this.button.closest(".step"));
     const view = new StreamView(this.pane, null, {
       onStep: (f) => this.lab.setStatus(f.text, "busy"),
       onEnd: (f) => this.ended(f),
@@ -145,8 +147,6 @@ class LineRun {
     if (message) this.pane.note(message, "warn");
     this.tries.runs.delete(this.ref);
     this.state(ok ? "ok" : "failed");
-    const step = this.button.closest(".step");
-    if (ok && step) step.classList.add("lab-done");
     this.lab.setStatus(ok ? "Done: " + this.button.getAttribute("data-lab-line") : "That did not work.", ok ? "ok" : "bad");
   }
 }
