@@ -178,7 +178,11 @@ ACTIONS: dict[str, dict[str, Arg]] = {
     "restart": {"container": _NAME},
     "start": {"container": _NAME},
     "volume_prune": {"all": Arg(bool)},
-    "line": {"text": Arg(str, required=True, max_chars=commands.MAX_LINE)},
+    # `app`: the learner's edited app.py, for the line's builds (as build's own `app`).
+    "line": {
+        "text": Arg(str, required=True, max_chars=commands.MAX_LINE),
+        "app": Arg(str, max_chars=builds.MAX_APP),
+    },
 }
 # How long `docker logs NAME` (no -f) given as a line is read before it stops.
 LINE_LOGS_SECONDS = 1.5
@@ -1034,7 +1038,7 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     # -- a lesson line, parsed here --------------------------------------------
 
-    async def do_line(self, request: Request, text: str) -> None:
+    async def do_line(self, request: Request, text: str, app: str | None = None) -> None:
         """Do a command line as a lesson prints it: our parse, then its actions in order.
 
         The learner's text goes no further than sandboxes.commands: the
@@ -1055,7 +1059,10 @@ class LabConsumer(AsyncWebsocketConsumer):
              "notes": list(parsed.notes)}
         )
         for action in parsed.actions:
-            message = json.dumps({**action.message(), "ref": request.ref})
+            fields = {**action.message(), "ref": request.ref}
+            if action.action == "build" and app is not None:
+                fields["app"] = app  # checked again below, as any build's `app`
+            message = json.dumps(fields)
             sub = parse_message(message)
             if action.action == "run" and action.wait:
                 await self._line_foreground_run(sub, action.rm)
@@ -1088,18 +1095,24 @@ class LabConsumer(AsyncWebsocketConsumer):
             {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": name}
         )
 
+        # A command run: its exit (and last lines) go to the lab history and
+        # the checks, as a follow of the panel's own command runs does.
+        command_run = name in self._command_runs
+        relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
+
         def ended(error: BaseException | None) -> None:
             frame: dict[str, Any] = {"type": "logs.end", "stream": stream_id, "container": name}
             if error is not None:
                 frame["error"] = getattr(error, "message", None) or "The log stream broke."
             elif stream.exit_code is not None:
                 frame["exit_code"] = stream.exit_code
+                self._command_ended(name, stream.exit_code, relay)
                 if rm:
                     frame["removed"] = True
                     self._after(self._remove_quietly(name))
             self.out.frame(frame)
 
-        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+        self._pump(stream_id, stream, relay, ended, held)
 
     async def _remove_quietly(self, name: str) -> None:
         try:

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.learners import connected, open_app, sign_up
+from tests.browser.learners import connected, open_app, sign_up, try_line
 
 pytestmark = pytest.mark.browser
 
@@ -23,10 +23,8 @@ LONG = 180_000
 
 def _try(page, panel, label: str) -> None:
     """Press the Try button of one lesson line and wait until the swarm action ended well."""
-    page.get_by_role("button", name=f"Try: {label}", exact=True).first.click()
-    pane = panel.locator("[data-lab-pane=swarm]")
-    expect(pane).to_contain_text(f"$ {label}")
-    expect(panel).to_have_attribute("data-swarm-result", "ok", timeout=LONG)
+    output = try_line(page, label, timeout=LONG)
+    expect(output).to_contain_text(f"$ {label}")
 
 
 def _running(panel, service: str, count: int) -> None:
@@ -47,8 +45,7 @@ def test_lesson_09_try_lines_create_scale_heal_update_roll_back_and_remove(
     expect(picture.locator(".lab-swarm-node")).to_have_count(3, timeout=30_000)
     expect(picture.locator("[data-lab-swarm-services]")).to_have_text("No services yet.")
 
-    page.get_by_role("button", name="Try: build -t flask-app", exact=True).click()
-    expect(panel).to_have_attribute("data-build-result", "ok", timeout=LONG)
+    try_line(page, "docker build -t flask-app .", timeout=LONG)
 
     _try(page, panel, "docker service create --name web --replicas 3 -p 8080:5002 flask-app")
     _running(panel, "web", 3)
@@ -77,8 +74,7 @@ def test_lesson_09_try_lines_create_scale_heal_update_roll_back_and_remove(
     _try(page, panel, "docker service scale web=5")
     _running(panel, "web", 5)
 
-    page.get_by_role("button", name="Try: build -t flask-app:v2", exact=True).click()
-    expect(panel).to_have_attribute("data-build-result", "ok", timeout=LONG)
+    try_line(page, "docker build -t flask-app:v2 .", timeout=LONG)
     _try(
         page, panel,
         "docker service update --image flask-app:v2 --update-parallelism 1 --update-delay 2s web",
@@ -105,8 +101,8 @@ def test_a_refused_swarm_line_says_why_and_changes_nothing(page, sandboxes_made)
         3, timeout=30_000
     )
     # The rollback line before any service: the server refuses it, the page says so.
-    page.get_by_role("button", name="Try: docker service rollback web", exact=True).click()
-    expect(panel).to_have_attribute("data-swarm-result", "failed", timeout=60_000)
+    output = try_line(page, "docker service rollback web", state="failed")
+    expect(output).to_contain_text("web")
     expect(panel.locator("[data-lab-error]")).to_contain_text("web")
 
 

@@ -117,6 +117,21 @@ export function parseSwarmLine(line) {
   return found;
 }
 
+/* A swarm action's result (service, stack, node, task_kill) as the CLI would
+ * print it, in short: for this panel's pane and a lesson line's (tries.js). */
+export function swarmLines(data) {
+  const lines = [];
+  for (const s of data.services || []) lines.push(s.name + "  " + s.running + "/" + s.replicas + "  " + s.image);
+  for (const t of data.tasks || []) lines.push(t.name + "  " + t.node + "  " + t.state + "  " + t.image);
+  for (const n of data.nodes || []) lines.push(n.name + "  " + n.availability);
+  for (const s of data.stacks || []) lines.push(s.name + "  " + (s.services || ""));
+  if (data.killed) lines.push("Killed " + data.killed + " on " + data.node);
+  if (data.removed) lines.push("Removed " + [].concat(data.removed).join(", "));
+  if (data.service && data.service.name) lines.push(data.service.name + ": " + data.service.replicas + " replicas");
+  if (data.node && data.availability) lines.push(data.node + ": " + data.availability + " for your services");
+  return lines.length ? lines : ["(nothing)"];
+}
+
 export class SwarmPanel {
   constructor(lab) {
     this.lab = lab;
@@ -184,16 +199,7 @@ export class SwarmPanel {
 
   /* What a plain request answered, as the CLI would print it (in short). */
   print(op, data) {
-    const lines = [];
-    for (const s of data.services || []) lines.push(s.name + "  " + s.running + "/" + s.replicas + "  " + s.image);
-    for (const t of data.tasks || []) lines.push(t.name + "  " + t.node + "  " + t.state + "  " + t.image);
-    for (const n of data.nodes || []) lines.push(n.name + "  " + n.availability);
-    for (const s of data.stacks || []) lines.push(s.name + "  " + (s.services || ""));
-    if (data.killed) lines.push("Killed " + data.killed + " on " + data.node);
-    if (data.removed) lines.push("Removed " + [].concat(data.removed).join(", "));
-    if (data.service && data.service.name) lines.push(data.service.name + ": " + data.service.replicas + " replicas");
-    if (data.node && data.availability) lines.push(data.node + ": " + data.availability + " for your services");
-    this.pane.add(lines.length ? lines : ["(nothing)"]);
+    this.pane.add(swarmLines(data));
   }
 
   /* The live picture: a column per node, each with that node's tasks. */

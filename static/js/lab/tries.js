@@ -15,6 +15,9 @@
 import { el, humanSize } from "./dom.js";
 import { Pane } from "./pane.js";
 import { StreamView } from "./streams.js";
+import { swarmLines } from "./panel-swarm.js";
+
+const SWARM = ["service", "stack", "node", "task_kill"];
 
 const FINAL = [
   "build.done", "compose.done", "push.done", "pull.done", "exec.done", "logs.end",
@@ -44,12 +47,19 @@ class LineRun {
     this.state("running");
     this.box.removeAttribute("data-line-exit");
     this.lab.clearError();
+    // The server checks this step after the line (it alone ticks steps).
+    this.lab.focusStep(this.button.closest(".step"));
     const view = new StreamView(this.pane, null, {
       onStep: (f) => this.lab.setStatus(f.text, "busy"),
       onEnd: (f) => this.ended(f),
       onDropped: () => this.finish(false, "The connection to the lab was lost."),
     });
-    const request = this.lab.streams.open("line", { text: text }, view);
+    const args = { text: text };
+    // A build line builds the learner's edited app.py, as the Build button does.
+    if (this.button.getAttribute("data-lab-try") === "build" && this.lab.panels.app) {
+      Object.assign(args, this.lab.panels.app.args());
+    }
+    const request = this.lab.streams.open("line", args, view);
     this.ref = request.ref;
     this.tries.runs.set(this.ref, this);
     request.catch((err) => this.failed(err));
@@ -93,6 +103,8 @@ class LineRun {
     } else if (action === "compose" && data.services) {
       for (const c of data.services) lines.push(c.service + "  " + c.name + "  " + (c.status || c.state));
       if (!data.services.length) lines.push("No containers of the project.");
+    } else if (SWARM.indexOf(action) >= 0) {
+      lines.push(...swarmLines(data));
     } else if (action === "inspect" || (action === "network" && data.Id)) {
       lines.push(...JSON.stringify(data, null, 2).split("\n"));
     } else {
@@ -135,8 +147,6 @@ class LineRun {
     if (message) this.pane.note(message, "warn");
     this.tries.runs.delete(this.ref);
     this.state(ok ? "ok" : "failed");
-    const step = this.button.closest(".step");
-    if (ok && step) step.classList.add("lab-done");
     this.lab.setStatus(ok ? "Done: " + this.button.getAttribute("data-lab-line") : "That did not work.", ok ? "ok" : "bad");
   }
 }
