@@ -26,11 +26,12 @@ from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
 from sandboxes import services, slots, workers
-from sandboxes.services import capacity, compose, registry
+from sandboxes.follows import Subscription
+from sandboxes.services import capacity, compose, logs, registry
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
-    LogRelay,
+    LogSink,
     OutboundQueue,
     StreamPump,
     post,
@@ -241,6 +242,7 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.out: OutboundQueue | None = None
         self.pumps: dict[str, StreamPump] = {}
+        self.follows: dict[str, Subscription] = {}
         self.tasks: set[asyncio.Task] = set()
         self.sandbox = None
         self.group: str | None = None
@@ -290,6 +292,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.closed = True
         for task in list(getattr(self, "tasks", ())):
             task.cancel()
+        for subscription in list(getattr(self, "follows", {}).values()):
+            subscription.close()
+            subscription.sink.end()  # frees its slots; the frame goes nowhere now
         pumps = list(getattr(self, "pumps", {}).values())
         if pumps:
             await asyncio.gather(
@@ -597,26 +602,35 @@ class LabConsumer(AsyncWebsocketConsumer):
         await self._send_state()
 
     async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
-        stream, held = await self._start_stream(
-            services.follow_logs, await self._sandbox(), container, tail=tail
-        )
+        # The learner's follows share one engine follow per container
+        # (sandboxes.follows); this socket holds its own subscription to it.
+        held = self._stream_slots()
         stream_id = self._stream_id("l")
-        self.out.frame(
-            {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container}
-        )
 
-        def ended(error: BaseException | None) -> None:
-            frame = {"type": "logs.end", "stream": stream_id, "container": container}
-            if error is not None:
-                log.info("log stream %s ended with %r", stream_id, error)
-                frame["error"] = getattr(error, "message", None) or "The log stream broke."
-            elif stream.exit_code is not None:
-                frame["exit_code"] = stream.exit_code
-            self.out.frame(frame)
+        def ended() -> None:
+            self.follows.pop(stream_id, None)
+            for slot in held:
+                slot.release()
 
-        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+        sink = LogSink(self.out, stream_id, container, ref=request.ref, on_end=ended)
+        try:
+            target = await workers.streams(
+                self.user.pk, logs.log_target, await self._sandbox(), container
+            )
+            subscription = await logs.follow(target, tail, sink)
+        except BaseException:
+            ended()
+            raise
+        if not sink.ended:
+            self.follows[stream_id] = subscription
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
+        subscription = self.follows.pop(stream, None)
+        if subscription is not None:
+            subscription.close()
+            subscription.sink.end()
+            self._result(request, {"stream": stream})
+            return
         pump = self.pumps.get(stream)
         if pump is None:
             self._error(

@@ -40,14 +40,14 @@ from sandboxes.services.containers import (
     stop_container,
 )
 from sandboxes.services.images import find_image, remove_image
-from sandboxes.services.logs import LogStream, follow_logs
+from sandboxes.services.logs import LogTarget, log_target, read_logs
 from sandboxes.services.reaper import reap, remove_objects
 
 __all__ = [
     "BadRequest",
     "BuildStream",
     "InvalidName",
-    "LogStream",
+    "LogTarget",
     "NotInSandbox",
     "QuotaExceeded",
     "SandboxError",
@@ -55,11 +55,12 @@ __all__ = [
     "ensure_network",
     "find_container",
     "find_image",
-    "follow_logs",
     "inspect",
     "list_state",
+    "log_target",
     "prune",
     "published_port",
+    "read_logs",
     "reap",
     "remove_objects",
     "remove_container",
