@@ -6,11 +6,13 @@
 PYTHON ?= python3
 PORT ?= 8000
 HOST ?= 127.0.0.1
+WORKERS ?= 3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= -q
 
 .PHONY: run test test-unit test-integration test-browser bench engine kit kit-check swarm swarm-check swarm-down system venv dev-venv migrate clean system-browser
+.PHONY: run-multi system-multi stores stores-down deploy deploy-down test-deploy bench-fanout
 
 run: system engine venv kit swarm migrate
 	@echo "==> serving dockerlab on http://$(HOST):$(PORT)/"
@@ -31,9 +33,42 @@ test-browser: system-browser engine dev-venv kit
 
 bench: system engine dev-venv kit
 	$(PY) bench/run.py
+	$(PY) bench/fanout.py
+
+# Several server processes behind nginx, sharing PostgreSQL and Redis of our
+# own (README: Several processes): `make run-multi WORKERS=4 PORT=9000`.
+run-multi: system-multi engine venv kit
+	scripts/run-multi.sh $(HOST) $(PORT) $(WORKERS)
+
+stores: system-multi
+	@scripts/stores.sh up
+
+stores-down:
+	@scripts/stores.sh down
+
+# The site for a class with docker-compose.yml (README: Deploying for a class).
+# `make deploy-down VOLUMES=1` removes the data (accounts, sessions) too.
+deploy: system engine venv
+	scripts/deploy.sh up
+
+deploy-down:
+	scripts/deploy.sh down $(if $(VOLUMES),--volumes)
+
+# The tests of several processes (real PostgreSQL, Redis, nginx) and of the
+# compose deployment run in the integration tier; bench/fanout.py needs them too.
+test test-integration bench: system-multi
+
+test-deploy: system-multi engine dev-venv kit
+	$(VENV)/bin/pytest tests/integration/test_deployment.py tests/integration/test_multiprocess.py
+
+bench-fanout: system-multi engine dev-venv kit
+	$(PY) bench/fanout.py
 
 system:
 	@scripts/system-deps.sh
+
+system-multi:
+	@scripts/system-deps.sh --multi
 
 system-browser:
 	@scripts/system-deps.sh --browser

@@ -5,6 +5,12 @@ Sign-up: DOCKERLAB_SIGNUP says whether it is open, needs a code, or is closed
 client address may create DOCKERLAB_SIGNUPS_PER_HOUR accounts an hour; each
 account gets a sandbox and a network, so unlimited sign-ups would fill the box.
 
+Class codes: a learner guessing join codes (on the join page, or at sign-up
+where a class code is accepted) is refused after
+DOCKERLAB_JOIN_FAILURES_PER_USER wrong codes, or
+DOCKERLAB_JOIN_FAILURES_PER_ADDRESS from one address, for
+DOCKERLAB_JOIN_LOCKOUT_MINUTES (counted from the first wrong code).
+
 Sign-in: after DOCKERLAB_LOGIN_FAILURES_PER_USER failed attempts on one user
 name, or DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS from one address, further
 attempts are refused for DOCKERLAB_LOGIN_LOCKOUT_MINUTES (counted from the
@@ -58,13 +64,23 @@ def signup_mode() -> str:
 def signup_code_accepted(code: str) -> bool:
     """Whether a sign-up code lets a new learner in.
 
-    Today the site's one code (DOCKERLAB_SIGNUP_CODE); a trainer's class join
-    codes will be accepted here too.
+    The site's one code (DOCKERLAB_SIGNUP_CODE), or the join code of a class
+    that has not ended (the new learner then joins that class: see
+    accounts.forms.SignUpForm.classroom).
     """
-    expected = settings.DOCKERLAB_SIGNUP_CODE
-    if not expected or not isinstance(code, str):
+    if not isinstance(code, str):
         return False
-    return hmac.compare_digest(code.strip().encode(), expected.encode())
+    expected = settings.DOCKERLAB_SIGNUP_CODE
+    if expected and hmac.compare_digest(code.strip().encode(), expected.encode()):
+        return True
+    return signup_classroom(code) is not None
+
+
+def signup_classroom(code: str):
+    """The class whose live join code this is, or None."""
+    from classrooms.joining import live_classroom  # deferred: accounts loads before classrooms
+
+    return live_classroom(code)
 
 
 def _signup_key(request: HttpRequest) -> str:
@@ -83,6 +99,39 @@ def take_signup(request: HttpRequest) -> bool:
     cannot both take the last place.
     """
     return _hit(_signup_key(request), HOUR) <= settings.DOCKERLAB_SIGNUPS_PER_HOUR
+
+
+# --- class codes -------------------------------------------------------------------
+
+
+def _join_keys(request: HttpRequest, user=None) -> list[str]:
+    keys = [f"dockerlab:join:addr:{client_address(request)}"]
+    if getattr(user, "is_authenticated", False):
+        keys.append(f"dockerlab:join:user:{user.pk}")
+    return keys
+
+
+def join_locked(request: HttpRequest, user=None) -> bool:
+    """Whether this learner (if signed in) or address has guessed too many wrong codes."""
+    by_address, *by_user = _join_keys(request, user)
+    return _count(by_address) >= settings.DOCKERLAB_JOIN_FAILURES_PER_ADDRESS or any(
+        _count(key) >= settings.DOCKERLAB_JOIN_FAILURES_PER_USER for key in by_user
+    )
+
+
+def join_failed(request: HttpRequest, user=None) -> None:
+    """Count one wrong class code against this address (and learner)."""
+    window = settings.DOCKERLAB_JOIN_LOCKOUT_MINUTES * 60
+    for key in _join_keys(request, user):
+        _hit(key, window)
+
+
+def join_lockout_message() -> str:
+    minutes = settings.DOCKERLAB_JOIN_LOCKOUT_MINUTES
+    return (
+        "Too many wrong class codes from your account or your network: "
+        f"try again in {minutes} minutes, with the code your trainer gave you."
+    )
 
 
 # --- sign-in -----------------------------------------------------------------------

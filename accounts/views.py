@@ -1,3 +1,4 @@
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
@@ -43,14 +44,23 @@ def signup(request: HttpRequest) -> HttpResponse:
         return _signup_page(request, None, 403 if request.method == "POST" else 200, CLOSED)
     if not limits.signups_left(request):
         return _signup_page(request, None, 429, TOO_MANY)
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         if not limits.take_signup(request):
             return _signup_page(request, None, 429, TOO_MANY)
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if form.classroom is not None:
+            _join_at_signup(request, user, form.classroom)
         return redirect(_next_url(request))
     return _signup_page(request, form)
+
+
+def _join_at_signup(request: HttpRequest, user, classroom) -> None:
+    from classrooms.joining import join  # deferred: accounts loads before classrooms
+
+    join(user, classroom)
+    messages.success(request, f"Welcome! You are in the class {classroom.name}.")
 
 
 class SignInView(LoginView):

@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from classrooms.routing import websocket_urlpatterns as classroom_patterns  # noqa: E402
 from dockerlab.origins import SameOriginValidator  # noqa: E402
 from sandboxes.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,6 +23,8 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The Origin must be this site's own: scheme, host and port.
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_patterns))
+        ),
     }
 )

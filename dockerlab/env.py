@@ -106,16 +106,6 @@ def proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
     return ("HTTP_" + raw.upper().replace("-", "_"), "https")
 
 
-def cache_config(name: str, default: str) -> dict:
-    """Django's cache from a URL: empty is this process's memory, redis://... is Redis."""
-    raw = os.environ.get(name, default).strip()
-    if not raw:
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    if raw.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw}
-    raise ImproperlyConfigured(f"{name} must be empty or a redis:// URL, got {raw!r}")
-
-
 def _generated_once(path: Path, make) -> str:
     """The value kept in `path`, or a new one from `make()` written there (0600)."""
     if path.exists():

@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
+from dockerlab import stores
 from dockerlab.env import (
-    cache_config,
     deployment_id,
     env_bool,
     env_choice,
@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "accounts",
     "sandboxes",
     "orchestration",
+    "checks",
+    "classrooms",
 ]
 
 MIDDLEWARE = [
@@ -72,19 +74,32 @@ TEMPLATES = [
     },
 ]
 
+# --- Shared state: database, channel layer, cache (dockerlab/stores.py) ---------
+# One server process (`make run`): SQLite and this process's memory. Several
+# processes (`make run-multi`, docker-compose.yml): PostgreSQL and Redis, so
+# every process sees the same accounts, sessions, learner tabs and counters.
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
+    "default": stores.database(
+        "DOCKERLAB_DATABASE_URL",
+        sqlite_path=env_str("DOCKERLAB_DB", str(VAR_DIR / "db.sqlite3")),
         # Tests use a file (not :memory:) so threads of the test process share
         # it; one per process, so test runs side by side do not clobber each other.
-        "TEST": {
-            "NAME": env_str("DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3"))
-        },
-    }
+        sqlite_test_path=env_str(
+            "DOCKERLAB_TEST_DB", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
+        ),
+    )
 }
-
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {"default": stores.channel_layer("DOCKERLAB_REDIS_URL")}
+CACHES = {"default": stores.cache("DOCKERLAB_CACHE_URL", fallback="DOCKERLAB_REDIS_URL")}
+# Per-learner limits (sockets, streams, builds, actions, proxy requests) are
+# counted in Redis when processes share it (sandboxes/slots.py).
+DOCKERLAB_SLOTS_REDIS_URL = stores.redis_url("DOCKERLAB_REDIS_URL")
+# The images docker-compose.yml runs beside the site (`manage.py kit --deploy`
+# builds them from Debian packages where they cannot be pulled).
+DOCKERLAB_DEPLOY_IMAGES = {
+    "postgres": env_str("DOCKERLAB_POSTGRES_IMAGE", "postgres:15"),
+    "redis": env_str("DOCKERLAB_REDIS_IMAGE", "redis:7"),
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -127,6 +142,9 @@ DOCKERLAB_IMAGES = {
     "python": env_str("DOCKERLAB_PYTHON_IMAGE", "python:3.12-slim"),
     "mariadb": env_str("DOCKERLAB_MARIADB_IMAGE", "mariadb:11"),
     "registry": env_str("DOCKERLAB_REGISTRY_IMAGE", "registry:2"),
+    # The full Python image: a C compiler and Python's headers, for the
+    # multistage lesson's builder stage.
+    "python-build": env_str("DOCKERLAB_PYTHON_BUILD_IMAGE", "python:3.12"),
 }
 # Where the kit keeps its debootstrap'd root filesystem between runs.
 DOCKERLAB_KIT_DIR = Path(env_str("DOCKERLAB_KIT_DIR", str(VAR_DIR / "kit")))
@@ -148,6 +166,13 @@ DOCKERLAB_SWARM_REGISTRY_PORT = env_int("DOCKERLAB_SWARM_REGISTRY_PORT", 5050, m
 DOCKERLAB_SWARM_WORKERS = env_int("DOCKERLAB_SWARM_WORKERS", 2, minimum=0)
 DOCKERLAB_SWARM_NODE_MEMORY_MB = env_int("DOCKERLAB_SWARM_NODE_MEMORY_MB", 1024, minimum=256)
 DOCKERLAB_SWARM_NODE_CPUS = env_float("DOCKERLAB_SWARM_NODE_CPUS", 1.0, minimum=0.1)
+# Learners' services on the swarm: per sandbox, services (a stack's count),
+# replicas of one service, published ports; how often open pages' live
+# pictures are refreshed from the manager (milliseconds).
+DOCKERLAB_SWARM_MAX_SERVICES = env_int("DOCKERLAB_SWARM_MAX_SERVICES", 4, minimum=1)
+DOCKERLAB_SWARM_MAX_REPLICAS = env_int("DOCKERLAB_SWARM_MAX_REPLICAS", 5, minimum=1)
+DOCKERLAB_SWARM_MAX_PORTS = env_int("DOCKERLAB_SWARM_MAX_PORTS", 3, minimum=0)
+DOCKERLAB_SWARM_WATCH_MS = env_int("DOCKERLAB_SWARM_WATCH_MS", 250, minimum=50)
 
 # --- Sandboxes ----------------------------------------------------------------
 # Labels every engine object of this site; the reaper sweeps only its own.
@@ -157,8 +182,28 @@ DOCKERLAB_CONTAINER_MEMORY_MB = env_int("DOCKERLAB_CONTAINER_MEMORY_MB", 256, mi
 DOCKERLAB_CONTAINER_CPUS = env_float("DOCKERLAB_CONTAINER_CPUS", 0.5, minimum=0.05)
 DOCKERLAB_CONTAINER_PIDS = env_int("DOCKERLAB_CONTAINER_PIDS", 128, minimum=8)
 DOCKERLAB_CONTAINER_LOG_MAX_SIZE = env_str("DOCKERLAB_CONTAINER_LOG_MAX_SIZE", "1m")
+# Build steps (RUN): their network, and how many processes all the steps of
+# one sandbox's builds may hold at once (through a cgroup, where the host allows).
+DOCKERLAB_BUILD_NETWORK = env_choice("DOCKERLAB_BUILD_NETWORK", "none", ("none", "default", "bridge"))
+DOCKERLAB_BUILD_PIDS = env_int("DOCKERLAB_BUILD_PIDS", DOCKERLAB_CONTAINER_PIDS, minimum=8)
 DOCKERLAB_MAX_CONTAINERS = env_int("DOCKERLAB_MAX_CONTAINERS", 5, minimum=1)
 DOCKERLAB_MAX_IMAGES = env_int("DOCKERLAB_MAX_IMAGES", 20, minimum=1)
+# Networks a learner may create (`docker network create`), besides the
+# sandbox's own; and how long a `docker exec` may run and how much it may print.
+DOCKERLAB_MAX_NETWORKS = env_int("DOCKERLAB_MAX_NETWORKS", 3, minimum=0)
+DOCKERLAB_EXEC_SECONDS = env_int("DOCKERLAB_EXEC_SECONDS", 30, minimum=1)
+DOCKERLAB_EXEC_MAX_BYTES = env_int("DOCKERLAB_EXEC_MAX_BYTES", 1024 * 1024, minimum=1024)
+# Disk: a sandbox's total (writable layers, volumes, the image layers only it
+# holds) is measured against the first; where the engine has quotas, each
+# container's writable layer and each volume also get a size of their own.
+DOCKERLAB_SANDBOX_DISK_MB = env_int("DOCKERLAB_SANDBOX_DISK_MB", 2048, minimum=64)
+DOCKERLAB_CONTAINER_DISK_MB = env_int(
+    "DOCKERLAB_CONTAINER_DISK_MB", max(32, DOCKERLAB_SANDBOX_DISK_MB // 4), minimum=32
+)
+DOCKERLAB_VOLUME_DISK_MB = env_int(
+    "DOCKERLAB_VOLUME_DISK_MB", max(32, DOCKERLAB_SANDBOX_DISK_MB // 4), minimum=32
+)
+DOCKERLAB_DISK_CHECK_EVERY = env_int("DOCKERLAB_DISK_CHECK_EVERY", 60, minimum=10)
 # The build context of the lab's Build button.
 DOCKERLAB_SAMPLE_APP_DIR = Path(
     env_str("DOCKERLAB_SAMPLE_APP_DIR", str(BASE_DIR / "sample" / "flaskapp"))
@@ -170,6 +215,10 @@ DOCKERLAB_SAMPLE_APP_DIR = Path(
 DOCKERLAB_REGISTRY_RELAY_HOST = env_ipv4("DOCKERLAB_REGISTRY_RELAY_HOST", "127.0.0.1")
 DOCKERLAB_REGISTRY_RELAY_MAX_MB = env_int("DOCKERLAB_REGISTRY_RELAY_MAX_MB", 2048, minimum=1)
 DOCKERLAB_REGISTRY_RELAY_SECONDS = env_int("DOCKERLAB_REGISTRY_RELAY_SECONDS", 600, minimum=10)
+# Checks of a learner's work: seconds one check may take (unless it says
+# otherwise), and one evaluation of a step's or challenge's checks in all.
+DOCKERLAB_CHECK_SECONDS = env_float("DOCKERLAB_CHECK_SECONDS", 10.0, minimum=1.0)
+DOCKERLAB_CHECKS_SECONDS = env_float("DOCKERLAB_CHECKS_SECONDS", 60.0, minimum=1.0)
 # Websocket streaming: per-socket bounded queue (lines and bytes) and batching window.
 DOCKERLAB_WS_QUEUE_LINES = env_int("DOCKERLAB_WS_QUEUE_LINES", 5000, minimum=100)
 DOCKERLAB_WS_QUEUE_BYTES = env_int("DOCKERLAB_WS_QUEUE_BYTES", 1024 * 1024, minimum=64 * 1024)
@@ -207,10 +256,14 @@ DOCKERLAB_LOGIN_FAILURES_PER_ADDRESS = env_int(
 )
 DOCKERLAB_LOGIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 
-# Counters (sign-up and sign-in limits) live in Django's cache. The default is
-# this process's memory: several server processes need a shared cache
-# (DOCKERLAB_CACHE_URL=redis://host:6379/0, which needs the redis package).
-CACHES = {"default": cache_config("DOCKERLAB_CACHE_URL", "")}
+# --- Classes (classrooms/): wrong join codes allowed before a pause ---------------
+DOCKERLAB_JOIN_FAILURES_PER_USER = env_int("DOCKERLAB_JOIN_FAILURES_PER_USER", 10, minimum=1)
+DOCKERLAB_JOIN_FAILURES_PER_ADDRESS = env_int("DOCKERLAB_JOIN_FAILURES_PER_ADDRESS", 30, minimum=1)
+DOCKERLAB_JOIN_LOCKOUT_MINUTES = env_int("DOCKERLAB_JOIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# Counters (sign-up and sign-in limits) live in Django's cache (CACHES above):
+# this process's memory unless DOCKERLAB_CACHE_URL names a shared one, which
+# several server processes need.
 
 # --- Behind TLS (a reverse proxy that terminates HTTPS) --------------------------
 # Off by default: `make run` serves plain HTTP on the loopback.

@@ -8,6 +8,8 @@ Log follows and the event stream are the exception to docker-py: they last
 as long as a container, and a blocking read each would cost a thread each.
 `async_engine()` speaks the same engine API over asyncio for them (the few
 endpoints the follow path needs), raising the same hierarchy.
+`follow_log_chunks` remains the blocking follow, for code that already runs
+in a thread of its own (the lesson runner's `docker logs`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
 
 import docker
 import docker.errors
@@ -174,10 +179,31 @@ def translate_errors() -> Iterator[None]:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
 
 
-def volume_mount(target: str, source: str | None = None, labels: dict | None = None):
+def volume_mount(
+    target: str,
+    source: str | None = None,
+    labels: dict | None = None,
+    driver_opts: dict | None = None,
+):
     """A volume mount for a container's host config: `source` names a volume;
-    None makes an anonymous one, labelled with `labels` when the engine creates it."""
-    return docker.types.Mount(target, source, type="volume", labels=labels)
+    None makes an anonymous one, labelled with `labels` and given the local
+    driver's `driver_opts` (such as a size) when the engine creates it."""
+    driver = docker.types.DriverConfig("local", driver_opts) if driver_opts else None
+    return docker.types.Mount(
+        target, source, type="volume", labels=labels, driver_config=driver
+    )
+
+
+def is_local() -> bool:
+    """Whether the engine runs on this machine (a unix socket), as settings say."""
+    url = _base_url() or os.environ.get("DOCKER_HOST") or ""
+    return not url or url.startswith("unix://")
+
+
+def info() -> dict:
+    """The engine's system facts (`docker info`): cgroup driver and version too."""
+    with translate_errors():
+        return api().info()
 
 
 def ping(timeout: float = 5) -> dict:
@@ -187,6 +213,63 @@ def ping(timeout: float = 5) -> dict:
         client.ping()
         version = client.version()
     return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+
+class LogChunks:
+    """A container's followed output, read in bulk: iterate for bytes blocks.
+
+    The engine sends every log line as its own HTTP chunk, and both docker-py's
+    log stream and the HTTP client's own chunked reading return one chunk (about
+    one line) per read; under a flood that per-line work caps throughput well
+    below what the engine sends. This reads whatever the connection has (up to
+    64 KiB), undoes the chunked transfer coding and the stream multiplexing in
+    bulk, and yields the payloads of every whole frame at once, joined.
+    Blocks are not line-aligned. `close()` from any thread ends iteration.
+    """
+
+    READ_SIZE = 64 * 1024
+
+    def __init__(self, response, tty: bool):
+        self._response = response
+        self._tty = tty
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        shutdown_response(self._response)
+
+    def __iter__(self) -> Iterator[bytes]:
+        # The buffered socket file under the HTTP response: bytes not yet read
+        # as body are in it or in the socket, nowhere else.
+        body = self._response.raw._fp.fp
+        chunked = ChunkedDecoder() if self._response.raw.chunked else None
+        pending = b""
+        try:
+            while not self._closed.is_set():
+                with translate_errors():
+                    data = body.read1(self.READ_SIZE)
+                if not data:
+                    return
+                if chunked is not None:
+                    data = chunked.feed(data)
+                if self._tty:
+                    if data:
+                        yield data
+                else:
+                    pending += data
+                    payloads, pending = _demux(pending)
+                    if payloads:
+                        yield payloads
+                if chunked is not None and chunked.done:
+                    return
+        except (OSError, ValueError, AttributeError):
+            # A read on a socket closed under it: the follow was stopped.
+            if not self._closed.is_set():
+                raise
+        finally:
+            self.close()
 
 
 class ChunkedDecoder:
@@ -241,6 +324,12 @@ def _frames(buffer: bytes) -> tuple[list[bytes], bytes]:
         payloads.append(buffer[offset + 8 : end])
         offset = end
     return payloads, buffer[offset:]
+
+
+def _demux(buffer: bytes) -> tuple[bytes, bytes]:
+    """The payloads of the whole frames at the start of `buffer`, joined, and the rest."""
+    payloads, rest = _frames(buffer)
+    return b"".join(payloads), rest
 
 
 def _socket_of(response):
@@ -720,3 +809,122 @@ def async_engine() -> AsyncEngine:
                 endpoint = _endpoint()
             engine = _async_engines[key] = AsyncEngine(endpoint, timeout)
         return engine
+def follow_log_chunks(container_id: str, *, tail: int, since: int | None = None) -> LogChunks:
+    """Start following a container's stdout and stderr (see LogChunks).
+
+    `since` (a UNIX time) leaves out lines logged before it (`docker logs --since`).
+    """
+    with translate_errors():
+        api_client = api()
+        tty = bool((api_client.inspect_container(container_id).get("Config") or {}).get("Tty"))
+        response = api_client._get(
+            api_client._url("/containers/{0}/logs", container_id),
+            params={
+                "stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 0,
+                **({"since": int(since)} if since is not None else {}),
+            },
+            stream=True,
+        )
+        api_client._raise_for_status(response)
+    # A followed container may stay quiet for longer than any request timeout.
+    sock = _socket_of(response)
+    if sock is not None:
+        sock.settimeout(None)
+    return LogChunks(response, tty)
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    """What every container a build makes for its steps gets."""
+
+    memory: int  # bytes, swap included
+    cpus: float  # a hard CPU quota, in CPUs
+    network: str  # network mode of RUN steps: "none", "default" ...
+    cgroup_parent: str | None = None  # the cgroup the step containers are made under
+
+
+class BuildOutput:
+    """A running build's messages, decoded: iterate once for dicts.
+
+    `close()` from any thread stops it: the connection is shut down, and the
+    engine cancels a build whose client went away (it kills and removes the
+    step container).
+    """
+
+    def __init__(self, api_client: docker.APIClient, response):
+        self._api = api_client
+        self._response = response
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        shutdown_response(self._response)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            with translate_errors():
+                for message in self._api._stream_helper(self._response, decode=True):
+                    if self.closed:
+                        return
+                    if isinstance(message, dict):
+                        yield message
+        except Exception:
+            # A read on a connection shut down under it: the build was stopped.
+            if not self.closed:
+                raise
+        finally:
+            self.close()
+
+
+def build(
+    context: IO[bytes],
+    *,
+    tag: str,
+    limits: BuildLimits,
+    no_cache: bool = False,
+    target: str | None = None,
+) -> BuildOutput:
+    """Start a classic-builder build of a tar `context` (with its Dockerfile) as `tag`.
+
+    Nothing is pulled; step containers are removed even when a step fails;
+    `limits` apply to every step container.
+    """
+    period = 100_000  # microseconds: the quota below is a share of this
+    params = {
+        "t": tag,
+        "q": "0",
+        "nocache": "1" if no_cache else "0",
+        "rm": "1",
+        "forcerm": "1",
+        "pull": "0",
+        "memory": limits.memory,
+        "memswap": limits.memory,
+        "cpuperiod": period,
+        "cpuquota": max(1000, round(limits.cpus * period)),
+        "networkmode": limits.network,
+    }
+    if limits.cgroup_parent:
+        params["cgroupparent"] = limits.cgroup_parent
+    if target:
+        params["target"] = target  # `docker build --target`: stop after that stage
+    with translate_errors():
+        api_client = api()
+        response = api_client._post(
+            api_client._url("/build"),
+            data=context,
+            params=params,
+            headers={"Content-Type": "application/x-tar"},
+            stream=True,
+        )
+        api_client._raise_for_status(response)
+    # A step may stay quiet for longer than any request timeout (RUN sleep 90).
+    sock = _socket_of(response)
+    if sock is not None:
+        sock.settimeout(None)
+    return BuildOutput(api_client, response)

@@ -17,6 +17,7 @@ OFFICIAL = {
     "python": "python:3.12-slim",
     "mariadb": "mariadb:11",
     "registry": "registry:2",
+    "python-build": "python:3.12",
 }
 
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)

@@ -45,6 +45,10 @@ DESCRIPTIONS = {
     ),
     "mariadb": "dockerlab classroom kit: MariaDB server from Debian packages",
     "registry": "dockerlab classroom kit: the Distribution registry from Debian packages",
+    "python-build": (
+        "dockerlab classroom kit: the kit's python image with Debian's gcc, "
+        "C library headers and python3-dev"
+    ),
     "swarmnode": (
         "dockerlab classroom kit: a Docker engine from Debian packages, "
         "one node of the classroom swarm"
@@ -55,6 +59,13 @@ DESCRIPTIONS = {
 # capabilities lesson containers never get, so an image of the same name from
 # a registry must never stand in for them: the kit only ever builds these.
 LOCAL_IMAGES = {"swarmnode": ("dockerlab/swarmnode", "trixie")}
+
+# Lesson images the kit builds on another lesson image rather than on the
+# Debian base: role -> the role whose image is its base. The two then share
+# every layer of the base, so their size difference is what the recipe adds
+# (the multistage lesson measures the toolchain that way). Such a base must
+# be a kit build; a rebuilt base means a rebuilt image on it.
+BUILT_ON = {"python-build": "python"}
 
 Say = Callable[[str], None]
 
@@ -269,7 +280,37 @@ def make_plan(
         if role in chosen
         and (states[role] == MISSING or (rebuild and states[role] == KIT_BUILT))
     ]
+    for role, base in BUILT_ON.items():
+        if role not in images or base not in images:
+            continue
+        # A kit build on a base that is remade goes stale with it; one to be
+        # made needs its base first.
+        if base in to_make and states[role] == KIT_BUILT and role not in to_make:
+            to_make.append(role)
+        if role in to_make and states[base] == MISSING and base not in to_make:
+            to_make.insert(to_make.index(role), base)
     return Plan(dict(images), dict(states), to_make)
+
+
+def lesson_base(role: str, images: dict[str, str]) -> str:
+    """The lesson image a BUILT_ON role is built FROM; it must be a kit build.
+
+    The kit makes roles in the configured order, the base's first, so by now
+    the base is there unless it could not be made, or is an image the kit did
+    not build (pulled, or someone's own), whose packages the recipe cannot
+    rely on.
+    """
+    base_role = BUILT_ON[role]
+    name = images[base_role]
+    state = image_state(name)
+    if state != KIT_BUILT:
+        why = "is missing" if state == MISSING else "was not built by the kit"
+        raise KitError(
+            f"The kit builds {images[role]} on its own {base_role} image, and {name} "
+            f"{why}. Provide {images[role]} some other way (a registry that serves it, "
+            f"or an image of your own), or remove {name} so that the kit builds it."
+        )
+    return name
 
 
 def context_digest(role: str) -> str:
@@ -455,11 +496,18 @@ def _run(argv: list[str]) -> None:
         raise KitError(f"`{' '.join(argv[:2])}` failed (exit {proc.returncode}):\n{tail}")
 
 
-def build_role(role: str, name: str, base: str, step: Progress, verbose: bool = False) -> None:
+def build_role(
+    role: str,
+    name: str,
+    base: str,
+    step: Progress,
+    verbose: bool = False,
+    description: str | None = None,
+) -> None:
     """Build the kit's Dockerfile for `role` on `base` and tag it `name`."""
     context = KIT_ROOT / role
     step(f"building {name} from {context.relative_to(KIT_ROOT.parent)}")
-    labels = {KIT_LABEL: "1", DESCRIPTION_LABEL: DESCRIPTIONS[role]}
+    labels = {KIT_LABEL: "1", DESCRIPTION_LABEL: description or DESCRIPTIONS[role]}
     with client.translate_errors():
         stream = client.api(timeout=900).build(
             path=str(context),
@@ -525,12 +573,74 @@ def make_images(
         if pull and not local and plan.states[role] == MISSING and try_pull(name, step):
             step(f"{role}: {name} pulled")
             continue
-        suite = LOCAL_IMAGES[role][1] if local else settings.DOCKERLAB_KIT_SUITE
-        if suite not in bases:
-            bases[suite] = ensure_base(step, apt_dir, suite)
-        build_role(role, name, bases[suite], step, verbose)
+        if role in BUILT_ON:
+            base = lesson_base(role, plan.images)
+        else:
+            suite = LOCAL_IMAGES[role][1] if local else settings.DOCKERLAB_KIT_SUITE
+            if suite not in bases:
+                bases[suite] = ensure_base(step, apt_dir, suite)
+            base = bases[suite]
+        build_role(role, name, base, step, verbose)
         step(f"{role}: {name} built")
         if local:
             remove_superseded(role, name, step)
     step("all lesson images are ready")
     return current_plan()
+
+
+# --- the deployment's images -----------------------------------------------------
+# docker-compose.yml runs PostgreSQL and Redis beside the site
+# (settings.DOCKERLAB_DEPLOY_IMAGES). Like the lesson images: present, else
+# pulled, else built here from Debian packages (kit/postgres, kit/redis),
+# with the official images' variables, data paths and commands, so the
+# compose file runs either. Only `manage.py kit --deploy` makes them: a
+# site that is not deployed with compose needs neither.
+
+DEPLOY_DESCRIPTIONS = {
+    "postgres": "dockerlab classroom kit: PostgreSQL server from Debian packages",
+    "redis": "dockerlab classroom kit: Redis server from Debian packages",
+}
+
+
+def deploy_plan(rebuild: bool = False) -> Plan:
+    """The plan for the deployment's images, as the engine has them."""
+    images = dict(settings.DOCKERLAB_DEPLOY_IMAGES)
+    unknown = sorted(set(images) - set(DEPLOY_DESCRIPTIONS))
+    if unknown:
+        raise KitError(f"The kit has no recipe for deployment image(s): {', '.join(unknown)}")
+    states = {role: image_state(name) for role, name in images.items()}
+    to_make = [
+        role
+        for role, state in states.items()
+        if state == MISSING or (rebuild and state == KIT_BUILT)
+    ]
+    return Plan(images, states, to_make)
+
+
+def make_deploy_images(
+    say: Say,
+    *,
+    pull: bool = True,
+    rebuild: bool = False,
+    verbose: bool = False,
+    apt_dir: Path = Path("/etc/apt"),
+) -> Plan:
+    """Make the deployment's images available; returns the final plan."""
+    step = Progress(say)
+    plan = deploy_plan(rebuild)
+    for role, name in plan.images.items():
+        if role not in plan.to_make:
+            kind = "kit build" if plan.states[role] == KIT_BUILT else "present"
+            step(f"{role}: {name} ({kind})")
+    base = None
+    for role in plan.to_make:
+        name = plan.images[role]
+        if pull and plan.states[role] == MISSING and try_pull(name, step):
+            step(f"{role}: {name} pulled")
+            continue
+        if base is None:
+            base = ensure_base(step, apt_dir)
+        build_role(role, name, base, step, verbose, description=DEPLOY_DESCRIPTIONS[role])
+        step(f"{role}: {name} built")
+    step("the deployment's images are ready")
+    return deploy_plan()

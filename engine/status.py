@@ -25,6 +25,7 @@ PURPOSES = {
     "python": "base of the sample Flask app",
     "mariadb": "the database in the Compose lesson",
     "registry": "the private registry lesson",
+    "python-build": "the compiler stage of the multistage lesson",
 }
 
 

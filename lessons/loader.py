@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO_ROOT / "lessons" / "content"
@@ -32,11 +35,26 @@ LAB_ACTIONS = frozenset(
     {
         "build", "run", "command", "images", "logs", "stop", "remove", "open", "rmi", "inspect", "prune",
         "state", "network", "compose", "push", "pull", "tag", "login", "registry",
-        "scale",
+        "scale", "exec", "history", "restart",
+        # The lab's charts and the app.py editor (static/js/lab/panel-*.js).
+        "app", "sizes", "timing",
+        # The classroom swarm's panel and its actions.
+        "swarm", "service", "stack", "node",
     }
 )
 
-_FIELDS = {"title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab"}
+_FIELDS = {
+    "title", "slug", "order", "summary", "objectives", "steps", "quiz", "lab", "challenges",
+    "time", "prerequisites", "recap", "troubleshooting",
+}
+MAX_MINUTES = 600
+MAX_RECAP = 12
+MAX_TROUBLES = 12
+_STEP_FIELDS = {"title", "text", "action", "checks", "hints", "solution"}
+_CHALLENGE_FIELDS = {"title", "goal", "hints", "solution", "checks"}
+MAX_CHECKS = 12
+MAX_HINTS = 8
+MAX_SOLUTION_LINES = 20
 _REQUIRED = ("title", "slug", "order", "summary", "objectives", "steps")
 
 
@@ -49,6 +67,23 @@ class Step:
     title: str
     text: str
     action: str | None = None
+    # What the server checks in the learner's sandbox when they ask "did I do it?".
+    checks: tuple[CheckSpec, ...] = ()
+    hints: tuple[str, ...] = ()
+    # Lab command lines that make the checks pass: the step's `solution`, or
+    # else the lines of its text the lab can run, in order.
+    solution: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A goal stated without its command; hints come one at a time, then the solution."""
+
+    title: str
+    goal: str
+    hints: tuple[str, ...]
+    solution: tuple[str, ...]
+    checks: tuple[CheckSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,14 @@ class Question:
     options: tuple[str, ...]
     answer: int
     explain: str
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """An error a lesson's commands commonly meet, and what to do about it."""
+
+    error: str  # the message as docker prints it (or its start)
+    fix: str  # plain text; `backticks` are shown as code
 
 
 @dataclass(frozen=True)
@@ -71,8 +114,34 @@ class Lesson:
     source: str
     quiz: tuple[Question, ...] = ()
     lab: tuple[str, ...] = ()
+    challenges: tuple[Challenge, ...] = ()
+    # About how long the lesson takes, in minutes (None: not said).
+    time: int | None = None
+    # Slugs of earlier lessons to do first (checked against the course order).
+    prerequisites: tuple[str, ...] = ()
+    # What to remember, a line each, shown at the end.
+    recap: tuple[str, ...] = ()
+    troubleshooting: tuple[Trouble, ...] = ()
     # Repository path -> file text, for every `{!include ...!}` in the lesson.
     includes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def solution(self) -> tuple[tuple[str, str], ...]:
+        """The whole solution: (where, line) for every step's lines, then every challenge's."""
+        lines = [
+            (f"step {i}", line) for i, step in enumerate(self.steps, 1) for line in step.solution
+        ]
+        lines += [
+            (f"challenge {i}", line)
+            for i, challenge in enumerate(self.challenges, 1)
+            for line in challenge.solution
+        ]
+        return tuple(lines)
+
+    @property
+    def checked(self) -> bool:
+        """Whether anything in the lesson is checked."""
+        return any(step.checks for step in self.steps) or bool(self.challenges)
 
 
 def display_path(path: Path) -> str:
@@ -151,18 +220,131 @@ def _mapping(name: str, where: str, value: Any, allowed: set[str]) -> dict[str, 
     return value
 
 
+def _checks(name: str, where: str, raw: Any) -> tuple[CheckSpec, ...]:
+    # Deferred: the check vocabulary reads the sandbox services, loaded with the apps.
+    from checks.base import validate
+    from checks.schema import InvalidCheck
+
+    items = _list(name, f"'{where}'", raw, empty_ok=False)
+    if len(items) > MAX_CHECKS:
+        raise LessonError(f"{name}: front matter field '{where}' has more than {MAX_CHECKS} checks")
+    specs = []
+    for index, item in enumerate(items):
+        try:
+            specs.append(validate(item, f"{where}[{index}]"))
+        except InvalidCheck as exc:
+            raise LessonError(f"{name}: front matter field '{exc.field}' {exc.problem}") from None
+    return tuple(specs)
+
+
+def _hints(name: str, where: str, raw: Any) -> tuple[str, ...]:
+    items = _list(name, f"'{where}'", raw, empty_ok=False)
+    if len(items) > MAX_HINTS:
+        raise LessonError(f"{name}: front matter field '{where}' has more than {MAX_HINTS} hints")
+    return tuple(_text(name, f"'{where}[{i}]'", hint) for i, hint in enumerate(items))
+
+
+def _solution(name: str, where: str, raw: Any, *, empty_ok: bool) -> tuple[str, ...]:
+    from sandboxes.commands import LineRefused, parse_line
+
+    items = _list(name, f"'{where}'", raw, empty_ok=empty_ok)
+    if len(items) > MAX_SOLUTION_LINES:
+        raise LessonError(
+            f"{name}: front matter field '{where}' has more than {MAX_SOLUTION_LINES} lines"
+        )
+    lines = []
+    for index, item in enumerate(items):
+        line = _text(name, f"'{where}[{index}]'", item)
+        try:
+            parse_line(line)
+        except LineRefused as exc:
+            raise LessonError(
+                f"{name}: front matter field '{where}[{index}]' is not a line the lab can run: "
+                f"{exc.reason}"
+            ) from None
+        lines.append(line)
+    return tuple(lines)
+
+
+def _own_lines(text: str) -> tuple[str, ...]:
+    from sandboxes.commands import lab_lines
+
+    return tuple(line.text for line in lab_lines(text))
+
+
 def _step(name: str, index: int, raw: Any) -> Step:
     where = f"'steps[{index}]'"
-    data = _mapping(name, where, raw, {"title", "text", "action"})
+    data = _mapping(name, where, raw, _STEP_FIELDS)
     for key in ("title", "text"):
         if key not in data:
             raise LessonError(f"{name}: front matter field 'steps[{index}].{key}' is missing")
     action = data.get("action")
+    text = _text(name, f"'steps[{index}].text'", data["text"])
+    checks = _checks(name, f"steps[{index}].checks", data["checks"]) if "checks" in data else ()
+    if "solution" in data:
+        solution = _solution(name, f"steps[{index}].solution", data["solution"], empty_ok=True)
+    else:
+        solution = _own_lines(text)
     return Step(
         title=_text(name, f"'steps[{index}].title'", data["title"]),
-        text=_text(name, f"'steps[{index}].text'", data["text"]),
+        text=text,
         action=None if action is None else _action(name, f"'steps[{index}].action'", action),
+        checks=checks,
+        hints=_hints(name, f"steps[{index}].hints", data["hints"]) if "hints" in data else (),
+        solution=solution,
     )
+
+
+def _challenge(name: str, index: int, raw: Any) -> Challenge:
+    where = f"challenges[{index}]"
+    data = _mapping(name, f"'{where}'", raw, _CHALLENGE_FIELDS)
+    for key in sorted(_CHALLENGE_FIELDS):
+        if key not in data:
+            raise LessonError(f"{name}: front matter field '{where}.{key}' is missing")
+    goal = _text(name, f"'{where}.goal'", data["goal"])
+    checks = _checks(name, f"{where}.checks", data["checks"])
+    solution = _solution(name, f"{where}.solution", data["solution"], empty_ok=True)
+    from checks.base import ENGINE, HISTORY
+
+    if not solution and any(spec.definition.needs & {ENGINE, HISTORY} for spec in checks):
+        raise LessonError(
+            f"{name}: front matter field '{where}.solution' must give the lab lines that make "
+            "its checks pass"
+        )
+    for line in solution:
+        if line in goal:
+            raise LessonError(
+                f"{name}: front matter field '{where}.goal' gives its solution away ({line!r}): "
+                "state the goal, not the command"
+            )
+    return Challenge(
+        title=_text(name, f"'{where}.title'", data["title"]),
+        goal=goal,
+        hints=_hints(name, f"{where}.hints", data["hints"]),
+        solution=solution,
+        checks=checks,
+    )
+
+
+def _check_quiz_checks(name: str, steps: tuple[Step, ...], challenges: tuple[Challenge, ...],
+                       quiz: tuple[Question, ...]) -> None:
+    """A `quiz_passed` check without a lesson means this lesson's quiz, which must exist."""
+    items = [(f"steps[{i}]", s.checks) for i, s in enumerate(steps)]
+    items += [(f"challenges[{i}]", c.checks) for i, c in enumerate(challenges)]
+    for where, specs in items:
+        for index, spec in enumerate(specs):
+            if spec.name != "quiz_passed" or "lesson" in spec.params:
+                continue
+            if not quiz:
+                raise LessonError(
+                    f"{name}: front matter field '{where}.checks[{index}]' asks for this "
+                    "lesson's quiz, but the lesson has no quiz"
+                )
+            if spec.params.get("min_correct", 0) > len(quiz):
+                raise LessonError(
+                    f"{name}: front matter field '{where}.checks[{index}].with.min_correct' is "
+                    f"more than the quiz's {len(quiz)} questions"
+                )
 
 
 def _question(name: str, index: int, raw: Any) -> Question:
@@ -189,6 +371,82 @@ def _question(name: str, index: int, raw: Any) -> Question:
         answer=answer,
         explain=_text(name, f"'quiz[{index}].explain'", data["explain"]),
     )
+
+
+def _time(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    minutes = _integer(name, "'time'", value)
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise LessonError(
+            f"{name}: front matter field 'time' must be minutes from 1 to {MAX_MINUTES}"
+        )
+    return minutes
+
+
+def _prerequisites(name: str, value: Any) -> tuple[str, ...]:
+    items = _list(name, "'prerequisites'", value or [], empty_ok=True)
+    slugs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not SLUG_RE.match(item):
+            raise LessonError(
+                f"{name}: front matter field 'prerequisites[{index}]' must be a lesson's slug"
+            )
+        if item in slugs:
+            raise LessonError(
+                f"{name}: front matter field 'prerequisites[{index}]' names {item!r} twice"
+            )
+        slugs.append(item)
+    return tuple(slugs)
+
+
+def _recap(name: str, value: Any) -> tuple[str, ...]:
+    items = _list(name, "'recap'", value or [], empty_ok=True)
+    if len(items) > MAX_RECAP:
+        raise LessonError(f"{name}: front matter field 'recap' has more than {MAX_RECAP} lines")
+    return tuple(_text(name, f"'recap[{i}]'", item) for i, item in enumerate(items))
+
+
+def _troubleshooting(name: str, value: Any) -> tuple[Trouble, ...]:
+    items = _list(name, "'troubleshooting'", value or [], empty_ok=True)
+    if len(items) > MAX_TROUBLES:
+        raise LessonError(
+            f"{name}: front matter field 'troubleshooting' has more than {MAX_TROUBLES} entries"
+        )
+    troubles = []
+    for index, item in enumerate(items):
+        where = f"'troubleshooting[{index}]'"
+        data = _mapping(name, where, item, {"error", "fix"})
+        for key in ("error", "fix"):
+            if key not in data:
+                raise LessonError(
+                    f"{name}: front matter field 'troubleshooting[{index}].{key}' is missing"
+                )
+        troubles.append(
+            Trouble(
+                error=_text(name, f"'troubleshooting[{index}].error'", data["error"]),
+                fix=_text(name, f"'troubleshooting[{index}].fix'", data["fix"]),
+            )
+        )
+    return tuple(troubles)
+
+
+def _check_prerequisites(lessons: list[Lesson]) -> None:
+    """Every prerequisite is a lesson that comes earlier in the course."""
+    by_slug = {lesson.slug: lesson for lesson in lessons}
+    for lesson in lessons:
+        for index, slug in enumerate(lesson.prerequisites):
+            other = by_slug.get(slug)
+            if other is None:
+                raise LessonError(
+                    f"{lesson.source}: front matter field 'prerequisites[{index}]' names no "
+                    f"lesson ({slug!r})"
+                )
+            if other.order >= lesson.order:
+                raise LessonError(
+                    f"{lesson.source}: front matter field 'prerequisites[{index}]' "
+                    f"({slug!r}) must come earlier in the course than this lesson"
+                )
 
 
 def _read_include(name: str, rel: str, root: Path) -> str:
@@ -231,10 +489,14 @@ def parse_lesson(text: str, name: str, root: Path = REPO_ROOT) -> Lesson:
     steps = _list(name, "'steps'", data["steps"], empty_ok=False)
     quiz = _list(name, "'quiz'", data.get("quiz") or [], empty_ok=True)
     lab = _list(name, "'lab'", data.get("lab") or [], empty_ok=True)
+    challenges = _list(name, "'challenges'", data.get("challenges") or [], empty_ok=True)
     if not body.strip():
         raise LessonError(f"{name}: the lesson has no Markdown body after the front matter")
 
     parsed_steps = tuple(_step(name, i, s) for i, s in enumerate(steps))
+    parsed_challenges = tuple(_challenge(name, i, c) for i, c in enumerate(challenges))
+    parsed_quiz = tuple(_question(name, i, q) for i, q in enumerate(quiz))
+    _check_quiz_checks(name, parsed_steps, parsed_challenges, parsed_quiz)
     includes: dict[str, str] = {}
     for chunk in [body, *(s.text for s in parsed_steps)]:
         for match in INCLUDE_RE.finditer(chunk):
@@ -253,8 +515,13 @@ def parse_lesson(text: str, name: str, root: Path = REPO_ROOT) -> Lesson:
         steps=parsed_steps,
         body=body,
         source=name,
-        quiz=tuple(_question(name, i, q) for i, q in enumerate(quiz)),
+        quiz=parsed_quiz,
         lab=tuple(_action(name, f"'lab[{i}]'", a) for i, a in enumerate(lab)),
+        challenges=parsed_challenges,
+        time=_time(name, data.get("time")),
+        prerequisites=_prerequisites(name, data.get("prerequisites")),
+        recap=_recap(name, data.get("recap")),
+        troubleshooting=_troubleshooting(name, data.get("troubleshooting")),
         includes=includes,
     )
 
@@ -289,6 +556,7 @@ def load_lessons(directory: Path = CONTENT_DIR, root: Path = REPO_ROOT) -> list[
             )
         by_slug[lesson.slug] = by_order[lesson.order] = lesson
         lessons.append(lesson)
+    _check_prerequisites(lessons)
     return sorted(lessons, key=lambda lesson: lesson.order)
 
 
@@ -320,6 +588,12 @@ def get_lesson(slug: str) -> Lesson | None:
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         return None
     return _by_slug.get(slug)
+
+
+def prerequisites(lesson: Lesson) -> list[Lesson]:
+    """The installed lessons `lesson` names as prerequisites, in course order."""
+    found = [_by_slug[slug] for slug in lesson.prerequisites if slug in _by_slug]
+    return sorted(found, key=lambda other: other.order)
 
 
 def neighbours(lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:

@@ -4,6 +4,13 @@ Included repository files are rewritten for this deployment first (Dockerfile
 FROM lines, Compose `image:` lines name the configured images), so the cache
 key is the hash of everything that went into the page; a changed setting gives
 a new key rather than a stale page.
+
+Every `$ ` line of a code block is read once, here, by the lab's own parse
+(sandboxes.commands): after the block, each line the lab can do gets a Try
+button carrying the line's text (the page sends it back in a `line` action,
+which the server parses again: the button is a convenience, never trusted),
+and each line it cannot do is marked "runs on your own machine" with the
+parse's reason.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from pygments.util import ClassNotFound
 
 from engine.images import localize_dockerfile, localize_name
 from lessons.loader import INCLUDE_RE, Lesson
+from sandboxes import commands
 
 PYGMENTS_STYLE = "default"
 CODE_CLASS = "codehilite"
@@ -108,6 +116,72 @@ class _IncludePreprocessor(Preprocessor):
         return out
 
 
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+@dataclass(frozen=True)
+class LineMark:
+    """What the lab makes of one `$ ` line of a lesson."""
+
+    text: str  # the line as printed, without its prompt
+    doable: bool
+    kind: str = ""  # the first action's name when doable (build, run, network ...)
+    reason: str = ""  # why not, when not
+    code: str = ""  # LineRefused's code when not
+
+
+def mark_line(text: str) -> LineMark:
+    """Whether the lab can do a lesson line, by the lab's own parse."""
+    try:
+        parsed = commands.parse_line(text)
+    except commands.LineRefused as exc:
+        return LineMark(text, False, reason=exc.reason, code=exc.code)
+    return LineMark(text, True, kind=parsed.actions[0].action)
+
+
+def marks_html(marks: list[LineMark]) -> str:
+    """The Try buttons and "own machine" notes shown after a code block."""
+    items = []
+    for mark in marks:
+        text = html.escape(mark.text)
+        if mark.doable:
+            items.append(
+                f'<button type="button" class="secondary lab-try" data-lab-try="{mark.kind}" '
+                f'data-lab-line="{text}" disabled hidden>Try: {text}</button>'
+            )
+        else:
+            items.append(
+                f'<p class="lab-host-only" data-lab-host-only="{html.escape(mark.code)}">'
+                f"<span class=\"lab-host-only-label\">On your own machine:</span> "
+                f"<code>{text}</code> <span class=\"lab-host-only-why\">"
+                f"{html.escape(mark.reason)}</span></p>"
+            )
+    return '<div class="lab-lines" data-lab-lines>' + "".join(items) + "</div>"
+
+
+class _LinePreprocessor(Preprocessor):
+    """After each code block with `$ ` lines, the lab's marks for those lines."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        block: list[str] | None = None
+        for line in lines:
+            out.append(line)
+            if not _FENCE.match(line):
+                if block is not None:
+                    block.append(line)
+                continue
+            if block is None:
+                block = []
+                continue
+            prompts = list(commands.prompt_lines("```\n" + "\n".join(block) + "\n```"))
+            block = None
+            if prompts:
+                marks = [mark_line(text) for text in prompts]
+                out.extend(["", self.md.htmlStash.store(marks_html(marks)), ""])
+        return out
+
+
 class _IncludeExtension(Extension):
     def __init__(self, files: Mapping[str, str]) -> None:
         super().__init__()
@@ -116,6 +190,7 @@ class _IncludeExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         # Before fenced code (25) and HTML block handling (20) see the lines.
         md.preprocessors.register(_IncludePreprocessor(md, self.files), "dockerlab_include", 30)
+        md.preprocessors.register(_LinePreprocessor(md), "dockerlab_lines", 29)
 
 
 def _markdown(files: Mapping[str, str]) -> markdown.Markdown:

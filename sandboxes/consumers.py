@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +26,31 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from engine.client import EngineError, EngineUnavailable
-from sandboxes import services, slots, workers
+from lessons import progress
+from lessons.history import record_action
+from lessons.progress import ProgressError
+from orchestration import lab as swarm_lab
+from orchestration import watch as swarm_watch
+from sandboxes import checking, commands, health, services, slots, workers
+from sandboxes.commands import LAB_ACTIONS
 from sandboxes.follows import Subscription
-from sandboxes.services import capacity, compose, logs, registry
+from sandboxes.runner import Outcome
+from sandboxes.services import (
+    builds,
+    capacity,
+    compose,
+    containers,
+    layers,
+    logs,
+    networks,
+    registry,
+    timing,
+)
+from sandboxes.services.exec import exec_command
 from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
+    LogRelay,
     LogSink,
     OutboundQueue,
     StreamPump,
@@ -85,6 +105,8 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "tag": Arg(str),
         "dockerfile": Arg(str, max_chars=MAX_DOCKERFILE_CHARS),
         "no_cache": Arg(bool),
+        "app": Arg(str, max_chars=builds.MAX_APP),
+        "target": Arg(str, max_chars=64),
     },
     "run": {
         "image": _NAME,
@@ -93,8 +115,13 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "command": Arg(str, max_chars=MAX_COMMAND_CHARS),
         "env": Arg(dict),
         "publish": Arg(bool),
+        "network": Arg(str, max_chars=63),
     },
-    "logs": {"container": _NAME, "tail": Arg(int, minimum=0, maximum=10_000)},
+    "logs": {
+        "container": _NAME,
+        "tail": Arg(int, minimum=0, maximum=10_000),
+        "since": Arg(int, minimum=1, maximum=commands.MAX_SINCE),
+    },
     "unfollow": {"stream": _NAME},
     "stop": {"container": _NAME},
     "remove": {"container": _NAME},
@@ -111,7 +138,77 @@ ACTIONS: dict[str, dict[str, Arg]] = {
         "volumes": Arg(bool),
         "file": Arg(str, max_chars=compose.MAX_FILE),
     },
+    # The multistage lesson's layers and the start timing (sandboxes.services
+    # .layers and .timing).
+    "history": {"image": _NAME},
+    "timing": {"runs": Arg(int, minimum=1, maximum=timing.MAX_RUNS)},
+    # The classroom swarm (orchestration/lab.py).
+    "service": {
+        "command": Arg(str, required=True, choices=swarm_lab.SERVICE_COMMANDS),
+        "name": Arg(str),
+        "image": Arg(str),
+        "replicas": Arg(int, minimum=0, maximum=1000),
+        "publish": Arg(str, max_chars=64),
+        "env": Arg(dict),
+        "args": Arg(str, max_chars=MAX_COMMAND_CHARS),
+        "update_parallelism": Arg(int, minimum=0, maximum=100),
+        "update_delay": Arg(int, minimum=0, maximum=3600),
+        "update_failure_action": Arg(str, choices=("pause", "continue", "rollback")),
+        "force": Arg(bool),
+    },
+    "task_kill": {"task": _NAME},
+    "stack": {
+        "command": Arg(str, required=True, choices=swarm_lab.STACK_COMMANDS),
+        "name": Arg(str),
+        "file": Arg(str, max_chars=64),
+        "text": Arg(str, max_chars=compose.MAX_FILE),
+    },
+    "node": {
+        "command": Arg(str, required=True, choices=swarm_lab.NODE_COMMANDS),
+        "node": Arg(str, max_chars=64),
+        "availability": Arg(str, choices=("drain", "active", "pause")),
+    },
+    "swarm_watch": {},
+    "swarm_unwatch": {},
+    # -- networks, exec, history, restart, start, volume prune, and a lesson line --
+    "network": {
+        "command": Arg(str, required=True, choices=commands.NETWORK_COMMANDS),
+        "name": Arg(str, max_chars=63),
+        "container": Arg(str),
+        "force": Arg(bool),
+    },
+    "exec": {"container": _NAME, "command": Arg(str, required=True, max_chars=MAX_COMMAND_CHARS)},
+    "restart": {"container": _NAME},
+    "start": {"container": _NAME},
+    "volume_prune": {"all": Arg(bool)},
+    "line": {"text": Arg(str, required=True, max_chars=commands.MAX_LINE)},
 }
+# How long `docker logs NAME` (no -f) given as a line is read before it stops.
+LINE_LOGS_SECONDS = 1.5
+
+# Checks, hints and solutions of a lesson's steps and challenges (sandboxes.checking
+# checks the names against the loaded lessons). `watch` says which lesson the
+# page shows (and, optionally, the step the learner is on).
+MAX_LESSON_CHARS = 64
+MAX_ITEM_NUMBER = 999
+_ITEM = {
+    "lesson": Arg(str, required=True, max_chars=MAX_LESSON_CHARS),
+    "kind": Arg(str, required=True, choices=checking.KINDS),
+    "number": Arg(int, required=True, minimum=1, maximum=MAX_ITEM_NUMBER),
+}
+ACTIONS.update(
+    {
+        "watch": {
+            "lesson": Arg(str, required=True, max_chars=MAX_LESSON_CHARS),
+            "step": Arg(int, minimum=1, maximum=MAX_ITEM_NUMBER),
+        },
+        "check": _ITEM,
+        "hint": _ITEM,
+        "solution": _ITEM,
+    }
+)
+# A followed `run` with a command waiting for its exit code, per socket.
+MAX_COMMAND_RUNS = 16
 
 
 @dataclass
@@ -121,6 +218,8 @@ class Request:
     action: str
     ref: Any = None
     args: dict[str, Any] = field(default_factory=dict)
+    # Its outcome is in the lab history already (a later error must not add another).
+    recorded: bool = field(default=False, compare=False)
 
 
 def _check_arg(action: str, name: str, spec: Arg, value: Any) -> Any:
@@ -213,6 +312,48 @@ def parse_message(text: str | None, binary: bytes | None = None) -> Request:
     return Request(action, ref, args)
 
 
+class _KeepingLogRelay(LogRelay):
+    """A log relay that also keeps the last lines (a command run's output, for the history)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.kept = checking.KeptLines()
+
+    def __call__(self, chunk: Any) -> list:
+        return self.kept.keep(super().__call__(chunk))
+
+    def tail(self) -> list:
+        return self.kept.keep(super().tail())
+
+
+class _KeepingLogSink(LogSink):
+    """A log sink that also keeps the last lines (a command run's output, for the history)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.kept = checking.KeptLines()
+
+    def lines(self, lines: list[str]) -> None:
+        self.kept.keep([("lines", lines)])
+        super().lines(lines)
+
+
+class _ForegroundLogSink(LogSink):
+    """The output of a foreground `docker run`: its end says whether --rm removes it."""
+
+    def __init__(self, *args: Any, rm: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.rm = rm
+
+    def end_fields(self, frame: dict) -> dict:
+        return {"removed": True} if self.rm and frame.get("exit_code") is not None else {}
+
+
+# Recordings in progress, across sockets: they outlive the socket that made
+# them (a learner closing the tab right after an action keeps its record).
+_recordings: set[asyncio.Task] = set()
+
+
 def _close_quietly(stream: Any) -> None:
     try:
         stream.close()
@@ -249,6 +390,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.socket_slot: slots.Slot | None = None
         self._counter = 0
+        self.user = None
+        self.watching: str | None = None
+        self._command_runs: dict[str, dict] = {}
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -287,6 +431,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             # Every open tab of this learner hears about changes made in another.
             self.group = f"lab.sandbox.{sid}"
             await self.channel_layer.group_add(self.group, self.channel_name)
+        # Engine status: this socket hears "engine" frames (sandboxes/health.py).
+        await health.watcher.join(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -306,6 +452,15 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if getattr(self, "socket_slot", None) is not None:
             self.socket_slot.release()
+        await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+        if getattr(self, "user", None) is not None:
+            checking.leave(self.user.pk, self)
+        await swarm_watch.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+
+    async def lab_engine(self, event: dict) -> None:
+        """The engine stopped or started answering (sandboxes/health.py)."""
+        if self.out is not None:
+            self.out.frame(event["frame"])
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.out is None or self.closed:  # refused at connect, or closing
@@ -371,12 +526,16 @@ class LabConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"do_{request.action}")(request, **request.args)
         except asyncio.CancelledError:
             raise
-        except (services.SandboxError, ProtocolError) as exc:
+        except (services.SandboxError, ProtocolError, ProgressError) as exc:
             self._error(exc.code, exc.message, request.ref)
+            if isinstance(exc, services.SandboxError):
+                self._record_error(request, exc.code, exc.message)
         except EngineUnavailable as exc:
             self._error("engine_unavailable", exc.message, request.ref)
+            self._record_error(request, "engine_unavailable", exc.message)
         except EngineError as exc:
             self._error("engine_error", exc.message, request.ref)
+            self._record_error(request, "engine_error", exc.message)
         except Exception:
             log.exception("lab action %s failed", request.action)
             self._error(
@@ -387,6 +546,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.out.frame(
             {"type": "result", "ref": request.ref, "action": request.action, "data": data}
         )
+        self._recorded_at_result(request, data)
 
     async def _send_state(self, ref: Any = None, *, changed: bool = True) -> None:
         data = await self._engine(services.list_state, await self._sandbox())
@@ -491,8 +651,10 @@ class LabConsumer(AsyncWebsocketConsumer):
         def ended(error: BaseException | None) -> None:
             if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
                 log.warning("%s stream %s broke: %r", kind, stream_id, error)
-            self.out.frame(relay.done_frame(error))
+            done = relay.done_frame(error)
+            self.out.frame(done)
             self._refresh_state()
+            self._record(request, checking.outcome_of_done(done))
 
         self._pump(stream_id, stream, relay, ended, held)
 
@@ -507,6 +669,8 @@ class LabConsumer(AsyncWebsocketConsumer):
         tag: str = "flask-app",
         dockerfile: str | None = None,
         no_cache: bool = False,
+        app: str | None = None,
+        target: str | None = None,
     ) -> None:
         sandbox = await self._sandbox()
         stream, held = await self._start_stream(
@@ -515,6 +679,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             tag=tag,
             dockerfile=dockerfile,
             no_cache=no_cache,
+            app=app,
+            target=target,
             as_build=True,
         )
         self._follow_task(
@@ -588,8 +754,11 @@ class LabConsumer(AsyncWebsocketConsumer):
         command: str | None = None,
         env: dict | None = None,
         publish: bool | None = None,
+        network: str | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"name": name, "env": env}
+        if network is not None:
+            kwargs["network"] = network
         if command is not None:
             kwargs["command"] = command
         if publish is False or (command is not None and port is None):
@@ -601,18 +770,41 @@ class LabConsumer(AsyncWebsocketConsumer):
         self._result(request, view)
         await self._send_state()
 
-    async def do_logs(self, request: Request, container: str, tail: int = 100) -> None:
-        # The learner's follows share one engine follow per container
-        # (sandboxes.follows); this socket holds its own subscription to it.
+    async def do_logs(
+        self, request: Request, container: str, tail: int = 100, since: int | None = None
+    ) -> str:
+        """Follow a container's output; returns the stream id (a lesson line stops it)."""
+        # Following a command run's output is part of that run (docker run
+        # IMAGE COMMAND), not a `docker logs` of the learner's.
+        command_run = container in self._command_runs
+        if since is not None:
+            stream_id = await self._logs_since(request, container, tail, since, command_run)
+        else:
+            sink_type = _KeepingLogSink if command_run else LogSink
+            stream_id = await self._follow_logs(request, container, tail, sink_type)
+        if not command_run:
+            self._record(request, Outcome(True))
+        return stream_id
+
+    async def _follow_logs(
+        self, request: Request, container: str, tail: int, sink_type: type = LogSink,
+        **sink_args: Any,
+    ) -> str:
+        """Subscribe to the container's shared follow (sandboxes.follows); the
+        socket holds its own subscription to it, under its own stream id."""
         held = self._stream_slots()
         stream_id = self._stream_id("l")
+        sink: LogSink
 
         def ended() -> None:
             self.follows.pop(stream_id, None)
             for slot in held:
                 slot.release()
+            if sink.exit_code is not None:
+                self._follow_ended(container, sink)
 
-        sink = LogSink(self.out, stream_id, container, ref=request.ref, on_end=ended)
+        sink = sink_type(self.out, stream_id, container, ref=request.ref, on_end=ended,
+                         **sink_args)
         try:
             target = await workers.streams(
                 self.user.pk, logs.log_target, await self._sandbox(), container
@@ -623,6 +815,43 @@ class LabConsumer(AsyncWebsocketConsumer):
             raise
         if not sink.ended:
             self.follows[stream_id] = subscription
+        return stream_id
+
+    def _follow_ended(self, container: str, sink: LogSink) -> None:
+        """A followed container stopped with an exit code (the frame has gone out)."""
+        if isinstance(sink, _ForegroundLogSink):
+            if sink.rm:
+                self._after(self._remove_quietly(container))
+        else:
+            self._command_ended(container, sink.exit_code, sink)
+
+    async def _logs_since(
+        self, request: Request, container: str, tail: int, since: int, command_run: bool
+    ) -> str:
+        """`--since`: a follow of this socket's own, from that time (not shared)."""
+        when = int(time.time()) - since  # --since: seconds ago
+        stream, held = await self._start_stream(
+            services.follow_logs, await self._sandbox(), container, tail=tail, since=when
+        )
+        stream_id = self._stream_id("l")
+        self.out.frame(
+            {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container}
+        )
+        relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
+
+        def ended(error: BaseException | None) -> None:
+            frame = {"type": "logs.end", "stream": stream_id, "container": container}
+            if error is not None:
+                log.info("log stream %s ended with %r", stream_id, error)
+                frame["error"] = getattr(error, "message", None) or "The log stream broke."
+            elif stream.exit_code is not None:
+                frame["exit_code"] = stream.exit_code
+            self.out.frame(frame)
+            if frame.get("exit_code") is not None:
+                self._command_ended(container, frame["exit_code"], relay)
+
+        self._pump(stream_id, stream, relay, ended, held)
+        return stream_id
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
         subscription = self.follows.pop(stream, None)
@@ -663,3 +892,315 @@ class LabConsumer(AsyncWebsocketConsumer):
         data = await self._engine(services.prune, await self._sandbox())
         self._result(request, data)
         await self._send_state()
+
+    # -- the lab history and checks (docs/checks.md) ------------------------------
+
+    def _record(self, request: Request, outcome: Outcome, *, check_after: bool = True) -> None:
+        """Keep an action's outcome in the lab history, then check what it may have changed.
+
+        The insert runs in the database thread, off the loop; frames never wait for it.
+        """
+        if request.recorded or request.action not in LAB_ACTIONS or request.action == "state":
+            return
+        request.recorded = True
+        task = asyncio.get_running_loop().create_task(
+            self._keep(request.action, dict(request.args), outcome, check_after)
+        )
+        _recordings.add(task)
+        task.add_done_callback(_recordings.discard)
+
+    async def _keep(self, action: str, args: dict, outcome: Outcome, check_after: bool) -> None:
+        try:
+            await database_sync_to_async(record_action)(
+                self.user, action, args, outcome, sandbox=self.sandbox
+            )
+        except Exception:
+            log.exception("keeping %s in the lab history failed", action)
+        if check_after:
+            checking.after(self.user.pk, checking.trigger_for(action, args))
+
+    def _record_error(self, request: Request, code: str, message: str) -> None:
+        # A refused action changed nothing: no checks after it.
+        self._record(request, checking.outcome_of_error(code, message), check_after=False)
+
+    def _recorded_at_result(self, request: Request, data: Any) -> None:
+        if request.action == "run" and request.args.get("command") is not None:
+            # Its outcome is the command's exit, seen when the follow of its
+            # output ends; its container exists now.
+            name = data.get("name") if isinstance(data, dict) else None
+            if name:
+                self._command_runs.pop(name, None)
+                self._command_runs[name] = dict(request.args)
+                while len(self._command_runs) > MAX_COMMAND_RUNS:
+                    self._command_runs.pop(next(iter(self._command_runs)))
+            request.recorded = True
+            checking.after(self.user.pk, checking.trigger_for("run", request.args, ran=False))
+            return
+        if request.action == "compose" and request.args.get("command") == "up":
+            return  # at its compose.done
+        self._record(request, Outcome(True))
+
+    def _command_ended(self, container: str, exit_code: int, relay: Any) -> None:
+        args = self._command_runs.pop(container, None)
+        if args is None:
+            return
+        kept = relay.kept.lines if isinstance(relay, (_KeepingLogRelay, _KeepingLogSink)) else ()
+        self._record(Request("run", None, args), checking.outcome_of_exit(exit_code, kept))
+
+    def check_frame(self, frame: dict) -> None:
+        """A check result for the lesson this socket watches (sandboxes.checking)."""
+        if self.out is not None and not self.closed:
+            self.out.frame(frame)
+
+    async def do_watch(self, request: Request, lesson: str, step: int | None = None) -> None:
+        slug = checking.lesson_named(lesson).slug
+        if step is not None:
+            checking.item(slug, "step", step)
+        self.watching = slug
+        checking.watch(self.user, self, slug, step)
+        summary = await database_sync_to_async(checking.lesson_progress)(self.user, slug)
+        self._result(request, {"lesson": slug, "step": step, "progress": summary})
+
+    async def do_check(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number, checked=True)
+        result = await self._engine(checking.evaluate, self.user, slug, kind, number)
+        frame = {"type": "check.result", "auto": False, **result}
+        self.out.frame({**frame, "ref": request.ref})
+        # The learner's other tabs on this lesson show it too.
+        checking.deliver(self.user.pk, slug, frame, skip=self)
+
+    async def do_hint(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number)
+        data = await database_sync_to_async(progress.reveal_hint)(self.user, slug, kind, number)
+        self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})
+
+    async def do_solution(self, request: Request, lesson: str, kind: str, number: int) -> None:
+        slug, kind, number = checking.item(lesson, kind, number)
+        data = await database_sync_to_async(progress.reveal_solution)(
+            self.user, slug, kind, number
+        )
+        self._result(request, {"lesson": slug, "kind": kind, "number": number, **data})
+
+    # -- the multistage lesson's layers, the start timing -----------------------
+
+    async def do_history(self, request: Request, image: str) -> None:
+        data = await self._engine(layers.image_history, await self._sandbox(), image)
+        self._result(request, data)
+
+    async def do_timing(self, request: Request, runs: int = timing.DEFAULT_RUNS) -> None:
+        data = await self._engine(timing.time_starts, await self._sandbox(), runs)
+        self._result(request, data)
+
+    # -- the classroom swarm (orchestration/lab.py) -----------------------------
+
+    async def lab_swarm(self, event: dict) -> None:
+        """A new live picture of this learner's services (orchestration/watch.py)."""
+        if self.out is not None:
+            self.out.frame(event["frame"])
+
+    async def do_swarm_watch(self, request: Request) -> None:
+        sandbox = await self._sandbox()
+        frame = await swarm_watch.watcher.join(self.channel_layer, self.channel_name, sandbox.sid)
+        self.out.frame({**frame, "ref": request.ref})
+
+    async def do_swarm_unwatch(self, request: Request) -> None:
+        await swarm_watch.watcher.leave(self.channel_layer, self.channel_name)
+        self._result(request, {"watching": False})
+
+    async def do_service(self, request: Request, command: str, **args: Any) -> None:
+        sandbox = await self._sandbox()
+        if ("service", command) not in swarm_lab.STREAMED:
+            data = await self._engine(swarm_lab.service_result, sandbox, command, args)
+            self._result(request, data)
+            return
+        stream, held = await self._start_stream(
+            swarm_lab.open_service_stream, sandbox, command, args
+        )
+        relay = swarm_lab.SwarmRelay(self._stream_id("sv"), prefix="service")
+        self._swarm_follow(request, stream, held, relay, command=command, name=args.get("name"))
+
+    async def do_stack(self, request: Request, command: str, **args: Any) -> None:
+        sandbox = await self._sandbox()
+        if command != "deploy":
+            data = await self._engine(swarm_lab.stack_result, sandbox, command, args)
+            self._result(request, data)
+            return
+        stream, held = await self._start_stream(swarm_lab.open_stack_stream, sandbox, args)
+        relay = swarm_lab.SwarmRelay(self._stream_id("st"), prefix="stack")
+        self._swarm_follow(request, stream, held, relay, command=command, name=args.get("name"))
+
+    def _swarm_follow(self, request: Request, stream: Any, held: list, relay, **fields) -> None:
+        self.out.frame(
+            {"type": f"{relay.prefix}.start", "stream": relay.stream, "ref": request.ref, **fields}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (services.SandboxError, EngineError)):
+                log.warning("%s stream %s broke: %r", relay.prefix, relay.stream, error)
+            self.out.frame(relay.done_frame(error))
+
+        self._pump(relay.stream, stream, relay, ended, held)
+
+    async def do_node(self, request: Request, command: str, **args: Any) -> None:
+        data = await self._engine(swarm_lab.node_result, await self._sandbox(), command, args)
+        self._result(request, data)
+
+    async def do_task_kill(self, request: Request, task: str) -> None:
+        data = await self._engine(swarm_lab.kill_task, await self._sandbox(), task)
+        self._result(request, data)
+
+    # -- networks, exec, history, restart, start, volume prune -----------------
+
+    async def do_network(
+        self,
+        request: Request,
+        command: str,
+        name: str | None = None,
+        container: str | None = None,
+        force: bool = False,
+    ) -> None:
+        sandbox = await self._sandbox()
+        if command == "ls":
+            self._result(request, await self._engine(networks.list_networks, sandbox))
+            return
+        if not name:
+            raise ProtocolError("bad_request", f"network {command} needs 'name'.")
+        if command in ("connect", "disconnect"):
+            if not container:
+                raise ProtocolError("bad_request", f"network {command} needs 'container'.")
+            if command == "connect":
+                data = await self._engine(networks.connect, sandbox, name, container)
+            else:
+                data = await self._engine(networks.disconnect, sandbox, name, container, force)
+        elif command == "create":
+            data = await self._engine(networks.create_network, sandbox, name)
+        elif command == "inspect":
+            data = await self._engine(networks.inspect_network, sandbox, name)
+        else:
+            data = await self._engine(networks.remove_network, sandbox, name)
+        self._result(request, data)
+
+    async def do_exec(self, request: Request, container: str, command: str) -> None:
+        stream, held = await self._start_stream(
+            exec_command, await self._sandbox(), container, command
+        )
+        stream_id = self._stream_id("x")
+        self.out.frame(
+            {"type": "exec.start", "stream": stream_id, "ref": request.ref,
+             "container": stream.container, "command": command}
+        )
+
+        def ended(error: BaseException | None) -> None:
+            frame: dict[str, Any] = {"type": "exec.done", "stream": stream_id,
+                                     "container": stream.container}
+            if error is not None:
+                frame.update(ok=False, error=getattr(error, "message", None)
+                             or "The command's output broke off.")
+            else:
+                frame.update(ok=stream.exit_code == 0, exit_code=stream.exit_code)
+                if stream.limited:
+                    frame["limited"] = stream.limited
+            self.out.frame(frame)
+
+        self._pump(stream_id, stream, LogRelay(stream_id), ended, held)
+
+    async def do_restart(self, request: Request, container: str) -> None:
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.restart_container, sandbox, container))
+        await self._send_state()
+
+    async def do_start(self, request: Request, container: str) -> None:
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.start_container, sandbox, container))
+        await self._send_state()
+
+    async def do_volume_prune(self, request: Request, all: bool = False) -> None:  # noqa: A002
+        sandbox = await self._sandbox()
+        self._result(request, await self._engine(containers.prune_volumes, sandbox, all))
+        await self._send_state()
+
+    # -- a lesson line, parsed here --------------------------------------------
+
+    async def do_line(self, request: Request, text: str) -> None:
+        """Do a command line as a lesson prints it: our parse, then its actions in order.
+
+        The learner's text goes no further than sandboxes.commands: the
+        services get only the arguments that parse produced, checked again
+        like any client message. Answered by a "line" frame (the parse),
+        then each action's own frames, all carrying the request's ref.
+        """
+        try:
+            parsed = await asyncio.to_thread(commands.parse_line, text)
+        except commands.LineRefused as exc:
+            raise ProtocolError(exc.code, exc.reason) from None
+        # How many last frames the page waits for: a foreground run's result
+        # and its output's end; one result or one stream end otherwise.
+        answers = sum(2 if a.action == "run" and a.wait else 1 for a in parsed.actions)
+        self.out.frame(
+            {"type": "line", "ref": request.ref, "text": parsed.text,
+             "actions": [a.action for a in parsed.actions], "answers": answers,
+             "notes": list(parsed.notes)}
+        )
+        for action in parsed.actions:
+            message = json.dumps({**action.message(), "ref": request.ref})
+            sub = parse_message(message)
+            if action.action == "run" and action.wait:
+                await self._line_foreground_run(sub, action.rm)
+            elif action.action == "logs" and not action.follow:
+                await self._line_logs_once(sub)
+            else:
+                await getattr(self, f"do_{sub.action}")(sub, **sub.args)
+
+    async def _line_foreground_run(self, request: Request, rm: bool) -> None:
+        """`docker run` without -d: start it, show its output until it exits, then --rm."""
+        args = dict(request.args)
+        kwargs: dict[str, Any] = {"name": args.get("name"), "env": args.get("env")}
+        for key in ("command", "network"):
+            if args.get(key) is not None:
+                kwargs[key] = args[key]
+        if args.get("publish") is False or (
+            args.get("command") is not None and args.get("port") is None
+        ):
+            kwargs["port"] = None
+        elif args.get("port") is not None:
+            kwargs["port"] = args["port"]
+        sandbox = await self._sandbox()
+        view = await self._engine(services.run_container, sandbox, args["image"], **kwargs)
+        self._result(request, view)
+        await self._send_state()
+        # Its output from the start, then its exit code (and --rm) at the end.
+        await self._follow_logs(
+            request, view["name"], 10_000, _ForegroundLogSink, rm=rm
+        )
+
+    async def _remove_quietly(self, name: str) -> None:
+        try:
+            await self._engine(services.remove_container, await self._sandbox(), name)
+            await self._send_state()
+        except (services.SandboxError, EngineError) as exc:
+            self._error(getattr(exc, "code", "engine_error"), exc.message)
+
+    def _after(self, coroutine) -> None:
+        """Run `coroutine` as a task of this socket (cancelled when it closes)."""
+        if self.closed:
+            coroutine.close()
+            return
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _line_logs_once(self, request: Request) -> None:
+        """`docker logs NAME` without -f: what it printed so far, then the stream ends."""
+        stream_id = await self.do_logs(request, **request.args)
+
+        async def stop_soon() -> None:
+            await asyncio.sleep(LINE_LOGS_SECONDS)
+            subscription = self.follows.pop(stream_id, None)
+            if subscription is not None:
+                subscription.close()
+                subscription.sink.end()
+            pump = self.pumps.get(stream_id)
+            if pump is not None:
+                await workers.streams(self.user.pk, pump.stop)
+
+        self._after(stop_soon())

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sandboxes import naming
+from sandboxes import labels, naming
 
 
 def _default_expiry():
@@ -49,15 +49,15 @@ class Sandbox(models.Model):
         """The labels every engine object of this sandbox carries."""
         expires = self.expires_at.astimezone(UTC).replace(microsecond=0)
         return {
-            "org.dockerlab.deployment": settings.DOCKERLAB_DEPLOYMENT,
-            "org.dockerlab.sandbox": self.sid,
-            "org.dockerlab.owner": str(self.user_id),
-            "org.dockerlab.expires": expires.isoformat().replace("+00:00", "Z"),
+            labels.DEPLOYMENT: settings.DOCKERLAB_DEPLOYMENT,
+            labels.SANDBOX: self.sid,
+            labels.OWNER: str(self.user_id),
+            labels.EXPIRES: expires.isoformat().replace("+00:00", "Z"),
         }
 
     def label_filter(self) -> dict[str, list[str]]:
         """An engine list filter matching only this sandbox's objects."""
-        return {"label": [f"org.dockerlab.sandbox={self.sid}"]}
+        return {"label": [f"{labels.SANDBOX}={self.sid}"]}
 
 
 class SandboxImage(models.Model):

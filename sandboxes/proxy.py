@@ -4,7 +4,10 @@ Containers publish their port on 127.0.0.1 only, so this view is the one way
 a browser gets to them. It looks the container up in the caller's sandbox
 (by label), connects to 127.0.0.1 and that container's published port, and
 nothing else: the host and port never come from the request. Another
-learner's container gets the same 404 as a name that never existed.
+learner's container gets the same 404 as a name that never existed. A
+service of the classroom swarm (/sandbox/service/<name>/) is reached the
+same way at one of its running tasks: the node's address and the port its
+engine published, both read from the swarm's manager (see below).
 
 The app's page is served from this site's origin, so the response carries a
 sandboxing Content-Security-Policy (the page gets an opaque origin: its
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import http.client
 import logging
+import random
 import socket
 import threading
 import time
@@ -107,9 +111,11 @@ def _target_path(path: str, query: str) -> str:
     return target
 
 
-def _rewrite_location(location: str, container: str, port: int) -> str | None:
+def _rewrite_location(
+    location: str, container: str, port: int, prefix: str = "/sandbox/app"
+) -> str | None:
     """A redirect from the app, pointed back through the proxy; None if it leaves."""
-    base = f"/sandbox/app/{quote(container)}"
+    base = f"{prefix}/{quote(container)}"
     parts = urlsplit(location)
     if parts.scheme or parts.netloc:
         if parts.scheme not in ("http", "https") or parts.hostname not in (
@@ -158,7 +164,8 @@ def _cut(connection: http.client.HTTPConnection) -> None:
 
 
 def _exchange(
-    port: int, method: str, target: str, body: bytes, headers: dict, deadline: float
+    port: int, method: str, target: str, body: bytes, headers: dict, deadline: float,
+    host: str = "127.0.0.1",
 ) -> Answer:
     """Send the request to 127.0.0.1:port and read the answer, all before `deadline`.
 
@@ -171,7 +178,7 @@ def _exchange(
         if left <= 0:
             raise DeadlineExceeded()
         connection = http.client.HTTPConnection(
-            "127.0.0.1", port, timeout=min(CONNECT_TIMEOUT, left)
+            host, port, timeout=min(CONNECT_TIMEOUT, left)
         )
         watchdog = threading.Timer(left, _cut, (connection,))
         watchdog.daemon = True
@@ -275,12 +282,15 @@ async def _find_port(user, container: str) -> int | HttpResponse:
 
 
 async def _proxy(
-    request: HttpRequest, user, container: str, path: str, held: list[slots.Slot]
+    request: HttpRequest, user, container: str, path: str, held: list[slots.Slot],
+    find=None, prefix: str = "/sandbox/app",
 ) -> HttpResponse:
     deadline = time.monotonic() + settings.DOCKERLAB_PROXY_DEADLINE
-    port = await _find_port(user, container)
-    if isinstance(port, HttpResponse):
-        return port
+    # A container's loopback port, or (for a swarm service) a task's node and port.
+    found = await (find or _find_port)(user, container)
+    if isinstance(found, HttpResponse):
+        return found
+    host, port = found if isinstance(found, tuple) else ("127.0.0.1", found)
 
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -301,13 +311,13 @@ async def _proxy(
         for key, name in _FORWARD.items()
         if request.META.get(key)
     }
-    headers["Host"] = f"127.0.0.1:{port}"
-    headers["X-Forwarded-Prefix"] = f"/sandbox/app/{container}"
+    headers["Host"] = f"{host}:{port}"
+    headers["X-Forwarded-Prefix"] = f"{prefix}/{container}"
     headers["Connection"] = "close"
     target = _target_path(path, request.META.get("QUERY_STRING", ""))
 
     job = _exchanges().submit(
-        _exchange, port, request.method, target, body, headers, deadline
+        _exchange, port, request.method, target, body, headers, deadline, host
     )
     # From here the exchange holds the slots until its thread is done, even
     # if this view gives up on it first.
@@ -342,10 +352,12 @@ async def _proxy(
             f"Is it still starting, or listening on another port than {APP_PORT} "
             "or on 127.0.0.1 instead of 0.0.0.0?",
         )
-    return _response(answer, container, port)
+    return _response(answer, container, port, prefix)
 
 
-def _response(answer: Answer, container: str, port: int) -> HttpResponse:
+def _response(
+    answer: Answer, container: str, port: int, prefix: str = "/sandbox/app"
+) -> HttpResponse:
     """The app's answer as this site sends it on: kept headers, sandboxing CSP."""
     response = HttpResponse(answer.body, status=answer.status)
     for name, value in answer.headers:
@@ -353,7 +365,7 @@ def _response(answer: Answer, container: str, port: int) -> HttpResponse:
             response[name] = value
     location = answer.header("Location")
     if location:
-        rewritten = _rewrite_location(location, container, port)
+        rewritten = _rewrite_location(location, container, port, prefix)
         if rewritten is None:
             return _page(
                 502,
@@ -366,3 +378,53 @@ def _response(answer: Answer, container: str, port: int) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = response.get("Cache-Control", "no-store")
     return response
+
+
+# --- a learner's swarm service -------------------------------------------------------
+# The same proxy for a service of the classroom swarm: the site picks one of
+# the service's running tasks and connects to the node running it, at the
+# port that node's engine published for the task. Both come from the
+# manager (the node address checked against the swarm's own), found among
+# the caller's own services only; another learner's service is the same
+# 404 as one that never existed. Each request may reach another task.
+
+
+async def _find_task_endpoint(user, service: str) -> tuple[str, int] | HttpResponse:
+    from orchestration.services import learner  # deferred: orchestration imports sandboxes
+
+    try:
+        sandbox = await sync_to_async(services.sandbox_for)(user)
+        _, reachable = await workers.engine(user.pk, learner.endpoints, sandbox, service)
+    except (services.NotInSandbox, services.InvalidName):
+        return _page(404, "No such service", f"There is no service {service!r} in your sandbox.")
+    except services.SandboxError as exc:
+        return _page(503 if exc.code == "swarm_unavailable" else 502,
+                     "The service cannot be reached", exc.message)
+    if not reachable:
+        return _page(
+            502,
+            "The service is not running",
+            f"The service {service!r} has no running task that publishes a port: "
+            "create it with -p (like -p 8080:5002), wait for a task to run, and try again.",
+        )
+    host, port, _task = random.choice(reachable)
+    return host, port
+
+
+@csrf_exempt
+@login_required
+async def service_proxy(request: HttpRequest, service: str, path: str = "") -> HttpResponse:
+    if request.method not in METHODS:
+        return _page(405, "Method not allowed", f"The proxy does not pass on {request.method}.")
+    user = await request.auser()
+    held = _slots(user.pk)
+    if isinstance(held, HttpResponse):
+        return held
+    try:
+        return await _proxy(
+            request, user, service, path, held, find=_find_task_endpoint,
+            prefix="/sandbox/service",
+        )
+    finally:
+        for slot in held:
+            slot.release()

@@ -8,7 +8,7 @@ Pieces usable (and tested) on their own:
 - OutboundQueue is a socket's bounded, ordered outbox: control frames and
   output lines go in, batched "output" frames come out. When the client falls
   behind it drops lines and says how many, instead of growing.
-- StreamPump reads one blocking iterator (a build, push, pull or compose up)
+- StreamPump reads one blocking iterator (a build, push, pull, compose up or exec)
   in its own thread and hands what it reads to the event loop. Stopping it
   closes the stream, which is what unblocks a read that waits on the engine.
   Log follows need no thread: they are shared and read on the loop
@@ -617,6 +617,25 @@ class BuildRelay:
         return frame
 
 
+class LogRelay:
+    """Turn a stream's raw byte chunks into lines, in the reader thread (an
+    exec's output, or a socket's own follow of logs since a time)."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.assembler = LineAssembler()
+
+    def __call__(self, chunk: Any) -> list[Emit]:
+        if not isinstance(chunk, (bytes, str)):
+            return []
+        lines = self.assembler.feed(chunk)
+        return [("lines", lines)] if lines else []
+
+    def tail(self) -> list[Emit]:
+        lines = self.assembler.flush()
+        return [("lines", lines)] if lines else []
+
+
 class LogSink:
     """One socket's end of a shared log follow (sandboxes.follows).
 
@@ -640,6 +659,7 @@ class LogSink:
         self.container = container
         self.ref = ref
         self.ended = False
+        self.exit_code: int | None = None  # set by end(): the stopped container's
         self._on_end = on_end
 
     def start(self) -> None:
@@ -653,16 +673,22 @@ class LogSink:
     def skipped(self, count: int) -> None:
         self.out.skip(self.stream, count)
 
+    def end_fields(self, frame: dict) -> dict:
+        """More fields for the "logs.end" frame (a subclass's say)."""
+        return {}
+
     def end(self, exit_code: int | None = None, error: str | None = None) -> None:
         """The last frame: with the exit code of a container that stopped, or why it broke."""
         if self.ended:
             return
         self.ended = True
+        self.exit_code = None if error is not None else exit_code
         frame: dict = {"type": "logs.end", "stream": self.stream, "container": self.container}
         if error is not None:
             frame["error"] = error
         elif exit_code is not None:
             frame["exit_code"] = exit_code
+        frame.update(self.end_fields(frame))
         self.out.frame(frame)
         if self._on_end is not None:
             self._on_end()

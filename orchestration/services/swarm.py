@@ -32,6 +32,7 @@ Say = Callable[[str], None]
 ENGINE_WAIT_S = 60  # a node's engine answering after its container starts
 SETTLE_WAIT_S = 20  # a node reconnecting to its swarm after a restart
 READY_WAIT_S = 90  # every node Ready in the manager's list
+JOIN_WAIT_S = 60  # the manager's swarm port accepting joins after `init`
 NODE_ROLE = "swarmnode"
 
 
@@ -166,18 +167,38 @@ def _join(worker, manager, token: str, members: set[str], say: Say) -> str:
     info = _settled(wapi)
     if info.get("LocalNodeState") == "active" and info.get("NodeID") in members:
         return info["NodeID"]
-    with client.translate_errors():
-        if info.get("LocalNodeState") != "inactive":
-            # A member of a swarm that is gone (the manager's state was lost).
-            wapi.leave_swarm(force=True)
-        wapi.join_swarm(
-            [f"{manager.ip}:{topo_mod.SWARM_PORT}"],
-            token,
-            listen_addr=f"{worker.ip}:{topo_mod.SWARM_PORT}",
-            advertise_addr=worker.ip,
-        )
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while True:
+        try:
+            with client.translate_errors():
+                if info.get("LocalNodeState") != "inactive":
+                    # A member of a swarm that is gone (the manager's state was
+                    # lost), or a join that failed half-way.
+                    wapi.leave_swarm(force=True)
+                wapi.join_swarm(
+                    [f"{manager.ip}:{topo_mod.SWARM_PORT}"],
+                    token,
+                    listen_addr=f"{worker.ip}:{topo_mod.SWARM_PORT}",
+                    advertise_addr=worker.ip,
+                )
+            break
+        except SwarmError:
+            raise
+        except client.EngineError as exc:
+            # Just after `init` the manager may not listen on its swarm port
+            # yet (a busy machine): the join is refused, and worth another try.
+            if not _manager_not_listening(str(exc)) or time.monotonic() >= deadline:
+                raise
+            say(f"{worker.hostname}: the manager is not accepting joins yet; trying again")
+            time.sleep(1.0)
+            info = _settled(wapi)
     say(f"{worker.hostname}: joined the swarm")
     return _swarm_info(wapi).get("NodeID")
+
+
+def _manager_not_listening(message: str) -> bool:
+    lowered = message.lower()
+    return "connection refused" in lowered or "unavailable" in lowered or "timeout" in lowered
 
 
 def _forget_departed(mapi, live: set[str], say: Say) -> None:

@@ -2,6 +2,10 @@
 
 Without database settings it only greets. With MYSQL_HOST (and MYSQL_USER,
 MYSQL_PASSWORD, MYSQL_DATABASE) it counts visits in MariaDB/MySQL.
+
+Its compiled part, greet.c, gives each container a short fingerprint. The
+Dockerfiles compile it to greet.so; an image built without it still answers,
+and says what is missing.
 """
 
 import logging
@@ -11,6 +15,14 @@ import sys
 
 import pymysql
 from flask import Flask
+
+try:
+    import greet  # greet.so, compiled from greet.c by the Dockerfile
+except ImportError:
+    greet = None
+
+# The first words of every page: change them, rebuild the image, run it again.
+GREETING = "Hello from Docker!"
 
 app = Flask(__name__)
 
@@ -52,9 +64,17 @@ def text(body, status=200):
     return body, status, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+def compiled_line(hostname):
+    if greet is None:
+        return "No compiled part in this image: greet.so was not built into it.\n"
+    fingerprint = greet.fingerprint(hostname)
+    return f"Its fingerprint, from the compiled part (greet.c): {fingerprint:08x}\n"
+
+
 @app.route("/")
 def hello():
-    greeting = f"Hello from Docker! This is container {socket.gethostname()}.\n"
+    hostname = socket.gethostname()
+    greeting = f"{GREETING} This is container {hostname}.\n" + compiled_line(hostname)
     settings = db_settings()
     if settings is None:
         return text(greeting)

@@ -31,12 +31,13 @@ from django.conf import settings
 
 from engine import client
 from sandboxes.errors import SandboxError
+from sandboxes import labels
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 
 log = logging.getLogger(__name__)
 
-SANDBOX_LABEL = "org.dockerlab.sandbox"
+SANDBOX_LABEL = labels.SANDBOX
 MESSAGE = "The lab is full right now: try again in a few minutes."
 # Derived budgets: a share of the engine's memory, containers per CPU, and
 # networks kept free in the address pools for everyone else.
@@ -156,4 +157,17 @@ def admit(sandbox: Sandbox, *, building: bool = False) -> None:
     )
     if reason is not None:
         log.warning("lab full, refusing sandbox %s: %s", sandbox.sid, reason)
+        raise LabFull(reason)
+
+
+def admit_network(sandbox: Sandbox) -> None:
+    """Raise LabFull if the engine's address pools have no room for one more network.
+
+    Each network a learner creates takes a pool, like the sandbox's own.
+    """
+    limit = budget().networks
+    now = usage(sandbox).networks
+    if now + 1 > limit:
+        reason = f"networks: {now} of {limit}"
+        log.warning("lab full, refusing a network to sandbox %s: %s", sandbox.sid, reason)
         raise LabFull(reason)

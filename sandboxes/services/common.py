@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,15 +24,69 @@ from sandboxes.models import Sandbox
 log = logging.getLogger(__name__)
 
 # Engine calls that must not interleave for one sandbox (network creation,
-# the container quota check) take this sandbox's lock. It only serialises
-# within one process; the engine's own name checks catch the rest.
-_locks: dict[str, threading.RLock] = {}
+# the container quota check) take this sandbox's lock.
+
+
+class SandboxLock:
+    """One sandbox's lock: held by one thread of one server process at a time.
+
+    A re-entrant thread lock orders this process's threads (a service holding
+    it may call another that takes it). The outermost holder also takes an
+    exclusive flock on var/sandbox-locks/<sid>, which orders the server
+    processes sharing this machine's var directory (`make run-multi`, the
+    compose deployment): without it a learner's two tabs, served by two
+    processes, could both pass the container quota check. The kernel drops
+    the flock if the process dies. Lock files are never removed: a file
+    removed while another process waits on it would let two holders in.
+    """
+
+    def __init__(self, sid: str):
+        self.sid = naming.check_sid(sid)
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                self._fd = self._lock_file()
+            self._depth += 1
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._thread_lock.release()
+
+    def _lock_file(self) -> int:
+        folder = Path(settings.VAR_DIR) / "sandbox-locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / self.sid, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+_locks: dict[str, SandboxLock] = {}
 _locks_guard = threading.Lock()
 
 
-def sandbox_lock(sandbox: Sandbox) -> threading.RLock:
+def sandbox_lock(sandbox: Sandbox) -> SandboxLock:
     with _locks_guard:
-        return _locks.setdefault(sandbox.sid, threading.RLock())
+        lock = _locks.get(sandbox.sid)
+        if lock is None:
+            lock = _locks[sandbox.sid] = SandboxLock(sandbox.sid)
+        return lock
 
 
 def sandbox_for(user) -> Sandbox:
@@ -83,29 +141,66 @@ def engine_call(
         raise SandboxError(shown(exc.message), code="engine_error") from exc
 
 
+# The host guard that scripts/engine-up.sh installs refuses traffic from
+# interfaces called dl-* to the host itself, so every sandbox network names
+# its bridge so: dl-<sid> is 13 characters, under the kernel's limit of 15.
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def bridge_name(sandbox: Sandbox) -> str:
+    """The host interface of the sandbox's bridge network."""
+    return f"dl-{sandbox.sid}"
+
+
 def ensure_network(sandbox: Sandbox) -> str:
-    """The sandbox's own bridge network, created if missing; returns its name."""
+    """The sandbox's own bridge network, created if missing; returns its name.
+
+    A network made before bridges were named (so outside the host guard) is
+    made again while the sandbox has no container; until then it is kept,
+    and the last container's removal drops it anyway (drop_idle_network).
+    """
     name = sandbox.network
     with sandbox_lock(sandbox), engine_call(sandbox):
         api = client.api()
         for net in api.networks(names=[name]):
-            if net.get("Name") == name:
-                if (net.get("Labels") or {}).get(
-                    "org.dockerlab.sandbox"
-                ) != sandbox.sid:
-                    raise SandboxError(
-                        f"A network called {name} exists but is not this sandbox's.",
-                        code="conflict",
-                    )
+            if net.get("Name") != name:
+                continue
+            if (net.get("Labels") or {}).get("org.dockerlab.sandbox") != sandbox.sid:
+                raise SandboxError(
+                    f"A network called {name} exists but is not this sandbox's.",
+                    code="conflict",
+                )
+            if (net.get("Options") or {}).get(BRIDGE_NAME_OPTION) == bridge_name(
+                sandbox
+            ) or not _replaceable(api, sandbox, net):
                 return name
         try:
             with client.translate_errors():
                 api.create_network(
-                    name, driver="bridge", labels=sandbox.labels(), check_duplicate=True
+                    name,
+                    driver="bridge",
+                    labels=sandbox.labels(),
+                    options={BRIDGE_NAME_OPTION: bridge_name(sandbox)},
+                    check_duplicate=True,
                 )
         except client.Conflict:
             pass  # created meanwhile by another process: fine
     return name
+
+
+def _replaceable(api, sandbox: Sandbox, net: dict) -> bool:
+    """Remove an unguarded network of the sandbox if no container holds it."""
+    if api.containers(all=True, filters=sandbox.label_filter()):
+        log.info("sandbox %s keeps its unnamed bridge while in use", sandbox.sid)
+        return False
+    try:
+        with client.translate_errors():
+            api.remove_network(net["Id"])
+    except client.NotFound:
+        return True  # gone meanwhile: make the new one
+    except client.Conflict:
+        return False
+    return True
 
 
 def drop_idle_network(sandbox: Sandbox) -> bool:

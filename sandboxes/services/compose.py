@@ -31,9 +31,10 @@ import yaml
 from django.conf import settings
 
 from engine import client
-from sandboxes import naming
+from sandboxes import labels, naming
 from sandboxes.errors import BadRequest, NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
+from sandboxes.services import disk
 from sandboxes.services.builds import build_image, sample_dir
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import (
@@ -45,9 +46,9 @@ from sandboxes.services.containers import (
 )
 from sandboxes.services.images import runnable_image
 
-PROJECT_LABEL = "org.dockerlab.compose.project"
-SERVICE_LABEL = "org.dockerlab.compose.service"
-CONFIG_LABEL = "org.dockerlab.compose.config"
+PROJECT_LABEL = labels.COMPOSE_PROJECT
+SERVICE_LABEL = labels.COMPOSE_SERVICE
+CONFIG_LABEL = labels.COMPOSE_CONFIG
 SERVICE_KEYS = {
     "image", "build", "ports", "environment", "depends_on", "healthcheck", "volumes", "command",
 }
@@ -500,7 +501,12 @@ class ComposeUp:
                 if (volume.get("Labels") or {}).get("org.dockerlab.sandbox") != self.sandbox.sid:
                     raise SandboxError("That volume exists but is not this sandbox's.", code="conflict")
                 return " Exists"
-            api.create_volume(name=engine_name, driver="local", labels=labels)
+            api.create_volume(
+                name=engine_name,
+                driver="local",
+                labels=labels,
+                driver_opts=disk.volume_driver_opts(),
+            )
         return " Created"
 
     def _build(self, service: Service) -> Iterator[dict]:

@@ -20,11 +20,10 @@ from sandboxes.errors import (
     SandboxError,
 )
 from sandboxes.models import Sandbox
-from sandboxes.services import capacity
+from sandboxes.services import capacity, disk, networks
 from sandboxes.services.common import (
     drop_idle_network,
     engine_call,
-    ensure_network,
     sandbox_lock,
 )
 from sandboxes.services.images import (
@@ -161,8 +160,11 @@ def _mounts(
 
     The image's own VOLUME paths get anonymous volumes made here rather than
     by the engine, so they carry the sandbox's labels like everything else
-    (the reaper finds them; removing the container removes them).
+    (the reaper finds them; removing the container removes them) and a size
+    where the engine has quotas. A sandbox over its disk limit gets no new
+    container and no new volume.
     """
+    disk.check_room(sandbox)
     mounts = []
     targets = set()
     for source, target in (volumes or {}).items():
@@ -176,7 +178,14 @@ def _mounts(
         config = client.api().inspect_image(engine_ref).get("Config") or {}
     for target in sorted(config.get("Volumes") or {}):
         if target not in targets:
-            mounts.append(client.volume_mount(target, None, labels=sandbox.labels()))
+            mounts.append(
+                client.volume_mount(
+                    target,
+                    None,
+                    labels=sandbox.labels(),
+                    driver_opts=disk.volume_driver_opts(),
+                )
+            )
     return mounts or None
 
 
@@ -204,6 +213,8 @@ def _host_config(
         cap_add=CAP_ADD,
         port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
         mounts=mounts,
+        # The writable layer's size, where the engine has quotas.
+        storage_opt=disk.container_storage_opt(),
         network_mode=network,
         restart_policy={"Name": "no"},
     )
@@ -244,6 +255,7 @@ def run_container(
     labels: dict[str, str] | None = None,
     volumes: dict[str, str] | None = None,
     healthcheck: dict | None = None,
+    network: str | None = None,
 ) -> dict:
     """Create and start a container from the learner's image (or a lesson image).
 
@@ -256,6 +268,10 @@ def run_container(
     `labels` more labels (the sandbox's own always win), `volumes` maps the
     engine names of the sandbox's own named volumes to container paths, and
     `healthcheck` is the engine's health check.
+
+    `network` is `docker run --network`: None or `bridge` is the sandbox's
+    own network, `none` no network at all (nothing can be published), any
+    other name one of the sandbox's networks (services.networks).
     """
     if port is not None and (
         not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535
@@ -269,8 +285,13 @@ def run_container(
     engine_name = naming.engine_container(sandbox.sid, name)
     mounts = _mounts(sandbox, engine_ref, volumes)
     capacity.admit(sandbox)
+    if network == "none" and port is not None:
+        raise BadRequest(
+            "A container with --network none has no network to publish a port on: "
+            "leave out -p."
+        )
     with sandbox_lock(sandbox):
-        network = ensure_network(sandbox)
+        network = networks.run_network(sandbox, network)
         limit = settings.DOCKERLAB_MAX_CONTAINERS
         if len(own_containers(sandbox)) >= limit:
             raise QuotaExceeded(
@@ -290,7 +311,9 @@ def run_container(
                 host_config=_host_config(api, sandbox, network, port, mounts),
                 # Inside the sandbox network the container answers to the
                 # learner's name (`web`, `db`), as it would on their own machine.
-                networking_config=api.create_networking_config(
+                networking_config=None
+                if network == "none"
+                else api.create_networking_config(
                     {network: api.create_endpoint_config(aliases=[name, *aliases])}
                 ),
                 detach=True,
@@ -313,6 +336,23 @@ def stop_container(sandbox: Sandbox, container: str, timeout: int = 5) -> dict:
     found = find_container(sandbox, container)
     with engine_call(sandbox):
         client.api().stop(found["Id"], timeout=timeout)
+    return container_view(sandbox, find_container(sandbox, found["Id"]))
+
+
+def start_container(sandbox: Sandbox, container: str) -> dict:
+    """`docker start NAME`: start a stopped container again (its writable layer kept)."""
+    found = find_container(sandbox, container)
+    capacity.admit(sandbox)
+    with engine_call(sandbox):
+        client.api().start(found["Id"])
+    return container_view(sandbox, find_container(sandbox, found["Id"]))
+
+
+def restart_container(sandbox: Sandbox, container: str, timeout: int = 5) -> dict:
+    """`docker restart NAME`: stop (SIGTERM, then SIGKILL after `timeout` s) and start again."""
+    found = find_container(sandbox, container)
+    with engine_call(sandbox):
+        client.api().restart(found["Id"], timeout=timeout)
     return container_view(sandbox, find_container(sandbox, found["Id"]))
 
 
@@ -453,6 +493,38 @@ def remove_volume(sandbox: Sandbox, volume: str) -> dict:
     with engine_call(sandbox):
         client.api().remove_volume(found[0]["Name"])
     return {"removed": volume}
+
+
+_ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
+
+
+def anonymous(volume_name: str) -> bool:
+    """Whether an engine volume name is an anonymous volume's (64 hex digits, no name given)."""
+    return bool(_ANONYMOUS.match(volume_name))
+
+
+def prune_volumes(sandbox: Sandbox, all_volumes: bool = False) -> dict:
+    """`docker volume prune [-a]` as Docker Engine 23 and later do it.
+
+    Only volumes no container uses go, and of those only anonymous ones
+    unless `all_volumes`: a named volume such as `flaskapp_db-data` survives
+    a plain prune. (The lab's engine may be older, whose own prune removed
+    named volumes too; this is done here volume by volume, so the lab
+    behaves like a current Docker.)
+    """
+    users = _volume_users(sandbox, own_containers(sandbox))
+    removed = []
+    with engine_call(sandbox):
+        api = client.api()
+        for volume in own_volumes(sandbox):
+            name = volume["Name"]
+            if users.get(name) or not (all_volumes or anonymous(name)):
+                continue
+            with contextlib.suppress(client.NotFound, client.Conflict):
+                with client.translate_errors():
+                    api.remove_volume(name)
+                removed.append(naming.strip(sandbox.sid, name))
+    return {"volumes": sorted(removed)}
 
 
 def prune(sandbox: Sandbox) -> dict:

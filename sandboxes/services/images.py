@@ -18,6 +18,7 @@ from engine import images as lesson_images
 from sandboxes import naming
 from sandboxes.errors import InvalidName, NotInSandbox, QuotaExceeded
 from sandboxes.models import Sandbox, SandboxImage
+from sandboxes.services import disk
 from sandboxes.services.common import engine_call
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,9 @@ def remove_image(sandbox: Sandbox, image: str) -> dict:
 
 
 def check_tag_room(sandbox: Sandbox, ref: str) -> None:
-    """Refuse a new tag `ref` once the sandbox holds as many tags as it may."""
+    """Refuse a new tag `ref` once the sandbox holds as many tags as it may,
+    and any new image while it is over its disk limit."""
+    disk.check_room(sandbox)
     limit = settings.DOCKERLAB_MAX_IMAGES
     tags = {tag for image in own_images(sandbox) for tag in learner_tags(sandbox, image)}
     if ref not in tags and len(tags) >= limit:

@@ -15,22 +15,27 @@ deployment's containers, ends a follow the engine left open; and as events
 can be lost (the stream breaks, the engine restarts), every RECONCILE_EVERY
 seconds one list of this deployment's running containers is compared with
 the followed ones.
+
+`follow_logs` is the blocking follow (a thread watches the container's
+state), kept for callers that already run in a thread: the lesson runner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from engine import client
 from sandboxes import naming
-from sandboxes.errors import NotInSandbox
-from sandboxes.follows import FollowHub, Sink, State, Subscription
+from sandboxes.errors import NotInSandbox, SandboxError
+from sandboxes.follows import RESUMED, FollowHub, Sink, State, Subscription
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 from sandboxes.services.containers import find_container
@@ -213,3 +218,142 @@ def hub() -> FollowHub:
     if found is None:
         found = _hubs[loop] = FollowHub(EngineSource(), watcher=watch_exits)
     return found
+
+
+# --- a blocking follow, for callers in a thread of their own -------------------
+#
+# The lesson runner (sandboxes.runner) reads a finished container's output, or
+# a running one's for a few seconds, from a worker thread; sockets use the
+# shared follows above instead.
+
+# How often the watcher looks whether a followed container still runs, and
+# how long it then lets the engine finish sending before it cuts the stream.
+WATCH_INTERVAL = 1.0
+EXIT_GRACE = 2.0
+# A follow that keeps ending is given up after this many restarts in a minute.
+MAX_REOPENS_PER_MINUTE = 5
+_RESUMED_LINE = (RESUMED + "\n").encode()
+
+
+class LogStream:
+    """Raw output chunks (bytes, stdout and stderr interleaved, not line-aligned).
+
+    The engine's follow can stay open after its container has exited, so a
+    watcher thread checks the container's state and closes the stream once it
+    has stopped. `close()` is safe from any thread and ends iteration promptly.
+    """
+
+    def __init__(self, sandbox: Sandbox, container_id: str, name: str, stream):
+        self.sandbox = sandbox
+        self.container_id = container_id
+        self.container = name
+        self._stream = stream
+        self._lock = threading.Lock()  # guards swapping _stream against close()
+        self._closed = threading.Event()
+        self._reopened: list[float] = []
+        # The container's exit code, once a look at its state found it stopped.
+        self.exit_code: int | None = None
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"logs-watch-{name}", daemon=True
+        )
+        self._watcher.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            stream = self._stream
+        try:
+            stream.close()
+        except Exception:  # already closed by the engine, or mid-teardown
+            log.debug("closing a log stream failed", exc_info=True)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while True:
+                yield from self._chunks(self._stream)
+                # The engine's follow can end while the container still runs
+                # (seen when its log file rotates under a flood): follow again.
+                if self.closed or not self._running() or not self._reopen():
+                    return
+                yield _RESUMED_LINE
+        finally:
+            self.close()
+
+    def _chunks(self, stream) -> Iterator[bytes]:
+        try:
+            for chunk in stream:
+                if self.closed:
+                    return
+                yield chunk
+        except Exception:
+            if not self.closed:
+                log.info(
+                    "log stream for %s ended with an error",
+                    self.container,
+                    exc_info=True,
+                )
+
+    def _reopen(self) -> bool:
+        now = time.monotonic()
+        self._reopened = [t for t in self._reopened if now - t < 60] + [now]
+        if len(self._reopened) > MAX_REOPENS_PER_MINUTE:
+            return False
+        try:
+            with engine_call(self.sandbox):
+                stream = client.follow_log_chunks(self.container_id, tail=0)
+        except SandboxError:
+            return False
+        with self._lock:
+            if not self._closed.is_set():
+                self._stream = stream
+                return True
+        stream.close()  # closed meanwhile: nobody reads this one
+        return False
+
+    def _running(self) -> bool:
+        try:
+            with engine_call(self.sandbox):
+                state = (
+                    client.api().inspect_container(self.container_id).get("State") or {}
+                )
+        except SandboxError:
+            return False
+        if state.get("Running"):
+            return True
+        if isinstance(state.get("ExitCode"), int):
+            self.exit_code = state["ExitCode"]
+        return False
+
+    def _watch(self) -> None:
+        while not self._closed.wait(WATCH_INTERVAL):
+            if not self._running():
+                if not self._closed.wait(EXIT_GRACE):
+                    self.close()
+                return
+
+
+def follow_logs(
+    sandbox: Sandbox, container: str, tail: int = 100, since: int | None = None
+) -> LogStream:
+    """Start following a sandbox container's output (the last `tail` lines first).
+
+    `since`, a UNIX time, leaves out what was logged before it (`--since`).
+    """
+    if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
+        tail = 100
+    found = find_container(sandbox, container)
+    name = next((n.lstrip("/") for n in found.get("Names") or []), found["Id"][:12])
+    with engine_call(sandbox):
+        stream = client.follow_log_chunks(found["Id"], tail=min(tail, 10_000), since=since)
+    return LogStream(
+        sandbox,
+        found["Id"],
+        naming.learner_container(sandbox.sid, name) or name,
+        stream,
+    )

@@ -41,6 +41,21 @@ def sample_compose() -> str:
         return ""
 
 
+@register.simple_tag
+def sample_app() -> str:
+    """The sample app's app.py, as the app.py editor starts from it."""
+    try:
+        return (sample_dir() / "app.py").read_text()
+    except OSError:
+        return ""
+
+
+@register.simple_tag
+def timing_image() -> str:
+    """The lesson image the start timing runs (sandboxes.services.timing)."""
+    return configured().get("python", OFFICIAL["python"])
+
+
 @register.inclusion_tag("sandboxes/_kit_notice.html")
 def kit_notice() -> dict:
     """A line saying which lesson images here are the classroom kit's own builds."""

@@ -1,4 +1,5 @@
-// Lesson pages: copy buttons on code blocks and quiz answers checked in place.
+// Lesson pages: copy buttons on code blocks and quiz answers checked in place
+// (kept by the server for signed-in learners, whose score is shown).
 (function () {
   "use strict";
 
@@ -68,6 +69,12 @@
     }
   }
 
+  function showScore(score) {
+    var line = document.querySelector("[data-quiz-score]");
+    if (!line || !score) { return; }
+    line.textContent = "Your score: " + score.correct + " of " + score.questions + " correct.";
+  }
+
   function setUpQuiz(root) {
     root.querySelectorAll("form.quiz-question").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -91,7 +98,10 @@
           .then(function (result) {
             if (!result.ok) {
               showFeedback(form, "bad", result.body.error || "That answer could not be checked.");
-            } else if (result.body.correct) {
+              return;
+            }
+            showScore(result.body.score);
+            if (result.body.correct) {
               showFeedback(form, "ok", "Correct.", result.body.explanation);
             } else {
               showFeedback(form, "bad", "Not quite.", result.body.explanation);
@@ -112,6 +122,11 @@
     return lab.querySelector('[data-lab-do="' + action + '"]');
   }
 
+  function labBeside() {
+    var side = document.querySelector(".lesson-side");
+    return !!side && getComputedStyle(side).position === "sticky";
+  }
+
   function setUpStepLinks(root) {
     // A step that names one of this page's lab actions points at its control.
     if (!document.getElementById("lab")) { return; }
@@ -124,8 +139,15 @@
       link.href = "#lab";
       link.className = "step-lab-link";
       link.textContent = "Do this in the lab";
-      link.addEventListener("click", function () {
+      link.addEventListener("click", function (event) {
         var control = labControl(action);
+        if (control && labBeside()) {
+          // The lab is already in sight beside the steps: keep the learner's
+          // place in the text, bring the control into view in the lab column.
+          event.preventDefault();
+          history.replaceState(null, "", "#lab");
+          control.scrollIntoView({ block: "nearest" });
+        }
         if (control) {
           control.classList.add("lab-highlight");
           setTimeout(function () { control.classList.remove("lab-highlight"); }, 2000);

@@ -63,3 +63,13 @@ def open_app(page, url: str, timeout: float = 60.0, while_waiting: str | None = 
             assert while_waiting in body, body
         assert time.monotonic() < deadline, f"{url} did not answer 200 within {timeout:.0f} s"
         tab.wait_for_timeout(500)
+
+
+def try_line(page, line: str, timeout: float = 60_000, state: str = "ok"):
+    """Click a lesson's `Try: <line>` button; wait for the block's state; return its output."""
+    button = page.get_by_role("button", name=f"Try: {line}", exact=True).last  # the step's own
+    expect(button).to_be_enabled()
+    button.click()
+    box = button.locator("xpath=ancestor::*[@data-lab-lines]")
+    expect(box).to_have_attribute("data-line-state", state, timeout=timeout)
+    return box.locator("[data-lab-line-output]")

@@ -29,20 +29,29 @@ def test_a_lessons_docker_run_line_runs_in_the_sandbox_and_cleans_up_after_itsel
     else:
         expect(notice).to_have_count(0)
 
-    # The step's `docker run --rm python:3.12-slim python --version` is offered as is.
-    try_it = page.locator(".step [data-lab-try]").first
-    expect(try_it).to_have_text("Try: python --version")
+    # The step's `docker run --rm python:3.12-slim python --version` is offered as is;
+    # its output and exit code show under the block.
+    line = "docker run --rm python:3.12-slim python --version"
+    try_it = page.locator('.step [data-lab-try="run"]').first
+    expect(try_it).to_have_text("Try: " + line)
+    expect(try_it).to_be_enabled()
     try_it.click()
-    output = panel.locator("[data-lab-pane=command]")
-    expect(output).to_contain_text("$ docker run --rm python:3.12-slim python --version")
+    box = try_it.locator("xpath=ancestor::*[@data-lab-lines]")
+    output = box.locator("[data-lab-line-output]")
+    expect(output).to_contain_text("$ " + line)
     expect(output).to_contain_text(re.compile(r"Python 3\.\d+"), timeout=60_000)
-    expect(panel).to_have_attribute("data-command-exit", "0", timeout=30_000)
-    expect(output).to_contain_text("Exited with code 0")
-    expect(output).to_contain_text("(--rm)", timeout=30_000)
+    expect(box).to_have_attribute("data-line-state", "ok", timeout=30_000)
+    expect(box).to_have_attribute("data-line-exit", "0")
+    expect(output).to_contain_text("Exited with code 0. Removed it (--rm).")
     assert sandbox_objects(sid)["containers"] == []
     expect(page.locator('.step[data-lab-action="command"]').first).to_have_class(
         re.compile("lab-done")
     )
+
+    # A line the lab cannot do says so instead of offering a button.
+    host_only = page.locator('[data-lab-host-only="host_only"]').first
+    expect(host_only).to_contain_text("On your own machine:")
+    expect(host_only).to_contain_text("docker info")
 
 
 def test_a_typed_command_that_fails_shows_its_output_and_exit_code(page, sandboxes_made):

@@ -12,7 +12,7 @@ from tests.browser.learners import connected, open_app, sandbox_objects, sign_up
 pytestmark = pytest.mark.browser
 
 
-def test_the_lessons_two_docker_run_lines_give_an_app_that_counts_visits(
+def test_the_lessons_network_and_run_lines_give_an_app_that_counts_visits_by_name(
     page, live_server, sandboxes_made
 ):
     sign_up(page, "/lessons/networking/")
@@ -22,21 +22,35 @@ def test_the_lessons_two_docker_run_lines_give_an_app_that_counts_visits(
     panel.get_by_role("button", name="Build", exact=True).click()
     expect(panel).to_have_attribute("data-build-result", "ok", timeout=180_000)
 
-    tries = page.locator('.step [data-lab-try="command"]')
-    expect(tries).to_have_count(2)
-    expect(tries.nth(0)).to_have_text("Try: run db (mariadb:11)")
-    expect(tries.nth(1)).to_have_text("Try: run web (flask-app)")
-    output = panel.locator("[data-lab-pane=command]")
+    # The steps' lines, as the server marked them: a network, then the two runs.
+    tries = page.locator(".step [data-lab-try]")
+    expect(tries).to_have_count(6)
+    expect(tries.nth(4)).to_have_text("Try: docker rm -f web db")
+    expect(tries.nth(5)).to_have_text("Try: docker network rm flask-net")
+    expect(tries.nth(0)).to_have_text("Try: docker network ls")
+    expect(tries.nth(1)).to_have_text("Try: docker network create flask-net")
+    expect(tries.nth(2)).to_have_attribute("data-lab-try", "run")
+    expect(tries.nth(2)).to_contain_text("--name db --network flask-net")
+    expect(tries.nth(3)).to_contain_text("--name web --network flask-net")
 
-    tries.nth(0).click()
-    expect(output).to_contain_text("--name db -e MARIADB_ROOT_PASSWORD=root-secret")
-    expect(output).to_contain_text("--network flask-net")
-    expect(panel.locator("[data-lab-container-state]")).to_have_text(re.compile("Up"))
+    def attempt(button):
+        expect(button).to_be_enabled()
+        button.click()
+        box = button.locator("xpath=ancestor::*[@data-lab-lines]")
+        expect(box).to_have_attribute("data-line-state", "ok", timeout=60_000)
+        return box.locator("[data-lab-line-output]")
 
-    tries.nth(1).click()
-    expect(output).to_contain_text("-e MYSQL_HOST=db")
+    attempt(tries.nth(1))
+    output = attempt(tries.nth(0))
+    expect(output).to_contain_text(re.compile(r"flask-net\s+bridge"), use_inner_text=True)
+    for name in ("bridge", "host", "none"):
+        expect(output).to_contain_text(re.compile(rf"^{name}\s", re.MULTILINE), use_inner_text=True)
+
+    output = attempt(tries.nth(2))
+    expect(output).to_contain_text("db: ")
+    output = attempt(tries.nth(3))
+    expect(output).to_contain_text("web: ")
     expect(panel.locator("[data-lab-container-name]")).to_have_text("web")
-    expect(output).to_contain_text("Running on", timeout=30_000)
     open_link = panel.locator("[data-lab-open]")
     expect(open_link).to_have_attribute("href", "/sandbox/app/web/")
 
@@ -51,3 +65,9 @@ def test_the_lessons_two_docker_run_lines_give_an_app_that_counts_visits(
     assert running == {f"/dl-{sid}-db", f"/dl-{sid}-web"}
     db_ports = [c["Ports"] for c in sandbox_objects(sid)["running"] if c["Names"][0].endswith("-db")]
     assert all(not p.get("PublicPort") for ports in db_ports for p in ports)
+
+    # The clean-up step's two lines leave nothing of the pair behind.
+    attempt(tries.nth(4))
+    attempt(tries.nth(5))
+    assert sandbox_objects(sid)["containers"] == []
+    assert not [n for n in sandbox_objects(sid)["networks"] if n["Name"].endswith("flask-net")]

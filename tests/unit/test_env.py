@@ -91,18 +91,6 @@ def test_the_proxy_ssl_header_becomes_djangos_setting(monkeypatch):
         env.proxy_ssl_header("X_PROXY", "")
 
 
-def test_the_cache_is_local_memory_unless_a_shared_one_is_named(monkeypatch):
-    assert env.cache_config("X_CACHE", "")["BACKEND"].endswith("LocMemCache")
-    monkeypatch.setenv("X_CACHE", "redis://cache:6379/0")
-    assert env.cache_config("X_CACHE", "") == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://cache:6379/0",
-    }
-    monkeypatch.setenv("X_CACHE", "memcached://x")
-    with pytest.raises(ImproperlyConfigured, match="X_CACHE"):
-        env.cache_config("X_CACHE", "")
-
-
 def test_security_settings_are_off_for_a_loopback_run_and_on_behind_tls(monkeypatch):
     import importlib
 
@@ -124,3 +112,11 @@ def test_security_settings_are_off_for_a_loopback_run_and_on_behind_tls(monkeypa
     finally:
         monkeypatch.undo()
         importlib.reload(site)
+
+
+def test_a_choice_is_one_of_its_values(monkeypatch):
+    monkeypatch.setenv("X_CHOICE", " None ")
+    assert env.env_choice("X_CHOICE", "default", ("none", "default")) == "none"
+    monkeypatch.setenv("X_CHOICE", "host")
+    with pytest.raises(ImproperlyConfigured, match="X_CHOICE must be one of none, default"):
+        env.env_choice("X_CHOICE", "default", ("none", "default"))

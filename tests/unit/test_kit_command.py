@@ -100,3 +100,14 @@ def test_from_the_shell_an_unreachable_engine_exits_1_without_a_traceback(tmp_pa
     assert proc.returncode == 1
     assert "not reachable" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_check_reports_the_full_python_image_for_the_multistage_lesson(image_states, settings):
+    settings.DOCKERLAB_IMAGES = {**settings.DOCKERLAB_IMAGES, "python-build": "python:3.12"}
+    image_states.update(dict.fromkeys(settings.DOCKERLAB_IMAGES.values(), kit.KIT_BUILT))
+    image_states["python:3.12"] = kit.MISSING
+    out = StringIO()
+    with pytest.raises(CommandError, match="python-build"):
+        call_command("kit", "--check", stdout=out)
+    assert "python-build python:3.12" in " ".join(out.getvalue().split())
+    assert "MISSING" in out.getvalue()

@@ -105,3 +105,78 @@ def test_the_projects_own_images_are_never_pulled_and_build_on_their_own_suite(
         ("base", "trixie"),
         ("build", "swarmnode", "trixie"),
     ]
+
+
+# --- the full python image, built on the kit's own python image --------------
+
+WITH_BUILD = {**IMAGES, "python-build": "python:3.12"}
+
+
+def test_the_full_python_image_is_a_configured_role_with_a_recipe(settings):
+    assert settings.DOCKERLAB_IMAGES["python-build"] == "python:3.12"
+    assert kit.BUILT_ON["python-build"] == "python"
+    recipe = (kit.KIT_ROOT / "python-build" / "Dockerfile").read_text()
+    assert "FROM ${BASE}" in recipe and "gcc" in recipe and "python3-dev" in recipe
+
+
+def test_a_remade_python_image_remakes_the_full_one_built_on_it():
+    states = dict.fromkeys(WITH_BUILD, kit.KIT_BUILT)
+    plan = kit.make_plan(WITH_BUILD, states, rebuild=True, roles=["python"])
+    assert plan.to_make == ["python", "python-build"]
+
+
+def test_a_full_image_someone_provided_is_left_alone_when_python_is_remade():
+    states = {**dict.fromkeys(WITH_BUILD, kit.KIT_BUILT), "python-build": kit.PRESENT}
+    plan = kit.make_plan(WITH_BUILD, states, rebuild=True)
+    assert plan.to_make == ["python", "mariadb", "registry"]
+
+
+def test_making_the_full_image_alone_makes_a_missing_python_image_first():
+    states = {**dict.fromkeys(WITH_BUILD, kit.PRESENT), "python": kit.MISSING,
+              "python-build": kit.MISSING}
+    plan = kit.make_plan(WITH_BUILD, states, roles=["python-build"])
+    assert plan.to_make == ["python", "python-build"]
+
+
+def _make(monkeypatch, states, settings):
+    """make_images with the engine stood in for: (calls, final plan)."""
+    settings.DOCKERLAB_IMAGES = dict(WITH_BUILD)
+    settings.DOCKERLAB_SWARM = False
+    calls = []
+    monkeypatch.setattr(kit, "image_state", lambda name, timeout=None: states[name])
+    monkeypatch.setattr(kit, "try_pull", lambda name, step: calls.append(("pull", name)) and False)
+    monkeypatch.setattr(
+        kit, "ensure_base", lambda step, apt_dir, suite: calls.append(("base", suite)) or "debian"
+    )
+
+    def build(role, name, base, step, verbose):
+        calls.append(("build", role, base))
+        states[name] = kit.KIT_BUILT
+
+    monkeypatch.setattr(kit, "build_role", build)
+    return calls
+
+
+def test_the_full_image_is_built_from_the_kits_python_image(monkeypatch, settings):
+    states = {"python:3.12-slim": kit.MISSING, "mariadb:11": kit.PRESENT,
+              "registry:2": kit.PRESENT, "python:3.12": kit.MISSING}
+    calls = _make(monkeypatch, states, settings)
+    kit.make_images(lambda line: None)
+    assert calls == [
+        ("pull", "python:3.12-slim"),
+        ("base", "bookworm"),
+        ("build", "python", "debian"),
+        ("pull", "python:3.12"),
+        ("build", "python-build", "python:3.12-slim"),
+    ]
+
+
+def test_the_full_image_is_not_built_on_a_python_image_the_kit_did_not_make(
+    monkeypatch, settings
+):
+    states = {"python:3.12-slim": kit.PRESENT, "mariadb:11": kit.PRESENT,
+              "registry:2": kit.PRESENT, "python:3.12": kit.MISSING}
+    calls = _make(monkeypatch, states, settings)
+    with pytest.raises(kit.KitError, match="was not built by the kit"):
+        kit.make_images(lambda line: None)
+    assert not [call for call in calls if call[0] == "build"]

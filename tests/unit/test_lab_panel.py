@@ -11,7 +11,7 @@ def test_the_editor_holds_the_sample_dockerfile_with_the_configured_image(
 ):
     settings.DOCKERLAB_IMAGES = {
         **settings.DOCKERLAB_IMAGES,
-        "python": "classroom.local:5000/python:3.11",
+        "python-build": "classroom.local:5000/python:3.11",
     }
     client.force_login(django_user_model.objects.create_user("editor"))
     html = client.get("/lessons/building-images/").content.decode()
@@ -37,7 +37,7 @@ def test_the_panel_says_which_lesson_images_are_kit_builds(client, django_user_m
         status.kit.KIT_BUILT if name.startswith("python") else status.kit.PRESENT
     ))
     html = client.get("/lessons/containers/").content.decode()
-    assert "On this server python:3.12-slim is a local build from Debian packages" in html
+    assert "On this server python:3.12-slim, python:3.12 are local builds from Debian" in html
     monkeypatch.setattr(status, "_kit_cache", [])
     monkeypatch.setattr(status.kit, "image_state", lambda name, timeout=None: status.kit.PRESENT)
     assert "data-lab-kit-notice" not in client.get("/lessons/containers/").content.decode()

@@ -23,14 +23,27 @@ def test_the_installed_registry_is_the_shipped_content(lessons):
     assert [lesson.slug for lesson in loader.all_lessons()] == [lesson.slug for lesson in lessons]
 
 
-@pytest.mark.parametrize("order", [1, 2, 9])
-def test_the_key_comparisons_have_quizzes(lessons, order):
-    assert len(lessons[order - 1].quiz) >= 2
+@pytest.mark.parametrize("order", range(1, 10))
+def test_every_lesson_has_a_quiz_a_time_and_a_recap(lessons, order):
+    lesson = lessons[order - 1]
+    assert len(lesson.quiz) >= 4
+    assert lesson.time and lesson.recap and lesson.troubleshooting
+    assert order == 1 or lesson.prerequisites
+
+
+def test_the_networking_lesson_covers_every_driver_and_the_app_by_name(lessons):
+    lesson = next(lesson for lesson in lessons if lesson.slug == "networking")
+    for heading in ("### bridge", "### host", "### none", "## User-defined networks"):
+        assert heading in lesson.body
+    lines = [line for step in lesson.steps for line in step.text.splitlines()]
+    assert any("docker network create flask-net" in line for line in lines)
+    assert any("--name db --network flask-net" in line for line in lines)
+    assert any("MYSQL_HOST=db" in line for line in lines)
 
 
 def test_the_dockerfile_lesson_offers_the_full_lab(lessons):
     lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
-    assert lesson.lab == ("build", "run", "logs", "open", "stop", "remove")
+    assert lesson.lab == ("build", "app", "run", "logs", "open", "stop", "remove")
     assert "sample/flaskapp/Dockerfile" in lesson.includes
 
 
@@ -41,8 +54,8 @@ def test_every_lesson_has_a_substantial_body(lessons):
 
 
 def test_the_dockerfile_lesson_shows_the_configured_base_image(lessons, settings):
-    settings.DOCKERLAB_IMAGES = {"python": "classroom-kit/python:3.12", "mariadb": "mariadb:11",
-                                 "registry": "registry:2"}
+    settings.DOCKERLAB_IMAGES = {"python-build": "classroom-kit/python:3.12", "mariadb": "mariadb:11",
+                                 "registry": "registry:2", "python": "python:3.12-slim"}
     lesson = next(lesson for lesson in lessons if lesson.slug == "building-images")
     html = rendering.render_lesson(lesson).body.html
     assert re.search(r'<span class="k">FROM</span><span class="w"> </span>'

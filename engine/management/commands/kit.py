@@ -19,7 +19,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "roles",
             nargs="*",
-            help="Only these image roles (python, mariadb, registry; swarmnode with orchestration).",
+            help=(
+                "Only these image roles (python, mariadb, registry, python-build; "
+                "swarmnode with orchestration)."
+            ),
         )
         parser.add_argument(
             "--check",
@@ -34,9 +37,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Rebuild images the kit built before (never touches pulled images).",
         )
+        parser.add_argument(
+            "--deploy",
+            action="store_true",
+            help="The deployment's images (PostgreSQL, Redis for docker-compose.yml) "
+            "instead of the lesson images.",
+        )
 
     def handle(self, *args, roles=(), check=False, no_pull=False, rebuild=False, **options):
         verbose = options.get("verbosity", 1) >= 2
+        if options.get("deploy"):
+            if roles:
+                raise CommandError("--deploy makes every deployment image; it takes no roles.")
+            return self.handle_deploy(check, no_pull, rebuild, verbose)
         try:
             if check:
                 return self.report()
@@ -65,7 +78,7 @@ class Command(BaseCommand):
             shown = {kit.PRESENT: "present", kit.KIT_BUILT: "present (kit build)"}.get(
                 state, "MISSING"
             )
-            self.say(f"{role:<9} {name:<38} {shown}")
+            self.say(f"{role:<12} {name:<38} {shown}")
         if plan.missing:
             raise CommandError(
                 f"{len(plan.missing)} kit image(s) missing: {', '.join(plan.missing)}. "
@@ -73,3 +86,25 @@ class Command(BaseCommand):
                 returncode=1,
             )
         self.say("All lesson images are present.")
+
+    def handle_deploy(self, check: bool, no_pull: bool, rebuild: bool, verbose: bool) -> None:
+        """The deployment's images: report them, or make those missing."""
+        try:
+            if check:
+                plan = kit.deploy_plan()
+                for role, name in plan.images.items():
+                    self.say(f"{role:<9} {name:<30} {plan.states[role]}")
+                if plan.missing:
+                    raise CommandError(
+                        f"deployment image(s) missing: {', '.join(plan.missing)}. "
+                        "Run `manage.py kit --deploy` to make them.",
+                        returncode=1,
+                    )
+                return
+            started = time.monotonic()
+            kit.make_deploy_images(self.say, pull=not no_pull, rebuild=rebuild, verbose=verbose)
+            self.say(f"==> kit: deployment images done in {time.monotonic() - started:.1f}s")
+        except client.EngineError as exc:
+            raise CommandError(exc.message, returncode=1) from None
+        except kit.KitError as exc:
+            raise CommandError(str(exc), returncode=1) from None

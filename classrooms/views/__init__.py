@@ -1,0 +1,1 @@
+"""The classrooms pages: trainers' (classes, dashboard, editor) and learners' (join, exercises)."""
