@@ -191,6 +191,9 @@ async def test_a_socket_leaving_does_not_end_the_others_follow(pair, opens):
 async def test_a_follow_ends_with_the_exit_code_when_its_container_is_stopped(pair):
     alice, _ = pair
     await asyncio.to_thread(_run, alice, "ticker", TICKER)
+    # Its SIGTERM handler is set once it prints: before, as PID 1 it would
+    # ignore the stop's SIGTERM and be killed (137) instead of exiting 3.
+    await asyncio.to_thread(_printed, alice, "ticker", "0")
     tab = await _socket(alice)
     try:
         stream = await _follow(tab, "ticker", 0, "f")
