@@ -359,3 +359,19 @@ async def test_an_unreachable_engine_is_said_plainly(pair, settings):
         assert "not reachable" in info.value.message
     finally:
         client.reset()
+
+
+async def test_a_lesson_lines_docker_logs_shows_the_output_and_ends_while_it_runs(pair):
+    alice, _ = pair
+    await asyncio.to_thread(_run, alice, "ticker", TICKER)
+    await asyncio.to_thread(_printed, alice, "ticker", "3")
+    tab = await _socket(alice)
+    try:
+        await tab.send_json_to({"action": "line", "ref": "once", "text": "docker logs ticker"})
+        frames = await _frames_until(tab, lambda f: f["type"] == "logs.end", timeout=30)
+        lines = [line for f in frames if f["type"] == "output" for line in f["lines"]]
+        assert lines[:4] == ["0", "1", "2", "3"]
+        assert "exit_code" not in frames[-1] and "error" not in frames[-1]
+        assert logs.hub().followed() == []  # the shared follow ended with its only watcher
+    finally:
+        await tab.disconnect()
