@@ -3,15 +3,27 @@
 Everything else asks this module for a client and calls it inside
 `translate_errors()`, so SDK exceptions arrive as the small hierarchy below,
 each with a message fit to show a learner.
+
+Log follows and the event stream are the exception to docker-py: they last
+as long as a container, and a blocking read each would cost a thread each.
+`async_engine()` speaks the same engine API over asyncio for them (the few
+endpoints the follow path needs), raising the same hierarchy.
+`follow_log_chunks` remains the blocking follow, for code that already runs
+in a thread of its own (the lesson runner's `docker logs`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import logging
 import os
 import socket
+import ssl
 import threading
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -22,6 +34,12 @@ import docker.types
 import requests.exceptions
 from django.conf import settings
 
+log = logging.getLogger(__name__)
+
+ENGINE_DOWN = (
+    "The Docker engine is not reachable. Start it with `make engine` "
+    "(or check DOCKER_HOST / DOCKERLAB_ENGINE_URL)."
+)
 
 class EngineError(Exception):
     """Something went wrong talking to the Docker engine."""
@@ -123,6 +141,7 @@ def reset() -> None:
             with contextlib.suppress(Exception):
                 client.close()
         _clients.clear()
+        _async_engines.clear()
 
 
 def _explain(exc: docker.errors.APIError) -> str:
@@ -150,17 +169,11 @@ def translate_errors() -> Iterator[None]:
     except docker.errors.BuildError as exc:
         raise BuildFailed(str(exc.msg)) from exc
     except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
-        raise EngineUnavailable(
-            "The Docker engine is not reachable. Start it with `make engine` "
-            "(or check DOCKER_HOST / DOCKERLAB_ENGINE_URL)."
-        ) from exc
+        raise EngineUnavailable(ENGINE_DOWN) from exc
     except docker.errors.DockerException as exc:
         message = str(exc)
         if "Error while fetching server API version" in message or "Connection" in message:
-            raise EngineUnavailable(
-                "The Docker engine is not reachable. Start it with `make engine` "
-                "(or check DOCKER_HOST / DOCKERLAB_ENGINE_URL)."
-            ) from exc
+            raise EngineUnavailable(ENGINE_DOWN) from exc
         raise EngineError(message) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"Talking to the Docker engine failed: {exc}") from exc
@@ -297,8 +310,10 @@ class ChunkedDecoder:
         return b"".join(out)
 
 
-def _demux(buffer: bytes) -> tuple[bytes, bytes]:
-    """Payloads of the whole frames at the start of `buffer`, and the rest."""
+def _frames(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The payloads of the whole multiplexed frames at the start of `buffer`
+    (one per log entry: the engine writes each entry as a frame), and the rest.
+    """
     payloads = []
     offset, size = 0, len(buffer)
     while size - offset >= 8:
@@ -308,7 +323,13 @@ def _demux(buffer: bytes) -> tuple[bytes, bytes]:
             break
         payloads.append(buffer[offset + 8 : end])
         offset = end
-    return b"".join(payloads), buffer[offset:]
+    return payloads, buffer[offset:]
+
+
+def _demux(buffer: bytes) -> tuple[bytes, bytes]:
+    """The payloads of the whole frames at the start of `buffer`, joined, and the rest."""
+    payloads, rest = _frames(buffer)
+    return b"".join(payloads), rest
 
 
 def _socket_of(response):
@@ -333,6 +354,461 @@ def shutdown_response(response) -> None:
         response.close()
 
 
+# --- asyncio: log follows and the event stream, without a thread each -------
+#
+# A followed log is an HTTP response that lasts as long as its container.
+# docker-py reads it with a blocking socket, which costs a thread per follow;
+# what follows speaks HTTP/1.1 to the same engine API on the event loop
+# instead (its unix socket, or TCP with TLS as the settings say), one
+# connection per request. Only the endpoints the follow path needs are here.
+
+
+class Endpoint:
+    """Where the engine's API answers: a unix socket path, or a host and port
+    (with TLS when `ssl` is set)."""
+
+    def __init__(
+        self,
+        *,
+        path: str | None = None,
+        host: str = "localhost",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
+        self.path = path
+        self.host = host
+        self.port = port
+        self.ssl = ssl_context
+
+    async def connect(self, factory: Callable[[], asyncio.Protocol]) -> None:
+        loop = asyncio.get_running_loop()
+        if self.path is not None:
+            await loop.create_unix_connection(factory, self.path)
+        else:
+            await loop.create_connection(
+                factory,
+                self.host,
+                self.port,
+                ssl=self.ssl,
+                server_hostname=self.host if self.ssl is not None else None,
+            )
+
+
+def _ssl_context(tls) -> ssl.SSLContext:
+    """An SSL context from docker-py's TLSConfig (client certificate, CA)."""
+    verify = getattr(tls, "verify", True)
+    cafile = getattr(tls, "ca_cert", None) or (verify if isinstance(verify, str) else None)
+    context = ssl.create_default_context(cafile=cafile if verify else None)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if getattr(tls, "cert", None):
+        context.load_cert_chain(*tls.cert)
+    return context
+
+
+def _endpoint() -> Endpoint:
+    """The configured engine's endpoint, read the way api() reads it."""
+    base_url, tls = _base_url(), None
+    if base_url:
+        tls = _tls() or None
+    else:
+        env = docker.utils.kwargs_from_env()
+        base_url = env.get("base_url") or docker.constants.DEFAULT_UNIX_SOCKET
+        tls = env.get("tls") or None
+    url = docker.utils.parse_host(base_url, tls=bool(tls))
+    if url.startswith("http+unix://"):
+        return Endpoint(path=url[len("http+unix://") :])
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EngineError(
+            f"Following logs needs an engine reached over a unix socket or TCP, not {url!r}."
+        )
+    context = _ssl_context(tls) if parts.scheme == "https" else None
+    return Endpoint(
+        host=parts.hostname,
+        port=parts.port or (2376 if context else 2375),
+        ssl_context=context,
+    )
+
+
+def _status_error(status: int, body: bytes) -> EngineError:
+    try:
+        message = str(json.loads(body).get("message") or "").strip()
+    except (ValueError, AttributeError):
+        message = body.decode("utf-8", "replace").strip()
+    message = message or f"The engine answered with HTTP status {status}."
+    if status == 404:
+        return NotFound(message, status=status)
+    if status == 409:
+        return Conflict(message, status=status)
+    return EngineError(message, status=status)
+
+
+_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's buffer for socket reads (see _Exchange.get_buffer)."""
+    buffer = getattr(_buffers, "view", None)
+    if buffer is None:
+        buffer = _buffers.view = memoryview(bytearray(64 * 1024))
+    return buffer
+
+
+class _Exchange(asyncio.BufferedProtocol):
+    """One HTTP/1.1 request and its response, on a connection of its own.
+
+    `head` resolves with the status once the response's header has arrived;
+    the body then goes to `on_body` piece by piece as it arrives (or is kept,
+    without one), and `finished` resolves when it has ended: with the kept
+    body, or None after `close()`; with an EngineError when the connection
+    broke first.
+
+    Reads go into one buffer per thread, copied out at once: a follow gets a
+    few dozen bytes at a time, and the loop's own reads would allocate
+    256 KiB for each (a quarter of a busy server's time, measured).
+    """
+
+    MAX_HEAD = 64 * 1024
+
+    def __init__(self, request: bytes, on_body: Callable[[bytes], None] | None):
+        loop = asyncio.get_running_loop()
+        self.head: asyncio.Future[int] = loop.create_future()
+        self.finished: asyncio.Future[bytes | None] = loop.create_future()
+        self._request = request
+        self._on_body = on_body
+        self._kept: list[bytes] = []
+        self._raw = b""  # the header while it is incomplete
+        self._chunked: ChunkedDecoder | None = None
+        self._left: int | None = None  # Content-Length still to come
+        self._closing = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self._request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(_read_buffer()[:nbytes]))
+
+    def data_received(self, data: bytes) -> None:
+        if self.finished.done():
+            return
+        if not self.head.done():
+            data = self._read_head(data)
+            if data is None:
+                return
+        try:
+            self._read_body(data)
+        except Exception as exc:  # a garbled body, or the consumer of the body failed
+            log.warning("an engine stream could not be read", exc_info=True)
+            self._end(exc if isinstance(exc, EngineError) else EngineError(str(exc)))
+
+    def _read_head(self, data: bytes) -> bytes | None:
+        self._raw += data
+        end = self._raw.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._raw) > self.MAX_HEAD:
+                self._end(EngineError("The engine's answer could not be read."))
+            return None
+        lines = self._raw[:end].decode("latin-1").split("\r\n")
+        rest, self._raw = self._raw[end + 4 :], b""
+        try:
+            status = int(lines[0].split()[1])
+        except (IndexError, ValueError):
+            self._end(EngineError("The engine's answer could not be read."))
+            return None
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self._chunked = ChunkedDecoder()
+        elif "content-length" in headers:
+            self._left = int(headers["content-length"])
+        if status >= 400:
+            self._on_body = None  # the body is the engine's error message: keep it
+        self.head.set_result(status)
+        return rest
+
+    def _read_body(self, data: bytes) -> None:
+        if self._chunked is not None:
+            data = self._chunked.feed(data)
+        elif self._left is not None:
+            data = data[: self._left]
+            self._left -= len(data)
+        if data:
+            if self._on_body is not None:
+                self._on_body(data)
+            else:
+                self._kept.append(data)
+        if (self._chunked is not None and self._chunked.done) or self._left == 0:
+            self._end(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closing or (exc is None and self.head.done() and self._chunked is None
+                             and self._left is None):
+            self._end(None)  # closed by us, or a body that lasts until the end
+        else:
+            self._end(EngineError("The engine's connection broke off."))
+
+    def _end(self, error: BaseException | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(error or EngineError("The engine closed the connection."))
+            self.head.exception()  # retrieved here; awaiting it raises again
+        if not self.finished.done():
+            if error is None:
+                self.finished.set_result(None if self._on_body else b"".join(self._kept))
+            else:
+                self.finished.set_exception(error)
+                self.finished.exception()
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        """End the exchange now (from the loop); `finished` resolves with None."""
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abort()
+        self._end(None)
+
+
+class EngineStream:
+    """A long-lived engine response (a log follow, the event stream).
+
+    `wait()` returns when the engine ends it or `close()` was called, and
+    raises the EngineError that broke it otherwise. Loop-only, like its
+    callbacks.
+    """
+
+    def __init__(self) -> None:
+        self._exchange: _Exchange | None = None
+
+    def _body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _rest(self) -> None:
+        """The stream ended: hand on anything still held."""
+
+    async def wait(self) -> None:
+        try:
+            await asyncio.shield(self._exchange.finished)
+        finally:
+            self._rest()
+
+    def close(self) -> None:
+        if self._exchange is not None:
+            self._exchange.close()
+
+
+class LogFollow(EngineStream):
+    """A container's followed log: whole entries go to `on_entries` as they come.
+
+    An entry is b"<timestamp> <text>" as the engine stored it: a line with its
+    "\\n", or a piece of a longer line without. Timestamps are the engine's
+    (RFC 3339, nanoseconds, fixed width), so the same entry read twice (here
+    and in `log_entries`) is the same bytes.
+    """
+
+    def __init__(self, tty: bool, on_entries: Callable[[list[bytes]], None]):
+        super().__init__()
+        self._tty = tty
+        self._on_entries = on_entries
+        self._held = b""
+
+    def _body(self, data: bytes) -> None:
+        entries, self._held = _entries(self._held + data, self._tty)
+        if entries:
+            self._on_entries(entries)
+
+    def _rest(self) -> None:
+        if self._held and self._tty:
+            held, self._held = self._held, b""
+            self._on_entries([held])
+
+
+def _entries(data: bytes, tty: bool) -> tuple[list[bytes], bytes]:
+    """Whole log entries at the start of `data`, and the rest.
+
+    Without a TTY every entry is a multiplexed frame. With one the entries
+    are only concatenated; each ends at its newline (a piece of a very long
+    line has none and stays joined to the next entry: a TTY's price).
+    """
+    if not tty:
+        return _frames(data)
+    cut = data.rfind(b"\n") + 1
+    return data[:cut].splitlines(keepends=True), data[cut:]
+
+
+class EventStream(EngineStream):
+    """The engine's event stream: each event (a dict) goes to `on_event`."""
+
+    def __init__(self, on_event: Callable[[dict], None]):
+        super().__init__()
+        self._on_event = on_event
+        self._held = b""
+
+    def _body(self, data: bytes) -> None:
+        *lines, self._held = (self._held + data).split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self._on_event(event)
+
+
+class AsyncEngine:
+    """The configured engine over asyncio, for the follow path.
+
+    Holds no connection and no event loop: every call connects on the loop
+    that awaits it (a unix socket connects in microseconds), so one instance
+    serves the server's loop and a test's alike.
+    """
+
+    def __init__(self, endpoint: Endpoint, timeout: float):
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._version: str | None = None
+
+    async def _exchange(
+        self,
+        path: str,
+        params: dict | None = None,
+        on_body: Callable[[bytes], None] | None = None,
+        *,
+        versioned: bool = True,
+    ) -> _Exchange:
+        """Send a GET and wait for the answer's header; raise if it is an error."""
+        if versioned:
+            path = f"/v{await self.api_version()}{path}"
+        if params:
+            path += "?" + urllib.parse.urlencode(params)
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {self.endpoint.host}\r\n"
+            "User-Agent: dockerlab\r\nConnection: close\r\n\r\n"
+        ).encode()
+        exchange = _Exchange(request, on_body)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.endpoint.connect(lambda: exchange)
+                status = await exchange.head
+                if status >= 400:
+                    raise _status_error(status, await exchange.finished or b"")
+        except EngineError:
+            exchange.close()
+            raise
+        except (OSError, ssl.SSLError) as exc:  # refused, no socket, timed out
+            exchange.close()
+            raise EngineUnavailable(ENGINE_DOWN) from exc
+        except BaseException:
+            exchange.close()
+            raise
+        return exchange
+
+    async def _json(self, path: str, params: dict | None = None, *, versioned: bool = True):
+        exchange = await self._exchange(path, params, versioned=versioned)
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await exchange.finished
+        except TimeoutError as exc:
+            exchange.close()
+            raise EngineUnavailable(ENGINE_DOWN) from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise EngineError("The engine's answer could not be read.") from exc
+
+    async def api_version(self) -> str:
+        """The engine's API version, as docker-py's "auto" picks it (asked once)."""
+        if self._version is None:
+            version = await self._json("/version", versioned=False)
+            self._version = str(version.get("ApiVersion") or "1.41")
+        return self._version
+
+    async def inspect_container(self, container_id: str) -> dict:
+        return await self._json(f"/containers/{urllib.parse.quote(container_id, safe='')}/json")
+
+    async def containers(self, *, filters: dict, all: bool = True) -> list[dict]:
+        return await self._json(
+            "/containers/json", {"all": int(all), "filters": json.dumps(filters)}
+        )
+
+    def _logs_path(self, container_id: str) -> str:
+        return f"/containers/{urllib.parse.quote(container_id, safe='')}/logs"
+
+    async def log_entries(self, container_id: str, *, tail: int, tty: bool) -> list[bytes]:
+        """The last `tail` log entries, timestamped as a follow's are (no follow)."""
+        exchange = await self._exchange(
+            self._logs_path(container_id),
+            {"stdout": 1, "stderr": 1, "tail": tail, "timestamps": 1},
+        )
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await exchange.finished
+        except TimeoutError as exc:
+            exchange.close()
+            raise EngineUnavailable(ENGINE_DOWN) from exc
+        entries, rest = _entries(body, tty)
+        return entries + ([rest] if rest and tty else [])
+
+    async def follow_log(
+        self,
+        container_id: str,
+        *,
+        tail: int,
+        tty: bool,
+        on_entries: Callable[[list[bytes]], None],
+    ) -> LogFollow:
+        """Follow a container's stdout and stderr: the last `tail` entries, then
+        every new one (timestamped), until it stops or `close()`."""
+        follow = LogFollow(tty, on_entries)
+        follow._exchange = await self._exchange(
+            self._logs_path(container_id),
+            {"stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 1},
+            follow._body,
+        )
+        return follow
+
+    async def events(
+        self, *, filters: dict, on_event: Callable[[dict], None], since: float | None = None
+    ) -> EventStream:
+        """Follow the engine's events matching `filters` (from `since`, a Unix time)."""
+        stream = EventStream(on_event)
+        params = {"filters": json.dumps(filters)}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        stream._exchange = await self._exchange("/events", params, stream._body)
+        return stream
+
+
+_async_engines: dict[str, AsyncEngine] = {}
+
+
+def async_engine() -> AsyncEngine:
+    """The asyncio client for the configured engine (shared; see AsyncEngine)."""
+    timeout = settings.DOCKERLAB_ENGINE_TIMEOUT
+    key = "|".join(
+        str(part)
+        for part in (
+            _base_url(),
+            settings.DOCKERLAB_ENGINE_TLS_VERIFY,
+            settings.DOCKERLAB_ENGINE_CERT_PATH,
+            timeout,
+        )
+    )
+    with _lock:
+        engine = _async_engines.get(key)
+        if engine is None:
+            with translate_errors():
+                endpoint = _endpoint()
+            engine = _async_engines[key] = AsyncEngine(endpoint, timeout)
+        return engine
 def follow_log_chunks(container_id: str, *, tail: int, since: int | None = None) -> LogChunks:
     """Start following a container's stdout and stderr (see LogChunks).
 

@@ -33,6 +33,7 @@ from orchestration import lab as swarm_lab
 from orchestration import watch as swarm_watch
 from sandboxes import checking, commands, health, services, slots, workers
 from sandboxes.commands import LAB_ACTIONS
+from sandboxes.follows import Subscription
 from sandboxes.runner import Outcome
 from sandboxes.services import (
     builds,
@@ -40,6 +41,7 @@ from sandboxes.services import (
     compose,
     containers,
     layers,
+    logs,
     networks,
     registry,
     timing,
@@ -49,6 +51,7 @@ from sandboxes.streaming import (
     BuildRelay,
     ComposeRelay,
     LogRelay,
+    LogSink,
     OutboundQueue,
     StreamPump,
     post,
@@ -327,6 +330,33 @@ class _KeepingLogRelay(LogRelay):
         return self.kept.keep(super().tail())
 
 
+class _KeepingLogSink(LogSink):
+    """A log sink that also keeps the last lines (a command run's output, for the history)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.kept = checking.KeptLines()
+
+    def lines(self, lines: list[str]) -> None:
+        self.kept.keep([("lines", lines)])
+        super().lines(lines)
+
+
+class _ForegroundLogSink(_KeepingLogSink):
+    """The output of a foreground `docker run`: its end says whether --rm removes it.
+
+    Its last lines are kept too: the run's exit and output go to the lab
+    history and the checks, as a follow of the panel's own command runs does.
+    """
+
+    def __init__(self, *args: Any, rm: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.rm = rm
+
+    def end_fields(self, frame: dict) -> dict:
+        return {"removed": True} if self.rm and frame.get("exit_code") is not None else {}
+
+
 # Recordings in progress, across sockets: they outlive the socket that made
 # them (a learner closing the tab right after an action keeps its record).
 _recordings: set[asyncio.Task] = set()
@@ -361,6 +391,7 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.out: OutboundQueue | None = None
         self.pumps: dict[str, StreamPump] = {}
+        self.follows: dict[str, Subscription] = {}
         self.tasks: set[asyncio.Task] = set()
         self.sandbox = None
         self.group: str | None = None
@@ -415,6 +446,9 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.closed = True
         for task in list(getattr(self, "tasks", ())):
             task.cancel()
+        for subscription in list(getattr(self, "follows", {}).values()):
+            subscription.close()
+            subscription.sink.end()  # frees its slots; the frame goes nowhere now
         pumps = list(getattr(self, "pumps", {}).values())
         if pumps:
             await asyncio.gather(
@@ -747,7 +781,61 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def do_logs(
         self, request: Request, container: str, tail: int = 100, since: int | None = None
     ) -> str:
-        when = None if since is None else int(time.time()) - since  # --since: seconds ago
+        """Follow a container's output; returns the stream id (a lesson line stops it)."""
+        # Following a command run's output is part of that run (docker run
+        # IMAGE COMMAND), not a `docker logs` of the learner's.
+        command_run = container in self._command_runs
+        if since is not None:
+            stream_id = await self._logs_since(request, container, tail, since, command_run)
+        else:
+            sink_type = _KeepingLogSink if command_run else LogSink
+            stream_id = await self._follow_logs(request, container, tail, sink_type)
+        if not command_run:
+            self._record(request, Outcome(True))
+        return stream_id
+
+    async def _follow_logs(
+        self, request: Request, container: str, tail: int, sink_type: type = LogSink,
+        **sink_args: Any,
+    ) -> str:
+        """Subscribe to the container's shared follow (sandboxes.follows); the
+        socket holds its own subscription to it, under its own stream id."""
+        held = self._stream_slots()
+        stream_id = self._stream_id("l")
+        sink: LogSink
+
+        def ended() -> None:
+            self.follows.pop(stream_id, None)
+            for slot in held:
+                slot.release()
+            if sink.exit_code is not None:
+                self._follow_ended(container, sink)
+
+        sink = sink_type(self.out, stream_id, container, ref=request.ref, on_end=ended,
+                         **sink_args)
+        try:
+            target = await workers.streams(
+                self.user.pk, logs.log_target, await self._sandbox(), container
+            )
+            subscription = await logs.follow(target, tail, sink)
+        except BaseException:
+            ended()
+            raise
+        if not sink.ended:
+            self.follows[stream_id] = subscription
+        return stream_id
+
+    def _follow_ended(self, container: str, sink: LogSink) -> None:
+        """A followed container stopped with an exit code (the frame has gone out)."""
+        self._command_ended(container, sink.exit_code, sink)
+        if isinstance(sink, _ForegroundLogSink) and sink.rm:
+            self._after(self._remove_quietly(container))
+
+    async def _logs_since(
+        self, request: Request, container: str, tail: int, since: int, command_run: bool
+    ) -> str:
+        """`--since`: a follow of this socket's own, from that time (not shared)."""
+        when = int(time.time()) - since  # --since: seconds ago
         stream, held = await self._start_stream(
             services.follow_logs, await self._sandbox(), container, tail=tail, since=when
         )
@@ -755,12 +843,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.out.frame(
             {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": container}
         )
-        # Following a command run's output is part of that run (docker run
-        # IMAGE COMMAND), not a `docker logs` of the learner's.
-        command_run = container in self._command_runs
         relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
-        if not command_run:
-            self._record(request, Outcome(True))
 
         def ended(error: BaseException | None) -> None:
             frame = {"type": "logs.end", "stream": stream_id, "container": container}
@@ -777,6 +860,12 @@ class LabConsumer(AsyncWebsocketConsumer):
         return stream_id
 
     async def do_unfollow(self, request: Request, stream: str) -> None:
+        subscription = self.follows.pop(stream, None)
+        if subscription is not None:
+            subscription.close()
+            subscription.sink.end()
+            self._result(request, {"stream": stream})
+            return
         pump = self.pumps.get(stream)
         if pump is None:
             self._error(
@@ -861,7 +950,7 @@ class LabConsumer(AsyncWebsocketConsumer):
         args = self._command_runs.pop(container, None)
         if args is None:
             return
-        kept = relay.kept.lines if isinstance(relay, _KeepingLogRelay) else ()
+        kept = relay.kept.lines if isinstance(relay, (_KeepingLogRelay, _KeepingLogSink)) else ()
         self._record(Request("run", None, args), checking.outcome_of_exit(exit_code, kept))
 
     def check_frame(self, frame: dict) -> None:
@@ -1088,31 +1177,10 @@ class LabConsumer(AsyncWebsocketConsumer):
         view = await self._engine(services.run_container, sandbox, args["image"], **kwargs)
         self._result(request, view)
         await self._send_state()
-        name = view["name"]
-        stream, held = await self._start_stream(services.follow_logs, sandbox, name, tail=10_000)
-        stream_id = self._stream_id("l")
-        self.out.frame(
-            {"type": "logs.start", "stream": stream_id, "ref": request.ref, "container": name}
+        # Its output from the start, then its exit code (and --rm) at the end.
+        await self._follow_logs(
+            request, view["name"], 10_000, _ForegroundLogSink, rm=rm
         )
-
-        # A command run: its exit (and last lines) go to the lab history and
-        # the checks, as a follow of the panel's own command runs does.
-        command_run = name in self._command_runs
-        relay = _KeepingLogRelay(stream_id) if command_run else LogRelay(stream_id)
-
-        def ended(error: BaseException | None) -> None:
-            frame: dict[str, Any] = {"type": "logs.end", "stream": stream_id, "container": name}
-            if error is not None:
-                frame["error"] = getattr(error, "message", None) or "The log stream broke."
-            elif stream.exit_code is not None:
-                frame["exit_code"] = stream.exit_code
-                self._command_ended(name, stream.exit_code, relay)
-                if rm:
-                    frame["removed"] = True
-                    self._after(self._remove_quietly(name))
-            self.out.frame(frame)
-
-        self._pump(stream_id, stream, relay, ended, held)
 
     async def _remove_quietly(self, name: str) -> None:
         try:
@@ -1136,6 +1204,10 @@ class LabConsumer(AsyncWebsocketConsumer):
 
         async def stop_soon() -> None:
             await asyncio.sleep(LINE_LOGS_SECONDS)
+            subscription = self.follows.pop(stream_id, None)
+            if subscription is not None:
+                subscription.close()
+                subscription.sink.end()
             pump = self.pumps.get(stream_id)
             if pump is not None:
                 await workers.streams(self.user.pk, pump.stop)

@@ -1,15 +1,18 @@
 """Streaming machinery for the lab websocket, free of Django and of the engine.
 
-Three pieces, each usable (and tested) on its own:
+Pieces usable (and tested) on their own:
 
 - LineAssembler turns raw chunks (bytes or text, cut anywhere) into whole
-  text lines.
+  text lines; TimedAssembler does it for timestamped log entries, keeping
+  each line's stamp.
 - OutboundQueue is a socket's bounded, ordered outbox: control frames and
   output lines go in, batched "output" frames come out. When the client falls
   behind it drops lines and says how many, instead of growing.
-- StreamPump reads one blocking iterator (an engine build or log stream) in
-  its own thread and hands what it reads to the event loop. Stopping it
+- StreamPump reads one blocking iterator (a build, push, pull, compose up or exec)
+  in its own thread and hands what it reads to the event loop. Stopping it
   closes the stream, which is what unblocks a read that waits on the engine.
+  Log follows need no thread: they are shared and read on the loop
+  (sandboxes.follows), and LogSink puts one into a socket's outbox.
 
 The frame formats are described in docs/websocket.md.
 """
@@ -85,6 +88,11 @@ class LineAssembler:
         text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
         return self._consume(text)
 
+    @property
+    def pending(self) -> bool:
+        """Whether part of a line (or of a character) waits for the next chunk."""
+        return bool(self._length or self._cr or self._decoder.getstate()[0])
+
     def flush(self) -> list[str]:
         """End of stream: return the unfinished last line, if any."""
         lines = self._consume(self._decoder.decode(b"", final=True))
@@ -154,6 +162,55 @@ class LineAssembler:
     def _reset(self) -> None:
         self._line = []
         self._length = 0
+
+
+class TimedAssembler:
+    """Lines from timestamped log entries, each with the stamp of its first entry.
+
+    An entry is b"<stamp> <text>" as the engine stores a log message: a line
+    with its newline, or a piece of a longer one. The same entries always give
+    the same (stamp, line) pairs, which is what lets a follow's lines be
+    matched with the same lines read again (sandboxes.follows).
+    """
+
+    def __init__(self) -> None:
+        self._lines = LineAssembler()
+        self._stamp = ""  # the stamp of the entry the unfinished line began in
+
+    def feed(self, entries: list[bytes]) -> tuple[list[str], list[str]]:
+        """The lines these entries complete, and their stamps (same length)."""
+        lines: list[str] = []
+        stamps: list[str] = []
+        assembler = self._lines
+        for entry in entries:
+            cut = entry.find(b" ")
+            stamp = entry[:cut].decode("ascii", "replace") if cut > 0 else ""
+            text = entry[cut + 1 :]
+            if (
+                len(text) <= assembler.max_line
+                and text.endswith(b"\n")
+                and text.find(b"\n") == len(text) - 1
+                and b"\r" not in text
+                and not assembler.pending
+            ):
+                # Nearly every entry is one whole line: no assembly needed.
+                lines.append(plain_text(text[:-1].decode("utf-8", "replace")))
+                stamps.append(stamp)
+                continue
+            if not assembler.pending:
+                self._stamp = stamp
+            got = assembler.feed(text)
+            if got:
+                stamps.append(self._stamp)
+                stamps.extend([stamp] * (len(got) - 1))
+                lines.extend(got)
+                self._stamp = stamp  # what is left over began in this entry
+        return lines, stamps
+
+    def flush(self) -> tuple[list[str], list[str]]:
+        """End of the entries: the unfinished last line, if any."""
+        lines = self._lines.flush()
+        return lines, [self._stamp] * len(lines)
 
 
 class OutboundQueue:
@@ -269,6 +326,14 @@ class OutboundQueue:
                 self._items.append(["lines", stream, lines])
             self._queued += len(lines)
             self._line_bytes += sum(len(line) for line in lines) + LINE_OVERHEAD * len(lines)
+        self._wake.set()
+
+    def skip(self, stream: str, count: int) -> None:
+        """Count `count` lines of `stream` as lost before they reached the queue."""
+        if self._closed or self.overflowed or count <= 0:
+            return
+        self._dropped[stream] = self._dropped.get(stream, 0) + count
+        self.skipped_total += count
         self._wake.set()
 
     def drain(self) -> list[dict]:
@@ -553,7 +618,8 @@ class BuildRelay:
 
 
 class LogRelay:
-    """Turn a log stream's raw byte chunks into lines, in the reader thread."""
+    """Turn a stream's raw byte chunks into lines, in the reader thread (an
+    exec's output, or a socket's own follow of logs since a time)."""
 
     def __init__(self, stream: str):
         self.stream = stream
@@ -568,6 +634,64 @@ class LogRelay:
     def tail(self) -> list[Emit]:
         lines = self.assembler.flush()
         return [("lines", lines)] if lines else []
+
+
+class LogSink:
+    """One socket's end of a shared log follow (sandboxes.follows).
+
+    The follow's lines go into the socket's outbox under the socket's own
+    stream id, between a "logs.start" (when the follow is ready for this
+    socket) and one "logs.end" (see docs/websocket.md). `on_end` runs once,
+    with that last frame: when the follow ended, or when the socket let go.
+    """
+
+    def __init__(
+        self,
+        out: OutboundQueue,
+        stream: str,
+        container: str,
+        *,
+        ref: Any = None,
+        on_end: Callable[[], None] | None = None,
+    ):
+        self.out = out
+        self.stream = stream
+        self.container = container
+        self.ref = ref
+        self.ended = False
+        self.exit_code: int | None = None  # set by end(): the stopped container's
+        self._on_end = on_end
+
+    def start(self) -> None:
+        self.out.frame(
+            {"type": "logs.start", "stream": self.stream, "ref": self.ref, "container": self.container}
+        )
+
+    def lines(self, lines: list[str]) -> None:
+        self.out.lines(self.stream, lines)
+
+    def skipped(self, count: int) -> None:
+        self.out.skip(self.stream, count)
+
+    def end_fields(self, frame: dict) -> dict:
+        """More fields for the "logs.end" frame (a subclass's say)."""
+        return {}
+
+    def end(self, exit_code: int | None = None, error: str | None = None) -> None:
+        """The last frame: with the exit code of a container that stopped, or why it broke."""
+        if self.ended:
+            return
+        self.ended = True
+        self.exit_code = None if error is not None else exit_code
+        frame: dict = {"type": "logs.end", "stream": self.stream, "container": self.container}
+        if error is not None:
+            frame["error"] = error
+        elif exit_code is not None:
+            frame["exit_code"] = exit_code
+        frame.update(self.end_fields(frame))
+        self.out.frame(frame)
+        if self._on_end is not None:
+            self._on_end()
 
 
 def post(queue: OutboundQueue, stream: str, emits: list[Emit]) -> None:

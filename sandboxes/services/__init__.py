@@ -47,7 +47,7 @@ from sandboxes.services.containers import (
     stop_container,
 )
 from sandboxes.services.images import find_image, remove_image
-from sandboxes.services.logs import LogStream, follow_logs
+from sandboxes.services.logs import LogStream, LogTarget, follow_logs, log_target, read_logs
 from sandboxes.services.reaper import reap, remove_objects
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "BuildStream",
     "InvalidName",
     "LogStream",
+    "LogTarget",
     "NotInSandbox",
     "QuotaExceeded",
     "SandboxError",
@@ -66,8 +67,10 @@ __all__ = [
     "follow_logs",
     "inspect",
     "list_state",
+    "log_target",
     "prune",
     "published_port",
+    "read_logs",
     "reap",
     "remove_objects",
     "remove_container",

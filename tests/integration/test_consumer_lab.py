@@ -18,13 +18,14 @@ from dockerlab.asgi import application
 from sandboxes import services
 from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
+from sandboxes.services import logs
 from sandboxes.streaming import THREAD_PREFIX
 from tests.integration.http import ok, wait_for_answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-# Threads that read engine streams on a socket's behalf (ours and the log
-# stream's own exit watcher).
+# Threads that read engine streams on a socket's behalf (builds; log follows
+# once had a reader and an exit watcher each, and must have none).
 READER_PREFIXES = (THREAD_PREFIX, "logs-watch-")
 
 
@@ -47,6 +48,10 @@ def learner(transactional_db):
     yield user
     for sandbox in Sandbox.objects.filter(user=user):
         services.remove_objects(sandbox.sid)
+
+
+def _full_id(user, name: str) -> str:
+    return services.find_container(Sandbox.objects.get(user=user), name)["Id"]
 
 
 async def _socket(user) -> WebsocketCommunicator:
@@ -131,16 +136,20 @@ async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(l
             timeout=30,
         )
         assert frames[-1]["stream"] == start["stream"]
-        assert any(name.startswith(THREAD_PREFIX) for name in _readers())
+        # Followed on the loop: no thread reads it.
+        assert await _readers_gone(before, timeout=0) == []
+        full_id = (await asyncio.to_thread(_full_id, learner, "web"))
+        assert logs.hub().subscribers(full_id) == 1
 
         await communicator.send_json_to(
             {"action": "unfollow", "ref": "u", "stream": start["stream"]}
         )
         frames = await _until(communicator, lambda f: f["type"] == "logs.end", timeout=30)
         assert frames[-1]["stream"] == start["stream"]
+        assert "exit_code" not in frames[-1] and "error" not in frames[-1]
         if not any(f.get("ref") == "u" for f in frames):
             await _until(communicator, lambda f: f.get("ref") == "u", timeout=30)
-        assert await _readers_gone(before) == []
+        assert logs.hub().followed() == []
 
         await communicator.send_json_to({"action": "stop", "ref": "s", "container": "web"})
         stopped = (await _until(communicator, lambda f: f.get("ref") == "s", timeout=60))[-1]
@@ -166,9 +175,13 @@ async def test_disconnecting_while_following_logs_leaves_no_reader_behind(learne
         for _ in range(3):
             await communicator.send_json_to({"action": "logs", "container": container["name"]})
             await _until(communicator, lambda f: f["type"] == "logs.start", timeout=30)
-        assert len([n for n in _readers() if n.startswith(THREAD_PREFIX)]) >= 3
+        # Three follows of one container: one engine follow, three subscribers.
+        full_id = await asyncio.to_thread(_full_id, learner, container["name"])
+        assert logs.hub().followed() == [full_id]
+        assert logs.hub().subscribers(full_id) == 3
     finally:
         await communicator.disconnect()
+    assert logs.hub().followed() == []
     assert await _readers_gone(before) == []
 
 

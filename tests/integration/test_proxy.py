@@ -6,7 +6,6 @@ under her login. bob (with no such container) and anonymous visitors do not.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -32,12 +31,7 @@ def web(users):
     view = services.run_container(sandbox, "flask-app", name="web")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        stream = services.follow_logs(sandbox, "web", tail=50)
-        timer = threading.Timer(1.0, stream.close)
-        timer.start()
-        started = b"Running on" in b"".join(stream)
-        timer.cancel()
-        if started:
+        if "Running on" in services.read_logs(sandbox, "web", tail=50):
             return view
         time.sleep(0.3)
     pytest.fail("the sample app did not start within 20 s")

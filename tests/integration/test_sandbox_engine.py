@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -80,12 +79,7 @@ def web(alice, builds):
     view = services.run_container(alice, "flask-app", name="web")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        stream = services.follow_logs(alice, "web", tail=50)
-        reader = threading.Timer(1.0, stream.close)
-        reader.start()
-        text = b"".join(stream).decode()
-        reader.cancel()
-        if "Running on" in text:
+        if "Running on" in services.read_logs(alice, "web", tail=50):
             return view
         time.sleep(0.3)
     pytest.fail("the sample app did not start within 20 s")
@@ -203,7 +197,7 @@ def test_an_unknown_container_is_not_in_the_sandbox(alice):
     for action in (
         services.stop_container,
         services.remove_container,
-        services.follow_logs,
+        services.log_target,
         lambda sandbox, name: services.inspect(sandbox, "container", name),
     ):
         with pytest.raises(services.NotInSandbox) as info:
@@ -266,7 +260,7 @@ def test_a_learner_cannot_touch_anothers_container(alice, bob, web):
         for action in (
             services.stop_container,
             services.remove_container,
-            services.follow_logs,
+            services.log_target,
             lambda sandbox, name: services.inspect(sandbox, "container", name),
         ):
             with pytest.raises((services.NotInSandbox, services.InvalidName)):
@@ -322,62 +316,6 @@ def test_only_lesson_images_and_own_images_can_be_run(alice):
 def test_a_learner_can_build_on_their_own_image(alice, builds):
     events, _ = _build(alice, "on-top", "FROM flask-app\nRUN echo layered\n")
     assert events[-1]["kind"] == "done", events[-3:]
-
-
-class _Follower:
-    """Reads a log stream in a thread of its own, keeping every chunk."""
-
-    def __init__(self, stream):
-        self.chunks: list[bytes] = []
-        self.ended = threading.Event()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for chunk in stream:
-            self.chunks.append(chunk)
-        self.ended.set()
-
-    def wait_for(self, needle: bytes, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while needle not in b"".join(self.chunks) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return needle in b"".join(self.chunks)
-
-
-def test_the_log_stream_yields_output_and_closes_promptly(alice, web):
-    stream = services.follow_logs(alice, "web", tail=100)
-    follower = _Follower(stream)
-    assert follower.wait_for(b"Running on")
-    assert all(isinstance(chunk, bytes) for chunk in follower.chunks)
-    started = time.monotonic()
-    stream.close()
-    assert follower.ended.wait(2), "the log stream did not end after close()"
-    assert time.monotonic() - started < 2
-
-
-def test_a_follow_the_engine_breaks_off_is_resumed_while_the_container_runs(alice, web):
-    stream = services.follow_logs(alice, "web", tail=100)
-    follower = _Follower(stream)
-    assert follower.wait_for(b"Running on")
-    # Cut the engine's connection under the follow, as a rotation race does.
-    client.shutdown_response(stream._stream._response)
-    assert follower.wait_for(b"was resumed")
-    assert not follower.ended.is_set()
-    port = services.published_port(alice, "web")
-    urllib.request.urlopen(f"http://127.0.0.1:{port}/?probe=resumed", timeout=5).read()
-    assert follower.wait_for(b"probe=resumed"), "a line printed after the resume did not arrive"
-    stream.close()
-    assert follower.ended.wait(2)
-
-
-def test_the_log_stream_ends_when_the_container_stops(alice, builds):
-    services.run_container(alice, "flask-app", name="short-lived")
-    stream = services.follow_logs(alice, "short-lived")
-    ended = threading.Event()
-    threading.Thread(target=lambda: (list(stream), ended.set()), daemon=True).start()
-    services.stop_container(alice, "short-lived", timeout=1)
-    assert ended.wait(5), "the log stream stayed open after the container stopped"
-    services.remove_container(alice, "short-lived")
 
 
 def test_closing_a_build_stops_it_promptly(alice):

@@ -14,7 +14,6 @@ from sandboxes.streaming import (
     THREAD_PREFIX,
     BuildRelay,
     LineAssembler,
-    LogRelay,
     OutboundQueue,
     StreamPump,
     plain_text,
@@ -221,6 +220,21 @@ class FakeStream:
         self.closed.set()
 
 
+class LineRelay:
+    """A pump's transform: raw chunks into ("lines", [...]) items, as build relays do."""
+
+    def __init__(self, name: str):
+        self.assembler = LineAssembler()
+
+    def __call__(self, chunk):
+        lines = self.assembler.feed(chunk)
+        return [("lines", lines)] if lines else []
+
+    def tail(self):
+        lines = self.assembler.flush()
+        return [("lines", lines)] if lines else []
+
+
 def _threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
 
@@ -244,7 +258,7 @@ async def _pump(stream, relay, name="t"):
 
 async def test_a_pump_delivers_lines_and_ends_with_the_stream():
     stream = FakeStream([b"hello\nwor", b"ld\nno newline"])
-    pump, got, ended = await _pump(stream, LogRelay("l1"))
+    pump, got, ended = await _pump(stream, LineRelay("l1"))
     assert await asyncio.wait_for(ended, 2) is None
     assert [line for _, lines in got for line in lines] == ["hello", "world", "no newline"]
     assert stream.closed.is_set()
@@ -254,7 +268,7 @@ async def test_a_pump_delivers_lines_and_ends_with_the_stream():
 async def test_stopping_a_pump_closes_a_blocked_stream_and_ends_its_thread():
     before = _threads()
     stream = FakeStream([b"first\n"], block=True)
-    pump, got, ended = await _pump(stream, LogRelay("l1"), name="blocked")
+    pump, got, ended = await _pump(stream, LineRelay("l1"), name="blocked")
     await asyncio.sleep(0.05)
     assert any(n.endswith("blocked") for n in _threads())
     assert await asyncio.to_thread(pump.stop, 2) is True
@@ -265,7 +279,7 @@ async def test_stopping_a_pump_closes_a_blocked_stream_and_ends_its_thread():
 
 async def test_a_failing_stream_reports_its_error():
     stream = FakeStream([b"x\n"], fail=ValueError("boom"))
-    pump, got, ended = await _pump(stream, LogRelay("l1"))
+    pump, got, ended = await _pump(stream, LineRelay("l1"))
     error = await asyncio.wait_for(ended, 2)
     assert isinstance(error, ValueError)
 
@@ -274,7 +288,7 @@ async def test_many_pumps_stopped_at_once_leave_no_thread_behind():
     before = len(_threads())
     pumps = []
     for i in range(8):
-        pump, _, _ = await _pump(FakeStream(block=True), LogRelay(f"l{i}"), name=f"many{i}")
+        pump, _, _ = await _pump(FakeStream(block=True), LineRelay(f"l{i}"), name=f"many{i}")
         pumps.append(pump)
     assert len(_threads()) == before + 8
     results = await asyncio.gather(*(asyncio.to_thread(p.stop, 2) for p in pumps))
@@ -364,9 +378,8 @@ async def test_post_routes_lines_and_frames_into_the_outbox():
 
 
 @pytest.mark.parametrize("junk", [None, 42, {"kind": "mystery"}])
-def test_relays_ignore_items_they_do_not_understand(junk):
+def test_a_build_relay_ignores_items_it_does_not_understand(junk):
     assert BuildRelay("b")(junk) == []
-    assert LogRelay("l")(junk) == []
 
 
 def test_terminal_colours_and_control_characters_are_removed():
