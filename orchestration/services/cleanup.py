@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from django.conf import settings
@@ -155,6 +156,26 @@ def _call(url: str, method: str = "GET", accept: str | None = None):
     return urllib.request.urlopen(request, timeout=10)  # noqa: S310 - our own registry
 
 
+# Repositories per catalog page: the registry's own maximum (it answers 400 to more).
+CATALOG_PAGE = 1000
+
+
+def _repositories(base: str) -> list[str]:
+    """Every repository of the registry, page by page (sorted, so `last` goes on from a page)."""
+    found: list[str] = []
+    last = ""
+    while True:
+        url = f"{base}/v2/_catalog?n={CATALOG_PAGE}"
+        if last:
+            url += "&last=" + urllib.parse.quote(last, safe="")
+        with _call(url) as answer:
+            page = json.load(answer).get("repositories") or []
+        found.extend(page)
+        if len(page) < CATALOG_PAGE:
+            return found
+        last = page[-1]
+
+
 def remove_manifests(sid: str) -> int:
     """Delete the manifests of the sandbox's images (`dl-<sid>/...`) from the swarm registry.
 
@@ -167,9 +188,7 @@ def remove_manifests(sid: str) -> int:
     prefix = naming.image_prefix(sid)
     count = 0
     try:
-        with _call(f"{base}/v2/_catalog?n=10000") as answer:
-            repositories = json.load(answer).get("repositories") or []
-        for repository in repositories:
+        for repository in _repositories(base):
             if not repository.startswith(prefix):
                 continue
             with _call(f"{base}/v2/{repository}/tags/list") as answer:

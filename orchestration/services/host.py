@@ -12,6 +12,11 @@ its own containers inside; nothing more):
   containers' filesystems;
 - NET_ADMIN: the node's bridges, veths, VXLAN (overlay networks) and
   iptables rules, all inside the node's own network namespace;
+- SYS_PTRACE: runc joins a container's namespaces through /proc/<pid>/ns
+  for every exec, health checks included; when the container's process
+  changed its user itself (mariadbd --user=mysql) the kernel lets only a
+  holder of SYS_PTRACE open them, so without it such a task never turns
+  healthy;
 - seccomp unconfined: the default profile refuses the session keyring runc
   makes for every container;
 - /proc paths unmasked (the CLI's `systempaths=unconfined`): the engine sets
@@ -53,7 +58,7 @@ from orchestration.topology import Node, Topology
 
 Say = Callable[[str], None]
 
-NODE_CAPS = ["SYS_ADMIN", "NET_ADMIN"]
+NODE_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]
 NODE_SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined"]
 NODE_PIDS = 4096
 # Room for a node's engine to stop its containers before it is killed.
@@ -164,9 +169,15 @@ def ensure_volume(topology: Topology, name: str, role: str) -> None:
 
 
 def _container_state(
-    topology: Topology, name: str, image: str, command: list[str] | None, env: tuple[str, ...] = ()
+    topology: Topology,
+    name: str,
+    image: str,
+    command: list[str] | None,
+    env: tuple[str, ...] = (),
+    caps: tuple[str, ...] = (),
 ) -> str:
-    """"running", "stopped", "stale" (another image, command or environment) or "missing"."""
+    """"running", "stopped", "stale" (another image, command, environment or
+    fewer capabilities) or "missing"."""
     info = inspect(client.api().inspect_container, name)
     if info is None:
         return "missing"
@@ -176,6 +187,8 @@ def _container_state(
     if config.get("Image") != image or (command is not None and config.get("Cmd") != command):
         return "stale"
     if not set(env) <= set(config.get("Env") or []):
+        return "stale"
+    if not set(caps) <= set((info.get("HostConfig") or {}).get("CapAdd") or []):
         return "stale"
     return "running" if (info.get("State") or {}).get("Running") else "stopped"
 
@@ -201,13 +214,14 @@ def ensure_container(
     create,
     say: Say,
     env: tuple[str, ...] = (),
+    caps: tuple[str, ...] = (),
 ) -> str:
     """Make container `name` run `image` with `command`; returns what was done.
 
     "running" (nothing), "started" (it had stopped or died), "created", or
-    "recreated" (its image or command changed; its volumes stay).
+    "recreated" (its image, command or capabilities changed; its volumes stay).
     """
-    state = _container_state(topology, name, image, command, env)
+    state = _container_state(topology, name, image, command, env, caps)
     if state == "running":
         return state
     if state == "stopped":
@@ -238,7 +252,7 @@ def ensure_node(topology: Topology, node: Node, image: str, say: Say) -> str:
     command = node_command(topology)
     return ensure_container(
         topology, node.container, image, command,
-        lambda: _create_node(topology, node, image, command), say,
+        lambda: _create_node(topology, node, image, command), say, caps=tuple(NODE_CAPS),
     )
 
 

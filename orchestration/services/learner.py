@@ -409,19 +409,24 @@ def _check_room(sandbox: Sandbox, services: list[dict], adding: list[Wanted]) ->
 # --- networks --------------------------------------------------------------------------------
 
 
-def ensure_network(sandbox: Sandbox, name: str) -> str:
-    """An overlay network of the sandbox on the swarm, made if missing; returns its id."""
+def ensure_network(sandbox: Sandbox, name: str, gone: frozenset[str] = frozenset()) -> str:
+    """An overlay network of the sandbox on the swarm, made if missing; returns its id.
+
+    `gone` holds ids a service create was refused on ("not found") a moment
+    ago: a removed network the swarm still holds, pending deletion, is
+    listed and inspected like a live one, and must not be picked again.
+    """
     api = manager()
     with swarm_call(sandbox):
         for net in api.networks(names=[name]) or []:
-            if net.get("Name") != name:
+            if net.get("Name") != name or net["Id"] in gone:
                 continue
             if not spec_mod.is_sandbox_object(net, sandbox.sid, settings.DOCKERLAB_DEPLOYMENT):
                 raise SandboxError(f"A network called {name} exists but is not yours.", code="conflict")
             if _in_swarm(api, net["Id"]):
                 return net["Id"]
-        # No usable one: a network just removed can linger in the manager's own list
-        # under the same name while its endpoints go, so the name is not checked.
+        # No usable one. The manager engine's own list may keep a removed one's name a
+        # moment longer than the swarm, so only the swarm is asked whether it is free.
         created = api.create_network(
             name, driver="overlay", labels=sandbox.labels(), check_duplicate=False
         )
@@ -429,7 +434,7 @@ def ensure_network(sandbox: Sandbox, name: str) -> str:
 
 
 def _in_swarm(api, network_id: str) -> bool:
-    """Whether the swarm still has this network (not only the manager's engine, on its way out)."""
+    """Whether the manager still knows this network (its engine's copy may be on its way out)."""
     try:
         with client.translate_errors():
             api.inspect_network(network_id, scope="swarm")
@@ -521,31 +526,46 @@ def create(sandbox: Sandbox, wanted: Wanted) -> Iterator[dict]:
     yield {"kind": "done", "image": pushed.learner, "service": service_view(sandbox, service, [])}
 
 
-NETWORK_TRIES = 5
+# How long a create waits for a network on its way out to go (seconds).
+NETWORK_WAIT_S = 60.0
 
 
 def _create_on_network(sandbox: Sandbox, wanted: Wanted) -> dict:
     """Create the service on the sandbox's network (held by the caller's sandbox lock).
 
-    A network whose removal is still under way (its last service just went)
-    is listed a moment longer than it can be used: the create then fails
-    with "network ... not found", and a new network is made for another try.
+    A network whose last service just went is removed, but the swarm keeps
+    it (pending deletion) until its tasks' endpoints are freed on every
+    node, seconds on a busy machine: the manager lists and inspects it, a
+    create on it fails with "network ... not found", and a new network of
+    the same name is refused ("already exists") until it is gone. So it is
+    passed over, and the create tried again until a new one can be made.
     """
-    for attempt in range(NETWORK_TRIES):
-        network = ensure_network(sandbox, names.network(sandbox.sid))
-        spec = spec_mod.service_spec(
-            names.engine_service(sandbox.sid, wanted.name), sandbox.labels(), wanted, network
-        )
+    deadline = time.monotonic() + NETWORK_WAIT_S
+    gone: set[str] = set()
+    while True:
+        network = None
         try:
+            network = ensure_network(sandbox, names.network(sandbox.sid), frozenset(gone))
+            spec = spec_mod.service_spec(
+                names.engine_service(sandbox.sid, wanted.name), sandbox.labels(), wanted, network
+            )
             with swarm_call(sandbox):
                 return _post(manager(), "/services/create", spec)
         except SandboxError as exc:
-            gone = "network" in exc.message and "not found" in exc.message
-            if not gone or attempt == NETWORK_TRIES - 1:
-                drop_idle_networks(sandbox)
+            refused = network is not None and network in exc.message and "not found" in exc.message
+            name_held = network is None and "already exists" in exc.message
+            if not (refused or name_held):
+                drop_idle_networks(sandbox)  # none made for nothing stays
                 raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    "The swarm is still removing the network of your last service: "
+                    "try again in a minute.",
+                    code="conflict",
+                ) from None
+            if refused:
+                gone.add(network)
+            time.sleep(0.5)
 
 
 def _inspect(sandbox: Sandbox, service_id: str) -> dict:
