@@ -78,11 +78,12 @@ export class LogFollow {
 
   ended(view, frame) {
     this.stream = null;
-    if (this.stopping || typeof frame.exit_code === "number" || frame.error) {
+    if (this.stopping || typeof frame.exit_code === "number") {
       this.finish(frame);
       return;
     }
-    // Ended by itself while its container may still run: is the engine away?
+    // Ended by itself, or broke off with an error, while its container may
+    // still run: is the engine away? Then wait for it rather than give up.
     this.lab.engine.check().then((down) => {
       if (this.view !== view || this.stream) return; // followed anew meanwhile
       if (down) this.pause("engine");
