@@ -9,7 +9,13 @@ import pytest
 
 from sandboxes import follows
 from sandboxes.follows import FollowHub, State
-from sandboxes.streaming import LineBatch, LogSink, OutboundQueue, TimedAssembler, encode_frame
+from sandboxes.streaming import (
+    LineBatch,
+    LogSink,
+    OutboundQueue,
+    TimedAssembler,
+    encode_frame,
+)
 
 
 class FakeHandle:
