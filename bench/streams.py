@@ -7,9 +7,19 @@ containers with the raw SDK, one engine follow per stream, in the same
 window. Figures (merged into bench/results.json, other keys kept):
 streams_N_p50_ms / _p99_ms (delivery lag: read time minus the time printed
 in the line), streams_N_raw_p50_ms / _raw_p99_ms, streams_N_p99_ratio,
-streams_N_starved, server_rss_per_stream_kb, streams_knee.
+streams_N_starved, server_rss_per_stream_kb, streams_knee; and what the
+window cost (so a figure can be told from a busy machine):
+streams_N_server_cpu_pct, _raw_cpu_pct, _client_cpu_pct (percent of one core,
+each process over the window), streams_N_box_busy_pct (both cores) and
+streams_N_load (the one-minute load average at the window's end).
 
 Usage: .venv/bin/python bench/streams.py [--steps 50] [--containers 10] [--seconds 20]
+       .venv/bin/python bench/streams.py --sweep   # 100, 250, 500 streams on 100 tickers
+
+The sweep's shape: 100 tickers (1,000 lines/s into the engine's logs) is what
+a 2-core box's engine serves with room left for 500 raw SDK follows beside
+the site; the steps put 1, 2.5 and 5 sockets on each ticker (5 tabs per
+learner at 500).
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +53,9 @@ from run import (
 STREAM_STEPS = (50,)
 # Ticking containers the streams follow (one per learner); see bench_streams.
 STREAM_CONTAINERS = 10
+# --sweep: the steps and tickers that find the knee up to 500 streams.
+SWEEP_STEPS = (100, 250, 500)
+SWEEP_CONTAINERS = 100
 KNEE_P99_MS = 250
 # Lines printed up to this long before a window ends are still waited for.
 STREAM_GRACE_S = 5.0
@@ -155,6 +169,47 @@ def warm_up(server: Server, target: tuple) -> None:
     time.sleep(1)
 
 
+def _ticks(pid: int) -> int:
+    """CPU time a process has used (user + system), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _box_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuWindow:
+    """What the server, the raw follower, this client and the box used in a window."""
+
+    def __init__(self, server: Server, raw: subprocess.Popen) -> None:
+        self.pids = {"server": server.proc.pid, "raw": raw.pid}
+
+    def __enter__(self) -> "CpuWindow":
+        self.began = time.monotonic()
+        self.start = {name: _ticks(pid) for name, pid in self.pids.items()}
+        self.client = time.process_time()
+        self.box = _box_ticks()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        elapsed = time.monotonic() - self.began
+        hz = os.sysconf("SC_CLK_TCK")
+        self.pct = {
+            f"{name}_cpu_pct": (_ticks(pid) - self.start[name]) / hz / elapsed * 100
+            for name, pid in self.pids.items()
+        }
+        self.pct["client_cpu_pct"] = (time.process_time() - self.client) / elapsed * 100
+        busy, total = _box_ticks()
+        self.pct["box_busy_pct"] = (busy - self.box[0]) / max(1, total - self.box[1]) * 100
+        self.pct["load"] = os.getloadavg()[0]
+
+
 def streams_step(server: Server, targets: list[tuple], seconds: float) -> dict:
     raw = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "raw_follow.py")],
@@ -168,6 +223,7 @@ def streams_step(server: Server, targets: list[tuple], seconds: float) -> dict:
     raw.wait(timeout=30)
     n = len(targets)
     return {
+        **site["cpu"],
         "p50_ms": site["p50_ms"],
         "p99_ms": site["p99_ms"],
         "raw_p50_ms": raw_result["p50_ms"],
@@ -226,7 +282,7 @@ async def site_streams(server: Server, targets: list[tuple], seconds: float,
     window[:] = [time.time() + 1.0, time.time() + 1.0 + seconds]
     raw.stdin.write(json.dumps({"start": window[0], "end": window[1]}) + "\n")
     raw.stdin.flush()
-    with PeakRss(server, 1.0) as rss:
+    with PeakRss(server, 1.0) as rss, CpuWindow(server, raw) as cpu:
         await asyncio.sleep(window[1] - time.time() + 0.5)
         peak_rss = server.rss_mb()
     await asyncio.sleep(STREAM_GRACE_S)
@@ -240,6 +296,7 @@ async def site_streams(server: Server, targets: list[tuple], seconds: float,
         "starved": sum(1 for count in counts if not count),
         "open_s": open_s,
         "rss_mb": max(peak_rss, rss.peak),
+        "cpu": cpu.pct,
     }
 
 
@@ -250,7 +307,11 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=STREAM_CONTAINERS,
                         help=f"ticking containers ({STREAM_CONTAINERS})")
     parser.add_argument("--seconds", type=float, default=20.0, help="window per step (20)")
+    parser.add_argument("--sweep", action="store_true",
+                        help=f"steps {SWEEP_STEPS} on {SWEEP_CONTAINERS} tickers (the knee)")
     args = parser.parse_args()
+    if args.sweep:
+        args.steps, args.containers = list(SWEEP_STEPS), SWEEP_CONTAINERS
 
     call_command("migrate", "--noinput", verbosity=0)
     try:

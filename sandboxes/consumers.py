@@ -54,6 +54,7 @@ from sandboxes.streaming import (
     LogSink,
     OutboundQueue,
     StreamPump,
+    encode_frame,
     post,
 )
 
@@ -512,7 +513,8 @@ class LabConsumer(AsyncWebsocketConsumer):
         return await workers.engine(self.user.pk, func, *args, **kwargs)
 
     async def _send_frame(self, frame: dict) -> None:
-        await self.send(text_data=json.dumps(frame, default=str))
+        # encode_frame reuses a shared follow's lines, encoded once for all its sockets.
+        await self.send(text_data=encode_frame(frame))
 
     def _error(self, code: str, message: str, ref: Any = None) -> None:
         frame = {"type": "error", "code": code, "message": message}

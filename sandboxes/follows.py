@@ -23,6 +23,8 @@ Invariants:
   with `tail` 0 a line written during the read itself may be missed.
 - Handing lines on never waits: a sink takes them at once (a socket's outbox
   drops and counts what it cannot hold), so a slow socket slows no other.
+  Every live sink is handed the same LineBatch, which no sink may change: its
+  JSON is made once for all the sockets watching (streaming.encode_frame).
   Lines held for a subscriber waiting for its tail are bounded by HELD_MAX;
   past that they are counted and reported as skipped.
 - A follow ends for all its subscribers at once: with the container's exit
@@ -46,7 +48,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sandboxes.streaming import TimedAssembler
+from sandboxes.streaming import LineBatch, TimedAssembler
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ class Sink(Protocol):
 
     def start(self) -> None: ...  # once, before any line
 
-    def lines(self, lines: list[str]) -> None: ...  # must not block
+    def lines(self, lines: list[str]) -> None: ...  # must not block, nor change `lines`
 
     def skipped(self, count: int) -> None: ...
 
@@ -283,6 +285,7 @@ class Follow:
     def _hand_on(self, lines: list[str], stamps: list[str], *, mark: bool = True) -> None:
         if mark:
             self.last = (stamps[-1], lines[-1])
+        lines = LineBatch(lines)
         for subscription in tuple(self.subscribers):
             if subscription.live:
                 subscription.sink.lines(lines)

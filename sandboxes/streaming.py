@@ -8,6 +8,9 @@ Pieces usable (and tested) on their own:
 - OutboundQueue is a socket's bounded, ordered outbox: control frames and
   output lines go in, batched "output" frames come out. When the client falls
   behind it drops lines and says how many, instead of growing.
+- LineBatch is one read's lines as a follow hands them to every socket
+  watching it; its JSON is made once, and encode_frame puts it into each
+  socket's "output" frame instead of encoding the lines again per socket.
 - StreamPump reads one blocking iterator (a build, push, pull, compose up or exec)
   in its own thread and hands what it reads to the event loop. Stopping it
   closes the stream, which is what unblocks a read that waits on the engine.
@@ -164,6 +167,42 @@ class LineAssembler:
         self._length = 0
 
 
+class LineBatch(list):
+    """Lines handed to several outboxes at once; `json` encodes them once.
+
+    Treated as immutable once handed on: an outbox that adds lines to a
+    batch it holds copies it first (OutboundQueue.lines).
+    """
+
+    __slots__ = ("_json",)
+
+    @property
+    def json(self) -> str:
+        try:
+            return self._json
+        except AttributeError:
+            self._json = json.dumps(self)
+            return self._json
+
+
+_OUTPUT_KEYS = ("type", "stream", "lines", "skipped")
+
+
+def encode_frame(frame: dict) -> str:
+    """The frame as JSON text: what json.dumps(frame, default=str) gives.
+
+    An "output" frame whose lines are a LineBatch reuses the batch's JSON,
+    so a line followed by many sockets is encoded once, not once per socket.
+    """
+    lines = frame.get("lines")
+    if isinstance(lines, LineBatch) and tuple(frame) == _OUTPUT_KEYS:
+        return (
+            f'{{"type": {json.dumps(frame["type"])}, "stream": {json.dumps(frame["stream"])},'
+            f' "lines": {lines.json}, "skipped": {int(frame["skipped"])}}}'
+        )
+    return json.dumps(frame, default=str)
+
+
 class TimedAssembler:
     """Lines from timestamped log entries, each with the stamp of its first entry.
 
@@ -309,7 +348,8 @@ class OutboundQueue:
     def lines(self, stream: str, lines: Iterable[str]) -> None:
         if self._closed or self.overflowed:
             return
-        lines = list(lines)
+        if not isinstance(lines, LineBatch):
+            lines = list(lines)
         if not lines:
             return
         fit = self._fitting(stream, lines)
@@ -317,12 +357,15 @@ class OutboundQueue:
             lost = len(lines) - fit
             self._dropped[stream] = self._dropped.get(stream, 0) + lost
             self.skipped_total += lost
-            lines = lines[:fit]
+            lines = lines[:fit]  # a plain list now: its JSON is not the batch's
         if lines:
             tail = self._items[-1] if self._items else None
             if tail is not None and tail[0] == "lines" and tail[1] == stream:
+                if type(tail[2]) is not list:  # a shared batch: never changed in place
+                    tail[2] = list(tail[2])
                 tail[2].extend(lines)
             else:
+                # A whole batch is kept as it is (shared with other outboxes).
                 self._items.append(["lines", stream, lines])
             self._queued += len(lines)
             self._line_bytes += sum(len(line) for line in lines) + LINE_OVERHEAD * len(lines)

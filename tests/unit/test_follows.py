@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from sandboxes import follows
 from sandboxes.follows import FollowHub, State
-from sandboxes.streaming import LogSink, OutboundQueue, TimedAssembler
+from sandboxes.streaming import (
+    LineBatch,
+    LogSink,
+    OutboundQueue,
+    TimedAssembler,
+    encode_frame,
+)
 
 
 class FakeHandle:
@@ -429,3 +436,34 @@ async def test_a_skip_count_reaches_the_client_before_the_next_lines():
     assert out.drain() == [{"type": "output", "stream": "l1", "lines": ["a"], "skipped": 5}]
     out.lines("l1", ["b"])
     assert out.drain()[0]["lines"] == ["b"]
+
+
+async def test_sockets_on_one_follow_get_frames_encoded_once_and_each_their_own_stream(
+    source, hub
+):
+    one = OutboundQueue(lambda frame: None, max_lines=100, batch_ms=0)
+    two = OutboundQueue(lambda frame: None, max_lines=100, batch_ms=0)
+    await hub.subscribe("web", 0, LogSink(one, "l1", "web"))
+    await hub.subscribe("web", 0, LogSink(two, "l2", "web"))
+    one.drain(), two.drain()  # the logs.start frames
+    source.write("web", 'say "hi" é \\ end')
+    first = one._items[0][2]
+    assert isinstance(first, LineBatch) and first is two._items[0][2]  # the same batch
+    two.drain()
+    source.write("web", "later")  # joins l1's queued line: copied, the batch unchanged
+    assert first == ['say "hi" é \\ end']
+    assert one.drain() == [
+        {"type": "output", "stream": "l1", "lines": ['say "hi" é \\ end', "later"],
+         "skipped": 0}
+    ]
+    shared = {"type": "output", "stream": "l2", "lines": first, "skipped": 3}
+    assert encode_frame(shared) == json.dumps(shared, default=str)
+    assert json.loads(encode_frame(shared))["lines"] == ['say "hi" é \\ end']
+
+
+async def test_a_batch_cut_by_a_full_outbox_is_encoded_from_what_was_kept():
+    out = OutboundQueue(lambda frame: None, max_lines=2, batch_ms=0)
+    out.lines("l1", LineBatch(["a", "b", "c"]))
+    [frame] = out.drain()
+    assert frame["lines"] == ["a", "b"] and frame["skipped"] == 1
+    assert json.loads(encode_frame(frame))["lines"] == ["a", "b"]
