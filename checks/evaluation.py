@@ -12,6 +12,7 @@ with "not checked in time".
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from django.db import connections
 
 from checks.base import ENGINE, HISTORY, QUIZ, CheckSpec, Verdict, failed
 from checks.context import Context
+from engine import pool
 from engine.client import EngineError
 from sandboxes import services
 from sandboxes.errors import SandboxError
@@ -86,6 +88,8 @@ def make_context(
     wanted = needs(specs)
     if sandbox is None and wanted & {ENGINE, HISTORY}:
         sandbox = services.sandbox_for(user)
+    elif sandbox is not None:
+        pool.enter(sandbox.engine)  # its engine (engine/pool.py), as sandbox_for does
     context = Context(user=user, sandbox=sandbox, lesson=lesson)
     if wanted & {HISTORY, QUIZ}:
         from lessons import evidence  # deferred: lessons.progress imports this module
@@ -190,7 +194,11 @@ def _run_one(spec: CheckSpec, context: Context, key: Any, budget: float) -> Resu
 
     with _guard:
         _in_flight[key] = _in_flight.get(key, 0) + 1
-    threading.Thread(target=work, name=f"check-{spec.name}", daemon=True).start()
+    # In a copy of this context: the check reads the sandbox's engine (engine/pool.py).
+    threading.Thread(
+        target=contextvars.copy_context().run, args=(work,), name=f"check-{spec.name}",
+        daemon=True,
+    ).start()
     if not done.wait(budget + GRACE):
         verdict = failed(
             f"This check took longer than {round(budget, 1):g} s and was stopped, so it counts as not "

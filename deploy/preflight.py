@@ -27,7 +27,7 @@ django.setup()
 
 from django.conf import settings
 
-from engine import client
+from engine import client, pool
 
 
 def say(line: str) -> None:
@@ -35,23 +35,29 @@ def say(line: str) -> None:
 
 
 def engine() -> None:
-    where = settings.DOCKERLAB_ENGINE_URL or os.environ.get("DOCKER_HOST") or "the local socket"
-    try:
-        facts = client.ping(timeout=10)
-    except client.EngineError as exc:
-        say(f"the Docker engine at {where} does not answer: {exc.message}")
-        say("  labs cannot run until it does; lessons and accounts work meanwhile")
-        return
-    say(f"Docker engine {facts['version']} at {where}")
+    """Each engine of the pool (engine/pool.py): whether it answers."""
+    engines = pool.engines()
+    for each in engines:
+        where = each.url or os.environ.get("DOCKER_HOST") or "the local socket"
+        if len(engines) > 1:
+            where = f"{where} (engine {each.name})"
+        with pool.using(each.name):
+            try:
+                facts = client.ping(timeout=10)
+            except client.EngineError as exc:
+                say(f"the Docker engine at {where} does not answer: {exc.message}")
+                say("  its sandboxes cannot run until it does; lessons and accounts work meanwhile")
+                continue
+        say(f"Docker engine {facts['version']} at {where}")
 
 
 def loopback() -> None:
-    url = settings.DOCKERLAB_ENGINE_URL or os.environ.get("DOCKER_HOST", "")
-    if url and not url.startswith("unix://"):
-        say("the engine is on another machine: learners' apps and registries")
-        say("  publish on its 127.0.0.1, which the app proxy and the registry")
-        say("  relay here cannot reach; opening apps and push/pull will fail")
-    elif not Path("/sys/class/net/docker0").exists():
+    remote = [each for each in pool.engines() if not each.local]
+    for each in remote:
+        say(f"the engine {each.name} is on another machine: learners' apps and registries")
+        say(f"  publish on its {each.publish_host}, where the app proxy reaches them; pushes")
+        say("  and pulls need DOCKERLAB_REGISTRY_RELAY_HOST to be an address it reaches")
+    if not remote and not Path("/sys/class/net/docker0").exists():
         # The engine's default bridge is visible only in the host's network.
         say("this container does not seem to share the host's network (no docker0):")
         say("  opening a learner's app and registry push/pull need network_mode: host")

@@ -134,6 +134,10 @@ DOCKERLAB_ENGINE_URL = env_str("DOCKERLAB_ENGINE_URL", "")
 DOCKERLAB_ENGINE_TLS_VERIFY = env_bool("DOCKERLAB_ENGINE_TLS_VERIFY", False)
 DOCKERLAB_ENGINE_CERT_PATH = env_str("DOCKERLAB_ENGINE_CERT_PATH", "")
 DOCKERLAB_ENGINE_TIMEOUT = env_float("DOCKERLAB_ENGINE_TIMEOUT", 60.0, minimum=1.0)
+# A pool of engines instead of the one above: "name=url[=publish-address] ..."
+# (engine/pool.py). New sandboxes go to the least loaded engine that answers
+# and stay there. Empty: the one engine of DOCKERLAB_ENGINE_URL.
+DOCKERLAB_ENGINES = env_str("DOCKERLAB_ENGINES", "")
 
 # The images lessons build FROM and run. The defaults are the official names;
 # where they cannot be pulled, `manage.py kit` builds local equivalents from

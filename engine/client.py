@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -33,6 +32,8 @@ import docker.tls
 import docker.types
 import requests.exceptions
 from django.conf import settings
+
+from engine import pool
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,39 @@ _lock = threading.Lock()
 _clients: dict[str, docker.APIClient] = {}
 
 
+def _engine() -> pool.Engine:
+    """The engine the current work talks to (engine/pool.py)."""
+    try:
+        return pool.current()
+    except pool.UnknownEngine as exc:
+        raise EngineUnavailable(
+            f"This sandbox lives on the engine {exc.args[0]!r}, which the lab no longer has: "
+            "ask the trainer to add it back (DOCKERLAB_ENGINES)."
+        ) from None
+
+
 def _base_url() -> str | None:
-    return settings.DOCKERLAB_ENGINE_URL or None
+    return _engine().url or None
 
 
 def _tls():
-    if not settings.DOCKERLAB_ENGINE_TLS_VERIFY:
-        return False
-    return _tls_config(settings.DOCKERLAB_ENGINE_CERT_PATH)
+    cert_path = _engine().cert_path
+    return _tls_config(cert_path) if cert_path else False
+
+
+def engine_name() -> str:
+    """The name of the engine the current work talks to."""
+    return _engine().name
+
+
+def engine_key() -> str:
+    """A key for facts cached per engine (quotas, cgroup support, ...)."""
+    return _engine().key
+
+
+def publish_host() -> str:
+    """The address ports are published on, where this server reaches them."""
+    return _engine().publish_host
 
 
 def _tls_config(cert_path: str):
@@ -99,7 +125,7 @@ def api(timeout: float | None = None) -> docker.APIClient:
     one so a quiet log follow is not cut by the HTTP read timeout.
     """
     timeout = settings.DOCKERLAB_ENGINE_TIMEOUT if timeout is None else timeout
-    key = f"{_base_url()}|{timeout}"
+    key = f"{_base_url()}|{timeout}|{_engine().cert_path}"
     with _lock:
         client = _clients.get(key)
         if client is None:
@@ -196,8 +222,7 @@ def volume_mount(
 
 def is_local() -> bool:
     """Whether the engine runs on this machine (a unix socket), as settings say."""
-    url = _base_url() or os.environ.get("DOCKER_HOST") or ""
-    return not url or url.startswith("unix://")
+    return _engine().local
 
 
 def info() -> dict:
@@ -213,6 +238,12 @@ def ping(timeout: float = 5) -> dict:
         client.ping()
         version = client.version()
     return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+
+def running_containers(timeout: float = 2) -> int:
+    """How many containers the engine runs now (its load, for placement)."""
+    with translate_errors():
+        return int(api(timeout=timeout).info().get("ContainersRunning") or 0)
 
 
 class LogChunks:
@@ -795,12 +826,7 @@ def async_engine() -> AsyncEngine:
     timeout = settings.DOCKERLAB_ENGINE_TIMEOUT
     key = "|".join(
         str(part)
-        for part in (
-            _base_url(),
-            settings.DOCKERLAB_ENGINE_TLS_VERIFY,
-            settings.DOCKERLAB_ENGINE_CERT_PATH,
-            timeout,
-        )
+        for part in (_base_url(), _engine().cert_path, timeout)
     )
     with _lock:
         engine = _async_engines.get(key)

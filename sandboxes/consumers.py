@@ -25,6 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from engine import pool
 from engine.client import EngineError, EngineUnavailable
 from lessons import progress
 from lessons.history import record_action
@@ -440,8 +441,10 @@ class LabConsumer(AsyncWebsocketConsumer):
             # Every open tab of this learner hears about changes made in another.
             self.group = f"lab.sandbox.{sid}"
             await self.channel_layer.group_add(self.group, self.channel_name)
-        # Engine status: this socket hears "engine" frames (sandboxes/health.py).
-        await health.watcher.join(self.channel_layer, self.channel_name)
+        # Engine status: this socket hears "engine" frames (sandboxes/health.py)
+        # about its own sandbox's engine.
+        self.engine_watcher = health.watcher_for(self.sandbox.engine if self.sandbox else "")
+        await self.engine_watcher.join(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -461,7 +464,9 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if getattr(self, "socket_slot", None) is not None:
             self.socket_slot.release()
-        await health.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
+        watcher = getattr(self, "engine_watcher", None)
+        if watcher is not None:
+            await watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
         if getattr(self, "user", None) is not None:
             checking.leave(self.user.pk, self)
         await swarm_watch.watcher.leave(self.channel_layer, getattr(self, "channel_name", None))
@@ -529,6 +534,10 @@ class LabConsumer(AsyncWebsocketConsumer):
     async def _sandbox(self):
         if self.sandbox is None:
             self.sandbox = await database_sync_to_async(services.sandbox_for)(self.user)
+        # This socket's work goes to the sandbox's engine (engine/pool.py). Set
+        # first in the socket's own task at connect, so every action task
+        # inherits it; set again in whichever task asks later.
+        pool.enter(self.sandbox.engine)
         return self.sandbox
 
     async def _perform(self, request: Request) -> None:

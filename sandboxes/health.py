@@ -1,8 +1,10 @@
 """Whether the engine answers, told to every open lab page.
 
-One watcher per process pings the engine while at least one lab socket is
-open, and sends each of them an `engine` frame (docs/websocket.md) when the
-engine stops answering and when it answers again. Sockets never ping.
+One watcher per process and engine pings that engine while at least one lab
+socket of a sandbox on it is open, and sends each of them an `engine` frame
+(docs/websocket.md) when the engine stops answering and when it answers
+again. Sockets never ping. With a pool of engines, an engine that goes down
+is told only to the sockets of its own sandboxes.
 
 Invariants:
 - At most one pinger task per process: sockets join and leave the watcher's
@@ -22,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -29,7 +32,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from engine import client
+from engine import client, pool
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +57,14 @@ def engine_frame(up: bool) -> dict:
     return {"type": "engine", "state": "down", "message": DOWN_MESSAGE}
 
 
-def ping_engine() -> bool:
-    """True when the configured engine answers a ping within PING_TIMEOUT."""
-    try:
-        client.ping(timeout=PING_TIMEOUT)
-    except client.EngineError:
-        return False
+def ping_engine(name: str = "") -> bool:
+    """True when engine `name` of the pool (default: the default engine)
+    answers a ping within PING_TIMEOUT."""
+    with pool.using(name):
+        try:
+            client.ping(timeout=PING_TIMEOUT)
+        except client.EngineError:
+            return False
     return True
 
 
@@ -139,5 +144,17 @@ class EngineWatcher:
         await self._layer.group_send(self.group, {"type": EVENT_TYPE, "frame": engine_frame(up)})
 
 
-# The process's watcher of the configured engine.
+# The process's watcher of the default engine.
 watcher = EngineWatcher()
+# Those of the pool's other engines (engine/pool.py), made on first use.
+_others: dict[str, EngineWatcher] = {}
+
+
+def watcher_for(name: str) -> EngineWatcher:
+    """The watcher of engine `name`, whose sandboxes' sockets hear about it only."""
+    if not name or name == pool.default().name:
+        return watcher
+    found = _others.get(name)
+    if found is None:
+        found = _others[name] = EngineWatcher(functools.partial(ping_engine, name))
+    return found

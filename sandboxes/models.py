@@ -30,6 +30,9 @@ class Sandbox(models.Model):
     # Slides forward while the learner is active; the reaper removes the
     # engine objects of sandboxes past it.
     expires_at = models.DateTimeField(default=_default_expiry)
+    # The engine of the pool it lives on (engine/pool.py), chosen at creation
+    # and kept; "" is the pool's default engine.
+    engine = models.CharField(max_length=24, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

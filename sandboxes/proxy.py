@@ -2,7 +2,8 @@
 
 Containers publish their port on 127.0.0.1 only, so this view is the one way
 a browser gets to them. It looks the container up in the caller's sandbox
-(by label), connects to 127.0.0.1 and that container's published port, and
+(by label), connects to 127.0.0.1 (with a pool of engines, the publish
+address of the sandbox's engine) and that container's published port, and
 nothing else: the host and port never come from the request. Another
 learner's container gets the same 404 as a name that never existed. A
 service of the classroom swarm (/sandbox/service/<name>/) is reached the
@@ -45,6 +46,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from engine import client, pool
 from sandboxes import services, slots, workers
 
 log = logging.getLogger(__name__)
@@ -260,11 +262,16 @@ async def app_proxy(request: HttpRequest, container: str, path: str = "") -> Htt
             slot.release()
 
 
-async def _find_port(user, container: str) -> int | HttpResponse:
-    """The app's loopback port, or the page saying why there is none."""
+async def _find_port(user, container: str) -> tuple[str, int] | HttpResponse:
+    """Where the app's port is published (its sandbox's engine's publish
+    address, engine/pool.py, and the port), or the page saying why not."""
     try:
         sandbox = await sync_to_async(services.sandbox_for)(user)
-        port = await workers.engine(user.pk, services.published_port, sandbox, container, APP_PORT)
+        with pool.using(sandbox.engine):
+            port = await workers.engine(
+                user.pk, services.published_port, sandbox, container, APP_PORT
+            )
+            host = client.publish_host()
     except (services.NotInSandbox, services.InvalidName):
         return _not_found(container)
     except services.SandboxError as exc:
@@ -278,7 +285,7 @@ async def _find_port(user, container: str) -> int | HttpResponse:
             f"The container {container!r} is not running or publishes no port: "
             "start it and try again.",
         )
-    return port
+    return host, port
 
 
 async def _proxy(
@@ -290,7 +297,7 @@ async def _proxy(
     found = await (find or _find_port)(user, container)
     if isinstance(found, HttpResponse):
         return found
-    host, port = found if isinstance(found, tuple) else ("127.0.0.1", found)
+    host, port = found
 
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

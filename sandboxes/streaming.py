@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -488,8 +489,11 @@ class StreamPump:
         self._scheduled = False  # a _drain callback is pending on the loop
         self._room = threading.Condition()
         self._stopping = threading.Event()
+        # In a copy of the caller's context, so what the stream calls while it
+        # reads (a reopen) goes to the same engine (engine/pool.py).
         self._thread = threading.Thread(
-            target=self._read, name=f"{THREAD_PREFIX}-{name}", daemon=True
+            target=contextvars.copy_context().run, args=(self._read,),
+            name=f"{THREAD_PREFIX}-{name}", daemon=True,
         )
 
     def start(self) -> None:

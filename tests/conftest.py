@@ -12,6 +12,8 @@ tests leave the site's alone). Servers the tests start inherit it.
 import os
 import secrets
 
+import pytest
+
 TIER_ORDER = {"unit": 0, "integration": 1, "browser": 2}
 
 
@@ -30,3 +32,15 @@ def pytest_configure(config):
         "DOCKERLAB_DEPLOYMENT", f"test-{secrets.token_hex(4)}"
     )
     settings.DOCKERLAB_DEPLOYMENT = deployment
+
+
+@pytest.fixture(autouse=True)
+def default_engine():
+    """Each test starts on the default engine (engine/pool.py): a sandbox that
+    an earlier test bound this thread to (sandbox_for binds the caller to its
+    sandbox's engine) must not carry over."""
+    from engine import pool
+
+    pool.enter("")
+    yield
+    pool.enter("")

@@ -20,6 +20,8 @@ from checks.base import define, failed, passed
 from checks.context import Context
 from checks.schema import ContainerName, HttpPath, Integer, Port, Seconds, Text
 from checks.vocabulary.helpers import quoted
+from engine import client
+from sandboxes.services.containers import published_here
 
 MAX_BODY = 64 * 1024
 RETRY = 0.2
@@ -39,7 +41,7 @@ def _host_port(found: dict, port: int) -> int | None:
         if (
             entry.get("PrivatePort") == port
             and entry.get("PublicPort")
-            and entry.get("IP") in ("127.0.0.1", None, "")
+            and published_here(entry)
         ):
             return int(entry["PublicPort"])
     return None
@@ -53,7 +55,10 @@ def _get(host_port: int, path: str, end: float) -> tuple[int, bytes]:
     the answer counts as a timeout.
     """
     left = end - time.monotonic()
-    connection = http.client.HTTPConnection("127.0.0.1", host_port, timeout=max(0.2, left))
+    # Where the sandbox's engine publishes ports (engine/pool.py): 127.0.0.1
+    # for an engine on this machine.
+    host = client.publish_host()
+    connection = http.client.HTTPConnection(host, host_port, timeout=max(0.2, left))
     cut = threading.Event()
 
     def expire() -> None:
@@ -67,7 +72,7 @@ def _get(host_port: int, path: str, end: float) -> tuple[int, bytes]:
     timer.start()
     try:
         connection.request(
-            "GET", path, headers={"Host": f"127.0.0.1:{host_port}", "Connection": "close"}
+            "GET", path, headers={"Host": f"{host}:{host_port}", "Connection": "close"}
         )
         response = connection.getresponse()
         body = response.read(MAX_BODY)

@@ -63,8 +63,7 @@ def _relative(sid: str) -> str:
 def _problem() -> str | None:
     """Why build cgroups cannot be used here, or None (asked once per set-up)."""
     key = (
-        settings.DOCKERLAB_ENGINE_URL,
-        os.environ.get("DOCKER_HOST"),
+        client.engine_key(),
         str(CGROUP_ROOT),
     )
     if key not in _problems:

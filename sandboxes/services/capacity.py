@@ -74,20 +74,23 @@ class Usage:
     has_network: bool  # this sandbox's network exists already
 
 
-_info: tuple[float, dict] | None = None
+# `docker info` by engine (client.engine_key()): when it was read, and what it said.
+_info: dict[str, tuple[float, dict]] = {}
 _info_lock = threading.Lock()
 
 
 def _engine_info() -> dict:
-    """`docker info`, kept for a few minutes (the machine rarely changes)."""
-    global _info
+    """`docker info` of the current engine (engine/pool.py), kept for a few
+    minutes (the machine rarely changes)."""
+    key = client.engine_key()
     with _info_lock:
-        if _info is not None and time.monotonic() - _info[0] < INFO_TTL:
-            return _info[1]
+        found = _info.get(key)
+        if found is not None and time.monotonic() - found[0] < INFO_TTL:
+            return found[1]
     with engine_call():
         info = client.api().info() or {}
     with _info_lock:
-        _info = (time.monotonic(), info)
+        _info[key] = (time.monotonic(), info)
     return info
 
 

@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from engine import client
+from engine import client, pool
 from sandboxes import naming
 from sandboxes.errors import NotInSandbox, SandboxError
 from sandboxes.models import Sandbox
+from sandboxes.services import placement
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,17 @@ def sandbox_for(user) -> Sandbox:
     now = timezone.now()
     sandbox = Sandbox.objects.filter(user=user).first()
     attempts = 0
+    # Asking the engines for their load takes a moment: not inside the transaction.
+    engine = placement.choose() if sandbox is None else ""
     while sandbox is None:
         attempts += 1
         try:
             with transaction.atomic():
-                return Sandbox.objects.create(
-                    user=user, sid=naming.new_sid(), expires_at=now + ttl
+                created = Sandbox.objects.create(
+                    user=user, sid=naming.new_sid(), expires_at=now + ttl, engine=engine
                 )
+            pool.enter(created.engine)
+            return created
         except IntegrityError:
             # Another request created this user's sandbox first, or (rarely)
             # the random id was taken: look again, retry a few times.
@@ -114,6 +119,8 @@ def sandbox_for(user) -> Sandbox:
     if sandbox.expires_at - now < ttl / 2:
         sandbox.expires_at = now + ttl
         sandbox.save(update_fields=["expires_at"])
+    # What this task or thread does next is about this sandbox: on its engine.
+    pool.enter(sandbox.engine)
     return sandbox
 
 
@@ -127,7 +134,9 @@ def engine_call(
         return naming.strip(sandbox.sid, message) if sandbox is not None else message
 
     try:
-        with client.translate_errors():
+        with client.translate_errors(), pool.using(
+            sandbox.engine if sandbox is not None else pool.current_name()
+        ):
             yield
     except client.EngineUnavailable as exc:
         raise SandboxError(exc.message, code="engine_unavailable") from exc

@@ -211,7 +211,9 @@ def _host_config(
         security_opt=["no-new-privileges"],
         cap_drop=["ALL"],
         cap_add=CAP_ADD,
-        port_bindings={port: ("127.0.0.1", None)} if port is not None else None,
+        # On the engine's publish address (engine/pool.py): 127.0.0.1 for an
+        # engine on this machine, so nothing outside reaches the app directly.
+        port_bindings={port: (client.publish_host(), None)} if port is not None else None,
         mounts=mounts,
         # The writable layer's size, where the engine has quotas.
         storage_opt=disk.container_storage_opt(),
@@ -544,6 +546,12 @@ def prune(sandbox: Sandbox) -> dict:
     }
 
 
+def published_here(entry: dict) -> bool:
+    """Whether a container's port entry is published where this server reaches
+    it: on the current engine's publish address (engine/pool.py)."""
+    return entry.get("IP") in (client.publish_host(), None, "")
+
+
 def published_port(sandbox: Sandbox, container: str, port: int = 5002) -> int | None:
     """The loopback host port publishing the container's `port` (else its first)."""
     found = find_container(sandbox, container)
@@ -552,7 +560,7 @@ def published_port(sandbox: Sandbox, container: str, port: int = 5002) -> int | 
     published = [
         p
         for p in found.get("Ports") or []
-        if p.get("PublicPort") and p.get("IP") in ("127.0.0.1", None, "")
+        if p.get("PublicPort") and published_here(p)
     ]
     for entry in published:
         if entry.get("PrivatePort") == port:

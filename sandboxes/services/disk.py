@@ -53,9 +53,9 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from engine import client
+from engine import client, pool
 from sandboxes import labels, naming
-from sandboxes.errors import QuotaExceeded
+from sandboxes.errors import QuotaExceeded, SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services.common import engine_call
 
@@ -102,7 +102,7 @@ _rechecked: dict[str, float] = {}
 
 
 def _engine_key() -> str:
-    return f"{settings.DOCKERLAB_ENGINE_URL}|{os.environ.get('DOCKER_HOST', '')}"
+    return client.engine_key()
 
 
 def quotas() -> Quotas:
@@ -247,8 +247,7 @@ def _bytes(text: str) -> int | None:
 
 
 def _engine_is_local() -> bool:
-    url = settings.DOCKERLAB_ENGINE_URL or os.environ.get("DOCKER_HOST", "")
-    return not url or url.startswith("unix://")
+    return client.is_local()
 
 
 def sized_volume_bytes(volume: dict) -> int:
@@ -400,10 +399,12 @@ def over_message(used: int, limit: int) -> str:
 def sweep() -> dict[str, dict]:
     """Measure every sandbox, stop the running containers of those over their
     limit, and record the verdicts; returns the recorded entries by sandbox id."""
-    entries = _record(measure())
+    usages, where = measure_pool()
+    entries = _record(usages)
     for sid, entry in entries.items():
-        if entry["over"]:
-            stopped = _stop_running(sid)
+        if entry["over"] and sid in where:
+            with pool.using(where[sid]):
+                stopped = _stop_running(sid)
             entry["stopped"] = sorted(set(entry.get("stopped", [])) | set(stopped))
             if stopped:
                 log.warning(
@@ -414,6 +415,32 @@ def sweep() -> dict[str, dict]:
                 )
     _write(entries)
     return entries
+
+
+def measure_pool() -> tuple[dict[str, Usage], dict[str, str]]:
+    """measure() on every engine of the pool (engine/pool.py), and the engine
+    each sandbox was found on. An engine that does not answer is left out
+    until it answers again; with none answering, the engine's error is raised."""
+    usages: dict[str, Usage] = {}
+    where: dict[str, str] = {}
+    down: list[SandboxError] = []
+    names = pool.names()
+    for name in names:
+        with pool.using(name):
+            try:
+                found = measure()
+            except SandboxError as exc:
+                if exc.code != "engine_unavailable":
+                    raise
+                log.warning("disk: the engine %s is not answering; measured later", name)
+                down.append(exc)
+                continue
+        for sid, usage in found.items():
+            usages[sid] = usage
+            where[sid] = name
+    if len(down) == len(names):
+        raise down[0]
+    return usages, where
 
 
 def _stop_running(sid: str) -> list[str]:

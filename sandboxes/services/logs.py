@@ -23,6 +23,7 @@ state), kept for callers that already run in a thread: the lesson runner.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -110,7 +111,7 @@ class _EngineHandle:
 
 
 class EngineSource:
-    """The hub's source: the configured engine, over asyncio."""
+    """The hub's source: its engine (the current one when it opens), over asyncio."""
 
     async def open(self, key: str, tail: int, on_entries) -> _EngineHandle:
         engine = client.async_engine()
@@ -206,17 +207,24 @@ async def _reconcile(hub: FollowHub) -> None:
             hub.died(key, state.exit_code)
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FollowHub] = (
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, FollowHub]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def hub() -> FollowHub:
-    """The running loop's hub (the server has one loop, so one hub)."""
+    """The running loop's hub for the current engine (engine/pool.py).
+
+    The server has one loop, so one hub per engine of the pool. A hub's
+    follows and its exit watcher are tasks started by its first subscriber,
+    whose context is bound to that engine: they read that engine only.
+    """
     loop = asyncio.get_running_loop()
-    found = _hubs.get(loop)
+    by_engine = _hubs.setdefault(loop, {})
+    name = client.engine_name()
+    found = by_engine.get(name)
     if found is None:
-        found = _hubs[loop] = FollowHub(EngineSource(), watcher=watch_exits)
+        found = by_engine[name] = FollowHub(EngineSource(), watcher=watch_exits)
     return found
 
 
@@ -253,8 +261,11 @@ class LogStream:
         self._reopened: list[float] = []
         # The container's exit code, once a look at its state found it stopped.
         self.exit_code: int | None = None
+        # In a copy of the caller's context: it looks at the container on the
+        # sandbox's engine (engine/pool.py).
         self._watcher = threading.Thread(
-            target=self._watch, name=f"logs-watch-{name}", daemon=True
+            target=contextvars.copy_context().run, args=(self._watch,),
+            name=f"logs-watch-{name}", daemon=True,
         )
         self._watcher.start()
 

@@ -29,8 +29,9 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from engine import client
+from engine import client, pool
 from sandboxes import labels, naming
+from sandboxes.errors import SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services import buildlimits, registry
 from sandboxes.services.common import engine_call
@@ -206,10 +207,53 @@ def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str,
     """
     now = now or timezone.now()
     live = set(Sandbox.objects.filter(expires_at__gt=now).values_list("sid", flat=True))
-    labelled = labelled_sids()
     from orchestration.services import cleanup  # deferred: orchestration imports sandboxes
 
-    labelled |= cleanup.labelled_sids()
+    on_swarm = cleanup.labelled_sids()
+    result: dict[str, dict] = {}
+    # Every engine of the pool (engine/pool.py) is swept on its own: one that
+    # does not answer keeps its objects until a sweep finds it up again.
+    names = pool.names()
+    down: list[SandboxError] = []
+    for name in names:
+        with pool.using(name):
+            try:
+                swept = _reap_engine(live, on_swarm, only)
+            except SandboxError as exc:
+                if exc.code != "engine_unavailable":
+                    raise
+                log.warning("reaper: the engine %s is not answering; it is swept later", name)
+                down.append(exc)
+                continue
+        for sid, removed in swept.items():
+            merged = result.setdefault(sid, dict.fromkeys(KINDS, 0))
+            for kind, count in removed.items():
+                merged[kind] = merged.get(kind, 0) + count
+    if len(down) == len(names):
+        raise down[0]
+    return result
+
+
+def remove_everywhere(sid: str) -> dict[str, int]:
+    """remove_objects(sid) on every engine of the pool that answers."""
+    removed = dict.fromkeys(KINDS, 0)
+    for name in pool.names():
+        with pool.using(name):
+            try:
+                found = remove_objects(sid)
+            except SandboxError as exc:
+                if exc.code != "engine_unavailable" or len(pool.names()) == 1:
+                    raise
+                log.warning("reaper: the engine %s is not answering; %s stays there", name, sid)
+                continue
+        for kind, count in found.items():
+            removed[kind] = removed.get(kind, 0) + count
+    return removed
+
+
+def _reap_engine(live: set[str], on_swarm: set[str], only: set[str] | None) -> dict[str, dict]:
+    """reap() on the current engine of the pool."""
+    labelled = labelled_sids() | on_swarm
     candidates = (labelled | buildlimits.cgroup_sids()) - live
     if only is not None:
         candidates &= set(only)
@@ -218,7 +262,7 @@ def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str,
         removed = remove_objects(sid)
         if sid in labelled:
             result[sid] = removed
-            log.info("reaped sandbox %s: %s", sid, removed)
+            log.info("reaped sandbox %s on engine %s: %s", sid, client.engine_name(), removed)
     alive = labelled & live
     remove_build_leftovers(alive if only is None else alive & set(only))
     if only is None:

@@ -38,12 +38,9 @@ from sandboxes.models import Sandbox, SandboxImage
 from sandboxes.services import relay as relays
 from sandboxes.services import relay_rules as rules
 from sandboxes.services.common import engine_call
-from sandboxes.services.containers import own_containers
+from sandboxes.services.containers import own_containers, published_here
 from sandboxes.services.images import check_tag_room, find_image, record_image, recorded_ids
 
-# Where learner containers publish their ports: the engine host's loopback,
-# which is this machine's (as for the app proxy).
-UPSTREAM_HOST = "127.0.0.1"
 # Engine progress statuses worth a line of their own (the rest is a progress bar).
 _QUIET = {"Pushing", "Downloading", "Extracting", "Waiting", "Preparing"}
 
@@ -71,9 +68,9 @@ def registry_port(sandbox: Sandbox, ref: str) -> int:
         if container.get("State") != "running":
             continue
         for entry in container.get("Ports") or []:
-            if entry.get("PrivatePort") == port and entry.get("PublicPort") and entry.get(
-                "IP"
-            ) in ("127.0.0.1", None, ""):
+            if entry.get("PrivatePort") == port and entry.get("PublicPort") and published_here(
+                entry
+            ):
                 return int(entry["PublicPort"])
     raise NotInSandbox(
         f"No running container of yours publishes port {port}: start your registry first "
@@ -98,6 +95,7 @@ class RegistryStream:
         self.kind = kind
         self.tag = naming.image_ref(ref)
         self.port = registry_port(sandbox, ref)
+        self.upstream_host = client.publish_host()
         name, self.remote_tag = naming.parse_image(ref)
         self.repository = name.split("/", 1)[1]
         self.steps = None
@@ -129,7 +127,8 @@ class RegistryStream:
         )
         try:
             relay = relays.Relay(
-                op, (UPSTREAM_HOST, self.port), settings.DOCKERLAB_REGISTRY_RELAY_HOST
+                # The registry container's port, where its engine publishes it.
+                op, (self.upstream_host, self.port), settings.DOCKERLAB_REGISTRY_RELAY_HOST
             )
         except OSError as exc:
             raise SandboxError(

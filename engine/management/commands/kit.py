@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from engine import client, kit
+from engine import client, kit, pool
 
 
 class Command(BaseCommand):
@@ -43,8 +43,23 @@ class Command(BaseCommand):
             help="The deployment's images (PostgreSQL, Redis for docker-compose.yml) "
             "instead of the lesson images.",
         )
+        parser.add_argument(
+            "--engine",
+            default="",
+            help="Which engine of the pool (DOCKERLAB_ENGINES) to make them on; "
+            "default: the first. Every engine that holds sandboxes needs them.",
+        )
 
-    def handle(self, *args, roles=(), check=False, no_pull=False, rebuild=False, **options):
+    def handle(self, *args, engine="", **options):
+        if engine and engine not in pool.names():
+            raise CommandError(
+                f"No engine {engine!r} in the pool; it has: {', '.join(pool.names())}.",
+                returncode=2,
+            )
+        with pool.using(engine):
+            return self.handle_engine(*args, **options)
+
+    def handle_engine(self, *args, roles=(), check=False, no_pull=False, rebuild=False, **options):
         verbose = options.get("verbosity", 1) >= 2
         if options.get("deploy"):
             if roles:

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         try:
             if options["sandbox"]:
                 sid = options["sandbox"]
-                result = {sid: reaper.remove_objects(sid)}
+                result = {sid: reaper.remove_everywhere(sid)}
             else:
                 result = reaper.reap()
         except SandboxError as exc:
