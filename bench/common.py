@@ -2,10 +2,13 @@
 in a process of its own, the results table and bench/results.json.
 
 Invariants:
-- Importing this module sets nothing and imports neither Django nor the
-  Docker SDK: each script sets its environment (database, deployment id)
-  before `django.setup()` (see `django_setup`), and bench/raw_follow.py runs
-  without Django at all. What needs Django imports it inside the function.
+- Importing this module sets no environment and imports neither Django nor
+  the Docker SDK (only puts the project on sys.path): each script sets its
+  environment (database, deployment id) before `django.setup()` (see
+  `django_setup`), and bench/raw_follow.py runs without Django at all. What
+  needs Django imports it inside the function.
+- Server processes of our own are tests/servers.py's business (free ports,
+  waiting for an answer, stopping); the site here is one of those.
 - bench/results.json maps a figure's name to a number. `save_results` with
   `fresh=True` starts it again (bench/run.py, the first of `make bench`);
   every other benchmark merges its figures in and keeps the others'.
@@ -17,16 +20,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests import servers  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results.json"
 
 # The site as `make run` serves it, and Daphne called directly (bench/run.py).
@@ -35,15 +41,14 @@ DAPHNE = [sys.executable, "-m", "daphne"]
 ASGI_APP = "dockerlab.asgi:application"
 
 
-def django_setup(prefix: str, deployment: str, *, own_var_dir: bool = False,
-                 **env: str) -> Path:
+def django_setup(prefix: str, deployment: str, *, own_var_dir: bool = False) -> Path:
     """Point Django at a fresh SQLite database in a new work directory; set it up.
 
     `deployment` is the deployment id the benchmark's engine objects carry
     (one of its own, so a site's reaper on this engine leaves them alone);
     with `own_var_dir` the site keeps its files (DOCKERLAB_VAR_DIR) in the
-    work directory too; `env` sets further variables first. Returns the work
-    directory, which the caller removes when done.
+    work directory too. Returns the work directory, which the caller removes
+    when done.
     """
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
@@ -51,20 +56,10 @@ def django_setup(prefix: str, deployment: str, *, own_var_dir: bool = False,
     os.environ["DOCKERLAB_DEPLOYMENT"] = deployment
     if own_var_dir:
         os.environ["DOCKERLAB_VAR_DIR"] = str(workdir / "var")
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
     return workdir
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -84,16 +79,16 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[k]
 
 
-class Server:
+class Server(servers.Server):
     """The site in a process of its own on a free loopback port; `url` once it answers.
 
     `command` is what runs (SERVE, or DAPHNE with `app`); the benchmark's
     environment goes with it, so it shares the benchmark's database.
+    `stop()` is tests/servers.py's.
     """
 
     def __init__(self, workdir: Path, command: list[str] = SERVE, *, app: str | None = None,
-                 log_name: str = "server.log", timeout: float = 30.0,
-                 probe_timeout: float = 2.0) -> None:
+                 log_name: str = "server.log", timeout: float = 30.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / log_name
@@ -102,31 +97,14 @@ class Server:
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
         )
-        self._wait(timeout, probe_timeout)
-
-    def _wait(self, timeout: float, probe_timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urlopen(self.url + "/lessons/", timeout=probe_timeout).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit("server did not start:\n" + self.log_path.read_text())
-                time.sleep(0.2)
+        try:
+            servers.wait_until_answers(self.url + "/lessons/", self.proc, self.log_path, timeout)
+        except RuntimeError as exc:
+            self.stop()
+            raise SystemExit(f"server did not start: {exc}") from None
 
     def rss_mb(self) -> float:
         return rss_mb(self.proc.pid)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 class Learner:

@@ -28,14 +28,12 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from common import ROOT, percentile, print_table, save_results
 
-sys.path.insert(0, str(ROOT))
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
 os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-fanout-{os.getpid()}"
 
