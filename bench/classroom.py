@@ -239,8 +239,9 @@ async def classroom(server: common.Server, learners: list[Learner],
 
 def cleanup(learners: list[Learner]) -> None:
     """Every engine object of the bench's sandboxes, then anything else of its deployment."""
-    for learner in learners:
-        services.remove_objects(learner.sandbox.sid)
+    # A few sandboxes at a time: one after the other, a class takes minutes.
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="cleanup") as pool:
+        list(pool.map(services.remove_objects, [learner.sandbox.sid for learner in learners]))
     for sid in reaper.labelled_sids():
         services.remove_objects(sid)
 
@@ -255,7 +256,7 @@ def main() -> None:
     call_command("migrate", "--noinput", verbosity=0)
     alone = [Learner(f"classroom-solo{i}") for i in range(args.solo_rounds + 1)]
     learners = [Learner(f"classroom{i:02d}") for i in range(args.learners)]
-    server = common.Server(WORKDIR, timeout=60, probe_timeout=5)
+    server = common.Server(WORKDIR, timeout=60)
     # Pages open the app at the same moment; the bench's own threads must not queue them.
     opener = ThreadPoolExecutor(max_workers=args.learners + 4, thread_name_prefix="open")
     results: dict = {}
