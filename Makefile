@@ -35,6 +35,7 @@ bench: system engine dev-venv kit
 	$(PY) bench/run.py
 	$(PY) bench/fanout.py
 	$(PY) bench/abuse.py
+	$(PY) bench/classroom.py
 
 # Several server processes behind nginx, sharing PostgreSQL and Redis of our
 # own (README: Several processes): `make run-multi WORKERS=4 PORT=9000`.

@@ -34,33 +34,20 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from urllib.request import Request, urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import Learner, percentile, print_table, save_results
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-abuse-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
-os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
-os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-abuse-{os.getpid()}"
-os.environ["DOCKERLAB_VAR_DIR"] = str(WORKDIR / "var")
-
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = common.django_setup(
+    "dockerlab-bench-abuse-", f"bench-abuse-{os.getpid()}", own_var_dir=True
+)
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 
 from sandboxes import services  # noqa: E402
 from sandboxes.services import disk  # noqa: E402
@@ -96,76 +83,11 @@ YAML_BOMB = (
 )
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
-
-
-class Server:
+class Server(common.Server):
     """The site as `make run` serves it, on a free loopback port, sharing our database."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(WORKDIR / "server.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dockerlab.serve", "-b", "127.0.0.1", "-p", str(self.port)],
-            cwd=ROOT, env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urlopen(self.url + "/lessons/", timeout=5).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("server did not start:\n" + (WORKDIR / "server.log").read_text())
-                time.sleep(0.2)
-
-    def rss_mb(self) -> float:
-        return rss_mb(self.proc.pid)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-class Learner:
-    def __init__(self, name: str) -> None:
-        self.user, _ = get_user_model().objects.get_or_create(username=name)
-        client = Client()
-        client.force_login(self.user)
-        self.cookie = client.cookies["sessionid"].value
-        self.sandbox = services.sandbox_for(self.user)
-
-    async def socket(self, server: Server):
-        return await connect(
-            f"ws://127.0.0.1:{server.port}/ws/lab/",
-            additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": server.url},
-            max_size=None,
-            open_timeout=30,
-        )
+        super().__init__(WORKDIR, timeout=60)
 
 
 class Window:
@@ -324,38 +246,16 @@ def run(seconds: float) -> dict:
     }
 
 
-def report(results: dict) -> None:
-    print()
-    print(f"{'figure':36} {'value':>12}  target")
-    print("-" * 64)
-    for name, value in results.items():
-        target = ""
-        if name in TARGETS:
-            op, bound = TARGETS[name]
-            met = value <= bound if op == "<=" else value >= bound
-            target = f"{op} {bound}  {'met' if met else 'MISSED'}"
-        if name == "abuse_disk_mb":
-            met = value <= results["abuse_disk_limit_mb"]
-            target = f"<= limit  {'met' if met else 'MISSED'}"
-        shown = f"{value:12.2f}" if isinstance(value, float) else f"{value:12d}"
-        print(f"{name:36} {shown}  {target}")
-
-
-def merge(results: dict) -> Path:
-    out = ROOT / "bench" / "results.json"
-    current = json.loads(out.read_text()) if out.exists() else {}
-    current.update(results)
-    out.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30, help="length of each phase")
     args = parser.parse_args()
     results = run(args.seconds)
-    report(results)
-    print(f"\nmerged into {merge(results).relative_to(ROOT)}")
+    targets = {
+        **TARGETS, "abuse_disk_mb": ("<=", results["abuse_disk_limit_mb"], "limit"),
+    }
+    print_table(results, targets, width=36)
+    print(f"\nmerged into {save_results(results).relative_to(common.ROOT)}")
 
 
 if __name__ == "__main__":

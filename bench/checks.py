@@ -26,30 +26,16 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.request import urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import percentile, print_table, save_results
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-checks-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
-os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
-os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-checks-{os.getpid()}"
-
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = common.django_setup("dockerlab-bench-checks-", f"bench-checks-{os.getpid()}")
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 
 from lessons import progress  # noqa: E402
 from lessons.models import Progress  # noqa: E402
@@ -58,45 +44,6 @@ from sandboxes import services  # noqa: E402
 LESSON = "building-images"
 STEP = 2  # "Run a container from it": container_running web, flask-app, port 5002
 TARGETS = {"check_after_action_p95_ms": ("<=", 1000)}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """The site as `make run` serves it, on a free loopback port, sharing our database."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(WORKDIR / "server.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dockerlab.serve", "-b", "127.0.0.1", "-p", str(self.port)],
-            cwd=ROOT, env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urlopen(self.url + "/lessons/", timeout=2).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    log = (WORKDIR / "server.log").read_text()
-                    raise SystemExit("server did not start:\n" + log)
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 class Page:
@@ -139,13 +86,9 @@ def is_step(frame: dict) -> bool:
             and frame.get("kind") == "step" and frame.get("number") == STEP)
 
 
-async def rounds(server: Server, cookie: str, user, n: int) -> list[float]:
+async def rounds(server: common.Server, cookie: str, user, n: int) -> list[float]:
     latencies: list[float] = []
-    async with connect(
-        f"ws://127.0.0.1:{server.port}/ws/lab/",
-        additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.url},
-        max_size=None, open_timeout=30,
-    ) as ws:
+    async with await common.lab_socket(server.url, cookie) as ws:
         page = Page(ws)
         await page.until(lambda f: f["type"] == "hello")
         ref = await page.send("watch", lesson=LESSON)
@@ -191,32 +134,6 @@ def direct(user, sandbox, n: int) -> list[float]:
     return times
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def report(results: dict) -> None:
-    print()
-    print(f"{'figure':34} {'value':>12}  target")
-    print("-" * 62)
-    for name, value in results.items():
-        target = ""
-        if name in TARGETS:
-            op, bound = TARGETS[name]
-            met = value <= bound if op == "<=" else value >= bound
-            target = f"{op} {bound}  {'met' if met else 'MISSED'}"
-        print(f"{name:34} {value:12.1f}  {target}")
-
-
-def merge(results: dict) -> Path:
-    out = ROOT / "bench" / "results.json"
-    figures = json.loads(out.read_text()) if out.exists() else {}
-    figures.update(results)
-    out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="runs measured (default 20)")
@@ -224,11 +141,9 @@ def main() -> None:
 
     call_command("migrate", "--noinput", verbosity=0)
     user = get_user_model().objects.create_user("bench-checks")
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
+    cookie = common.session_cookie(user)
     sandbox = services.sandbox_for(user)
-    server = Server()
+    server = common.Server(WORKDIR)
     try:
         print(f"==> {args.rounds} runs of web, each followed by its automatic check")
         latencies = asyncio.run(rounds(server, cookie, user, args.rounds))
@@ -242,14 +157,14 @@ def main() -> None:
     after, alone = statistics.median(latencies), statistics.median(baseline)
     results = {
         "check_after_action_p50_ms": after,
-        "check_after_action_p95_ms": p95(latencies),
+        "check_after_action_p95_ms": percentile(latencies, 95),
         "check_direct_p50_ms": alone,
-        "check_direct_p95_ms": p95(baseline),
+        "check_direct_p95_ms": percentile(baseline, 95),
         "check_after_action_added_p50_ms": after - alone,
     }
-    report(results)
-    out = merge(results)
-    print(f"\nmerged into {out.relative_to(ROOT)}")
+    print_table(results, TARGETS, digits=1)
+    out = save_results(results)
+    print(f"\nmerged into {out.relative_to(common.ROOT)}")
 
 
 if __name__ == "__main__":

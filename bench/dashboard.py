@@ -24,28 +24,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import shutil
 import statistics
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import print_table, save_results
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-dashboard-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
-os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
-os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-{os.getpid()}"
-
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = common.django_setup("dockerlab-bench-dashboard-", f"bench-{os.getpid()}")
 
 from asgiref.sync import sync_to_async  # noqa: E402
 from channels.routing import URLRouter  # noqa: E402
@@ -63,7 +52,10 @@ from classrooms.routing import websocket_urlpatterns  # noqa: E402
 from lessons import loader, progress  # noqa: E402
 from lessons.models import LabAction, Progress, QuizAnswer  # noqa: E402
 
-TARGETS = {"dashboard_30x_all_steps_ms": 200.0, "dashboard_live_update_ms": 1000.0}
+TARGETS = {
+    "dashboard_30x_all_steps_ms": ("<=", 200.0),
+    "dashboard_live_update_ms": ("<=", 1000.0),
+}
 STATES = ["done", "failing", "not_started"]
 
 
@@ -154,26 +146,6 @@ async def live_latency(room: Classroom, rounds: int) -> float:
     return statistics.median(delays)
 
 
-def report(results: dict) -> None:
-    print(f"\n{'figure':34} {'value':>12}  target")
-    print("-" * 62)
-    for name, value in results.items():
-        target = ""
-        if name in TARGETS:
-            met = value <= TARGETS[name]
-            target = f"<= {TARGETS[name]:g}  {'met' if met else 'MISSED'}"
-        shown = f"{value:12.2f}" if isinstance(value, float) else f"{value:12d}"
-        print(f"{name:34} {shown}  {target}")
-
-
-def merge(results: dict) -> Path:
-    out = ROOT / "bench" / "results.json"
-    kept = json.loads(out.read_text()) if out.exists() else {}
-    kept.update(results)
-    out.write_text(json.dumps(kept, indent=2, sort_keys=True) + "\n")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke check)")
@@ -199,8 +171,8 @@ def main() -> None:
         }
     finally:
         shutil.rmtree(WORKDIR, ignore_errors=True)
-    report(results)
-    print(f"\nmerged into {merge(results).relative_to(ROOT)}")
+    print_table(results, TARGETS)
+    print(f"\nmerged into {save_results(results).relative_to(common.ROOT)}")
 
 
 if __name__ == "__main__":

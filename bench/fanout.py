@@ -28,25 +28,16 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, percentile, print_table, save_results
+
 # A deployment id of its own: a site's reaper on this engine leaves it alone.
 os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-fanout-{os.getpid()}"
 
 from tests.servers import Server, Stores, lab_socket, migrate, sign_up, site_env
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 async def recv_json(ws, timeout: float = 60) -> dict:
@@ -107,24 +98,6 @@ async def measure(a_url: str, b_url: str, session: str, samples: int) -> dict:
     }
 
 
-def report(results: dict) -> None:
-    print()
-    print(f"{'figure':40} {'value':>10}")
-    print("-" * 52)
-    for name, value in results.items():
-        shown = f"{value:10.2f}" if isinstance(value, float) else f"{value:10d}"
-        print(f"{name:40} {shown}")
-
-
-def write(results: dict) -> Path:
-    """Merge into bench/results.json, keeping the other benchmarks' figures."""
-    out = ROOT / "bench" / "results.json"
-    merged = json.loads(out.read_text()) if out.exists() else {}
-    merged.update(results)
-    out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke check)")
@@ -149,8 +122,8 @@ def main() -> None:
             server.stop()
         stores.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report(results)
-    out = write(results)
+    print_table(results, width=40)
+    out = save_results(results)
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 

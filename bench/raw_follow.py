@@ -24,14 +24,7 @@ import threading
 import time
 
 import docker
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
+from common import percentile
 
 
 class Follower:

@@ -20,41 +20,27 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tarfile
-import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.request import urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import ROOT, percentile, print_table, save_results
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
-os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
-# A deployment id of its own: a site's reaper on this engine leaves it alone.
-os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-{os.getpid()}"
 # 20 learners each own one ticking container; the default quota is enough.
 # --quick puts 25 sockets on each of 4 learners: the per-learner socket,
 # stream and action limits (8 by default) are not what this bench measures.
 os.environ.setdefault("DOCKERLAB_WS_SOCKETS_PER_USER", "32")
 os.environ.setdefault("DOCKERLAB_STREAMS_PER_USER", "32")
 os.environ.setdefault("DOCKERLAB_ACTIONS_PER_USER", "32")
-
-import django  # noqa: E402
-
-django.setup()
+# A deployment id of its own: a site's reaper on this engine leaves it alone.
+WORKDIR = common.django_setup("dockerlab-bench-", f"bench-{os.getpid()}")
 
 import docker  # noqa: E402  (the raw SDK is the baseline being compared against)
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 
 from sandboxes import services  # noqa: E402
 
@@ -66,68 +52,15 @@ CMD ["python3", "-c", "import sys, time\\ntime.sleep(2)\\nend = time.time() + 10
 """
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class Server:
+class Server(common.Server):
     """Daphne serving dockerlab on a free loopback port, in its own process."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(WORKDIR / "daphne.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "dockerlab.asgi:application"],
-            cwd=ROOT, env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urlopen(self.url + "/lessons/", timeout=2).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("server did not start:\n" + (WORKDIR / "daphne.log").read_text())
-                time.sleep(0.2)
-
-    def rss_mb(self) -> float:
-        return rss_mb(self.proc.pid)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        super().__init__(WORKDIR, common.DAPHNE, app=common.ASGI_APP, log_name="daphne.log")
 
 
-class Learner:
-    def __init__(self, name: str) -> None:
-        self.user, _ = get_user_model().objects.get_or_create(username=name)
-        client = Client()
-        client.force_login(self.user)
-        self.cookie = client.cookies["sessionid"].value
-        self.sandbox = services.sandbox_for(self.user)
+class Learner(common.Learner):
+    """A bench learner who builds and runs the bench's images in their sandbox."""
 
     def build(self, tag: str, dockerfile: str | None = None) -> None:
         stream = services.build_image(self.sandbox, tag=tag, dockerfile=dockerfile)
@@ -147,12 +80,7 @@ class Learner:
 
 
 async def ws_connect(server: Server, learner: Learner):
-    return await connect(
-        f"ws://127.0.0.1:{server.port}/ws/lab/",
-        additional_headers={"Cookie": f"sessionid={learner.cookie}", "Origin": server.url},
-        max_size=None,
-        open_timeout=30,
-    )
+    return await learner.socket(server)
 
 
 async def follow(server: Server, learner: Learner, container: str, seconds: float,
@@ -453,20 +381,6 @@ TARGETS = {
 }
 
 
-def report(results: dict) -> None:
-    print()
-    print(f"{'figure':34} {'value':>12}  target")
-    print("-" * 62)
-    for name, value in results.items():
-        target = ""
-        if name in TARGETS:
-            op, bound = TARGETS[name]
-            met = value <= bound if op == "<=" else value >= bound
-            target = f"{op} {bound}  {'met' if met else 'MISSED'}"
-        shown = f"{value:12.2f}" if isinstance(value, float) else f"{value:12d}"
-        print(f"{name:34} {shown}  {target}")
-
-
 def cleanup(learners: list[Learner]) -> None:
     for learner in learners:
         services.remove_objects(learner.sandbox.sid)
@@ -511,9 +425,8 @@ def main() -> None:
         cleanup(learners)
         shutil.rmtree(WORKDIR, ignore_errors=True)
 
-    report(results)
-    out = ROOT / "bench" / "results.json"
-    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print_table(results, TARGETS)
+    out = save_results(results, fresh=True)
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 

@@ -17,27 +17,16 @@ Usage: .venv/bin/python bench/swarm.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import print_table, save_results
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="dockerlab-bench-swarm-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
-os.environ["DOCKERLAB_DB"] = str(WORKDIR / "db.sqlite3")
 # A deployment id of its own: a site's reaper leaves the bench's objects alone.
-os.environ["DOCKERLAB_DEPLOYMENT"] = f"bench-{os.getpid()}"
-
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = common.django_setup("dockerlab-bench-swarm-", f"bench-{os.getpid()}")
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -102,15 +91,6 @@ def measure(sandbox, name: str, rounds: int) -> dict[str, float]:
     }
 
 
-def write(results: dict) -> Path:
-    """Merge into bench/results.json, keeping the other benchmarks' figures."""
-    out = ROOT / "bench" / "results.json"
-    merged = json.loads(out.read_text()) if out.exists() else {}
-    merged.update(results)
-    out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -131,10 +111,8 @@ def main() -> None:
     finally:
         services.remove_objects(sandbox.sid)
         shutil.rmtree(WORKDIR, ignore_errors=True)
-    width = max(len(k) for k in results)
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    print(f"\nmerged into {write(results).relative_to(ROOT)}")
+    print_table(results, digits=3)
+    print(f"\nmerged into {save_results(results).relative_to(common.ROOT)}")
 
 
 if __name__ == "__main__":

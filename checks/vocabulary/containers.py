@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from checks.base import ENGINE, HISTORY, define, failed, passed
@@ -19,6 +21,27 @@ def _missing(name: str, how: str = "") -> Any:
         f"There is no container called {name} in your sandbox.",
         how or f"Start it with docker run and --name {name}.",
     )
+
+
+def _of_container(key: str = "name", how: Callable[[str], str] | None = None):
+    """A check of the container named `p[key]`: `judge(ctx, p, name, found)` once it is found.
+
+    A container the learner does not have fails the same way for every check
+    (with `how(name)` as the hint where given).
+    """
+
+    def wrap(judge: Callable[..., Any]) -> Callable[[Context, dict[str, Any]], Any]:
+        @functools.wraps(judge)
+        def evaluate(ctx: Context, p: dict[str, Any]):
+            name = p[key]
+            found = ctx.container(name)
+            if found is None:
+                return _missing(name, how(name) if how else "")
+            return judge(ctx, p, name, found)
+
+        return evaluate
+
+    return wrap
 
 
 def _describe_running(p: dict[str, Any]) -> str:
@@ -49,11 +72,8 @@ def _describe_running(p: dict[str, Any]) -> str:
     },
     describe=_describe_running,
 )
-def container_running(ctx: Context, p: dict[str, Any]):
-    name = p["name"]
-    found = ctx.container(name)
-    if found is None:
-        return _missing(name)
+@_of_container()
+def container_running(ctx: Context, p: dict[str, Any], name: str, found: dict):
     if found.get("State") != "running":
         return failed(
             f"{name} exists but is not running ({found.get('Status') or found.get('State')}).",
@@ -161,11 +181,8 @@ def _env_matches(name: str, info: dict, wanted: dict[str, str]):
         + (f" with exit code {p['exit_code']}" if "exit_code" in p else "")
     ),
 )
-def container_stopped(ctx: Context, p: dict[str, Any]):
-    name = p["name"]
-    found = ctx.container(name)
-    if found is None:
-        return _missing(name, f"Start it first (docker run --name {name} ...), then stop it.")
+@_of_container(how=lambda name: f"Start it first (docker run --name {name} ...), then stop it.")
+def container_stopped(ctx: Context, p: dict[str, Any], name: str, found: dict):
     state = found.get("State")
     if state == "running":
         return failed(f"{name} is still running.", f"Stop it: docker stop {name}")
@@ -221,11 +238,8 @@ def container_removed(ctx: Context, p: dict[str, Any]):
     },
     describe=lambda p: f"the logs of {p['container']} contain {quoted(p['text'])}",
 )
-def logs_contain(ctx: Context, p: dict[str, Any]):
-    name = p["container"]
-    found = ctx.container(name)
-    if found is None:
-        return _missing(name)
+@_of_container("container")
+def logs_contain(ctx: Context, p: dict[str, Any], name: str, found: dict):
     with engine_call(ctx.sandbox):
         raw = client.api().logs(found["Id"], stdout=True, stderr=True, tail=p["tail"])
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

@@ -11,11 +11,13 @@ swarm's own (never a host or port from the parameters).
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +93,23 @@ def _missing(name: str):
     )
 
 
+def _of_service(judge: Callable[..., Any]) -> Callable[[Context, dict[str, Any]], Any]:
+    """A check of the service `p["service"]`: `judge(ctx, p, service, tasks)` once it is found.
+
+    The learner's service and its tasks are read once; a service the learner
+    does not have fails the same way for every check.
+    """
+
+    @functools.wraps(judge)
+    def evaluate(ctx: Context, p: dict[str, Any]):
+        service, tasks = _service(ctx, p["service"])
+        if service is None:
+            return _missing(p["service"])
+        return judge(ctx, p, service, tasks)
+
+    return evaluate
+
+
 def _describe_running(p: dict[str, Any]) -> str:
     return f"the service {p['service']} runs {p['replicas']} replicas"
 
@@ -104,10 +123,8 @@ def _describe_running(p: dict[str, Any]) -> str:
     },
     describe=_describe_running,
 )
-def service_running(ctx: Context, p: dict[str, Any]):
-    service, tasks = _service(ctx, p["service"])
-    if service is None:
-        return _missing(p["service"])
+@_of_service
+def service_running(ctx: Context, p: dict[str, Any], service: dict, tasks: list[dict]):
     view = learner.service_view(ctx.sandbox, service, tasks)
     if view["replicas"] != p["replicas"]:
         return failed(
@@ -132,10 +149,8 @@ def service_running(ctx: Context, p: dict[str, Any]):
     },
     describe=lambda p: f"the tasks of {p['service']} run on at least {p['nodes']} nodes",
 )
-def service_spread(ctx: Context, p: dict[str, Any]):
-    service, tasks = _service(ctx, p["service"])
-    if service is None:
-        return _missing(p["service"])
+@_of_service
+def service_spread(ctx: Context, p: dict[str, Any], service: dict, tasks: list[dict]):
     hostnames = learner.hostnames_by_id(learner.node_entries(ctx.sandbox))
     on = sorted({hostnames.get(t.get("NodeID", ""), "?") for t in _running(tasks)})
     if len(on) < p["nodes"]:
@@ -161,10 +176,8 @@ def service_spread(ctx: Context, p: dict[str, Any]):
         + (" after a rollback" if p.get("rolled_back") else "")
     ),
 )
-def service_image(ctx: Context, p: dict[str, Any]):
-    service, tasks = _service(ctx, p["service"])
-    if service is None:
-        return _missing(p["service"])
+@_of_service
+def service_image(ctx: Context, p: dict[str, Any], service: dict, tasks: list[dict]):
     view = learner.service_view(ctx.sandbox, service, tasks)
     wanted = short(p["image"])
     if not same_image(view["image"], p["image"]):
@@ -202,10 +215,8 @@ def service_image(ctx: Context, p: dict[str, Any]):
     params={"service": ServiceName(required=True, doc="the service")},
     describe=lambda p: f"a killed task of {p['service']} was replaced",
 )
-def service_healed(ctx: Context, p: dict[str, Any]):
-    service, tasks = _service(ctx, p["service"])
-    if service is None:
-        return _missing(p["service"])
+@_of_service
+def service_healed(ctx: Context, p: dict[str, Any], service: dict, tasks: list[dict]):
     killed = [
         t for t in tasks
         if (t.get("Status") or {}).get("State") == "failed"
@@ -241,10 +252,8 @@ def service_healed(ctx: Context, p: dict[str, Any]):
     },
     describe=lambda p: f"no task of {p['service']} runs on {p['node']}",
 )
-def service_off_node(ctx: Context, p: dict[str, Any]):
-    service, tasks = _service(ctx, p["service"])
-    if service is None:
-        return _missing(p["service"])
+@_of_service
+def service_off_node(ctx: Context, p: dict[str, Any], service: dict, tasks: list[dict]):
     hostnames = learner.hostnames_by_id(learner.node_entries(ctx.sandbox))
     if p["node"] not in hostnames.values():
         return failed(f"The swarm has no node {p['node']}.", "docker node ls lists them.")
