@@ -191,6 +191,9 @@ async def test_a_full_lab_refuses_runs_builds_and_compose_up_with_one_message(pa
     }
 
 
+# It sets budgets to what the whole engine holds now: alone, so no other
+# test of the run adds or removes sandbox containers and networks meanwhile.
+@pytest.mark.alone
 def test_the_container_and_network_budgets_count_every_sandbox_on_the_engine(pair, settings):
     alice, bob = pair
     alices, bobs = services.sandbox_for(alice), services.sandbox_for(bob)
