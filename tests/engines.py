@@ -10,7 +10,8 @@ of its own with PrivateEngine:
   daemon.json (the host's /etc/docker/daemon.json is not read);
 - it has a bridge interface of its own for its default network, and an
   address pool of its own for the networks it makes, both chosen away from
-  every address the host routes;
+  every address the host routes and reserved (a lock file each, held until
+  remove()) against engines other test processes start at the same time;
 - it adds no iptables rules and changes no sysctl, so the host engine's
   networking stays as it is;
 - it runs with --live-restore: its containers keep running while it is
@@ -26,6 +27,7 @@ it with DOCKERLAB_ENGINE_URL=engine.url.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -33,6 +35,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,18 +66,43 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
     return networks
 
 
-def _free_ranges(count: int) -> list[ipaddress.IPv4Network]:
-    """`count` /16 ranges under 10.200-10.247 the host uses nothing of."""
+def _reserve(octet: int):
+    """An open file holding 10.<octet>/16 for this process, or None if another holds it.
+
+    Engines started at the same moment (test workers side by side) would
+    otherwise pick the same range before either routes it.
+    """
+    lock = open(Path(tempfile.gettempdir()) / f"dockerlab-engine-net-10.{octet}.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
+
+
+def _free_ranges(count: int) -> tuple[list[ipaddress.IPv4Network], list]:
+    """`count` /16 ranges under 10.200-10.247 the host uses nothing of, reserved.
+
+    Also gives the open lock files that hold them (closing them frees them).
+    """
     used = _host_networks()
     octets = list(SECOND_OCTETS)
     secrets.SystemRandom().shuffle(octets)
-    free = []
+    free, locks = [], []
     for octet in octets:
         candidate = ipaddress.ip_network(f"10.{octet}.0.0/16")
-        if not any(candidate.overlaps(n) for n in used if n.prefixlen > 0):
-            free.append(candidate)
+        if any(candidate.overlaps(n) for n in used if n.prefixlen > 0):
+            continue
+        lock = _reserve(octet)
+        if lock is None:
+            continue
+        free.append(candidate)
+        locks.append(lock)
         if len(free) == count:
-            return free
+            return free, locks
+    for lock in locks:
+        lock.close()
     raise EngineFailed("no free 10.x.0.0/16 range for a private engine's networks")
 
 
@@ -89,7 +117,7 @@ class PrivateEngine:
         # Interface names have at most 15 characters.
         self.bridge = f"dl{self.name}"[:15]
         self.proc: subprocess.Popen | None = None
-        self._bridge_net, self._pool = _free_ranges(2)
+        (self._bridge_net, self._pool), self._reserved = _free_ranges(2)
 
     # -- the daemon ---------------------------------------------------------------
 
@@ -222,6 +250,9 @@ class PrivateEngine:
             self._unmount()
             shutil.rmtree(self.dir, ignore_errors=True)
         self._remove_bridge()
+        for lock in self._reserved:
+            lock.close()
+        self._reserved = []
 
     def _stop_leftovers(self) -> None:
         """Its containerd and shims, if the daemon left them (a kill, a failed start)."""

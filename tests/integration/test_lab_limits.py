@@ -197,12 +197,18 @@ def test_the_container_and_network_budgets_count_every_sandbox_on_the_engine(pai
     services.run_container(bobs, "python:3.12-slim", name="held", command="sleep 60", port=None)
     used = capacity.usage(alices)
     assert used.containers >= 1 and used.networks >= 1 and not used.has_network
-    settings.DOCKERLAB_LAB_MAX_CONTAINERS = used.containers
+    # alice holds nothing, so a budget of one refuses her only if the others'
+    # containers and networks count (bob's "held" stays to the end). Other
+    # sandboxes on the engine (tests beside this one, anyone's) come and go
+    # meanwhile: the budgets do not depend on how many they hold, and memory
+    # is out of the way.
+    settings.DOCKERLAB_LAB_MEMORY_MB = 10**9
+    settings.DOCKERLAB_LAB_MAX_CONTAINERS = 1
     with pytest.raises(capacity.LabFull) as full:
         services.run_container(alices, "python:3.12-slim", command="true", port=None)
     assert full.value.code == "lab_full" and "containers" in full.value.reason
-    settings.DOCKERLAB_LAB_MAX_CONTAINERS = used.containers + 100
-    settings.DOCKERLAB_LAB_MAX_NETWORKS = used.networks
+    settings.DOCKERLAB_LAB_MAX_CONTAINERS = 10**6
+    settings.DOCKERLAB_LAB_MAX_NETWORKS = 1
     with pytest.raises(capacity.LabFull) as full:
         services.run_container(alices, "python:3.12-slim", command="true", port=None)
     assert "networks" in full.value.reason

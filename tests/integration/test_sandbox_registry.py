@@ -65,7 +65,8 @@ def test_an_image_goes_to_the_learners_registry_and_comes_back(learners):
             name
             for image in client.api().images()
             for name in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])
-            if name.startswith(f"127.0.0.1:{port}/") or "dl-relay-" in name
+            # Other sandboxes' pushes may hold relay names of their own meanwhile.
+            if name.startswith(f"127.0.0.1:{port}/") or f"dl-relay-{alice.sid}-" in name
         ]
     assert SandboxImage.objects.filter(
         sandbox=alice, image_id=events[-1]["id"], how=SandboxImage.PUSHED

@@ -20,7 +20,15 @@ from lessons.testing import write_lesson
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
-@pytest.mark.parametrize("slug", [lesson.slug for lesson in loader.load_lessons()])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        # A lesson each may run in another worker (tests/conftest.py): the
+        # orchestration lesson alone takes minutes of swarm updates.
+        pytest.param(lesson.slug, marks=pytest.mark.xdist_group(f"verify-{lesson.slug}"))
+        for lesson in loader.load_lessons()
+    ],
+)
 def test_a_lessons_solution_passes_the_checks_that_fail_on_an_empty_sandbox(slug):
     out = io.StringIO()
     call_command("verify_lessons", lesson=[slug], stdout=out)
