@@ -9,7 +9,8 @@ from django.conf import settings
 
 from orchestration.services import nodes, swarm
 
-pytestmark = pytest.mark.integration
+# The classroom swarm is one for the whole run: its tests take turns on one worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("classroom-swarm")]
 
 
 def test_the_classroom_swarm_is_up_with_every_node_ready():

@@ -18,7 +18,10 @@ from sandboxes import services
 from sandboxes.errors import SandboxError
 from tests.integration.learners import two_learners
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+# The classroom swarm is one for the whole run: its tests take turns on one worker.
+pytestmark = [
+    pytest.mark.integration, pytest.mark.django_db, pytest.mark.xdist_group("classroom-swarm")
+]
 
 WAIT_S = 120
 
