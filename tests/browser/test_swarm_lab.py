@@ -15,8 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.learners import connected, open_app, sign_up, try_line
 
-# The classroom swarm is one for the whole run: its tests take turns on one worker.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("classroom-swarm")]
+pytestmark = pytest.mark.browser
 
 LESSON = "/lessons/orchestration/"
 LONG = 180_000

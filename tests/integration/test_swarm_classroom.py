@@ -9,7 +9,9 @@ from django.conf import settings
 
 from orchestration.services import nodes, swarm
 
-# The classroom swarm is one for the whole run: its tests take turns on one worker.
+# The classroom swarm is one for the whole run: its integration tests take turns
+# on one worker (not the browser test: a worker that has run one keeps Playwright's
+# event loop, so it must run no integration test after it).
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("classroom-swarm")]
 
 
