@@ -9,17 +9,17 @@ progress, whatever fields he sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from lessons import loader
 from lessons.models import LabAction, Progress
 from sandboxes import services
-from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
+from tests.integration.lab_socket import frames_until, open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -38,28 +38,7 @@ def users(transactional_db):
         services.remove_objects(sandbox.sid)
 
 
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello" and hello["sandbox"]
-    return communicator
-
-
-async def _until(communicator, predicate, timeout: float = 120.0, errors_ok=False) -> list[dict]:
-    """Frames received until (and including) the first one matching `predicate`."""
-    frames = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out; got {[f['type'] for f in frames]}"
-        frame = await communicator.receive_json_from(timeout=left)
-        frames.append(frame)
-        assert errors_ok or frame["type"] != "error", frame
-        if predicate(frame):
-            return frames
+_until = functools.partial(frames_until, timeout=120.0)
 
 
 async def _ask(communicator, message: dict, **kw) -> dict:
@@ -88,7 +67,7 @@ async def _watch(communicator, lesson: str, ref: str = "w") -> dict:
 
 async def test_a_check_fails_with_its_reason_on_an_empty_sandbox_and_passes_after_the_work(users):
     alice, _ = users
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         first = await _ask(tab, {"action": "check", "ref": "c1", **FIRST_CHALLENGE})
         assert first["type"] == "check.result" and first["auto"] is False
@@ -112,7 +91,7 @@ async def test_a_check_fails_with_its_reason_on_an_empty_sandbox_and_passes_afte
 
 async def test_a_steps_work_is_checked_by_itself_after_the_action_and_every_tab_hears(users):
     alice, _ = users
-    lesson_tab, other_tab = await _socket(alice), await _socket(alice)
+    lesson_tab, other_tab = await open_lab_socket(alice), await open_lab_socket(alice)
     try:
         watched = await _watch(lesson_tab, "containers")
         assert watched["progress"]["steps"][2]["state"] == "not_started"
@@ -129,7 +108,7 @@ async def test_a_steps_work_is_checked_by_itself_after_the_action_and_every_tab_
         assert seen[-1]["number"] == 3 and seen[-1]["passed"] is True
         # Done stays done, and a new socket (a reload) is told so.
         await lesson_tab.disconnect()
-        reloaded = await _socket(alice)
+        reloaded = await open_lab_socket(alice)
         try:
             steps = (await _watch(reloaded, "containers"))["progress"]["steps"]
             assert steps[2]["state"] == "done"
@@ -143,7 +122,7 @@ async def test_a_steps_work_is_checked_by_itself_after_the_action_and_every_tab_
 
 async def test_actions_are_kept_in_the_lab_history_with_their_outcome(users):
     alice, _ = users
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         ok_name, _ = await _run_command(tab, "ok", "python -c \"print('hello from the run')\"")
         bad_name, frames = await _run_command(tab, "bad", "python -c 'import sys; sys.exit(3)'")
@@ -198,7 +177,7 @@ async def test_actions_are_kept_in_the_lab_history_with_their_outcome(users):
 
 async def test_another_learner_can_neither_trigger_nor_read_alices_checks(users):
     alice, bob = users
-    alice_tab, bob_tab = await _socket(alice), await _socket(bob)
+    alice_tab, bob_tab = await open_lab_socket(alice), await open_lab_socket(bob)
     try:
         await _watch(alice_tab, "containers")
         await _watch(bob_tab, "containers", ref="bw")
@@ -245,7 +224,7 @@ async def test_another_learner_can_neither_trigger_nor_read_alices_checks(users)
 
 async def test_garbage_check_frames_get_clear_errors_on_the_real_route(users):
     alice, _ = users
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         lesson = loader.get_lesson("networking")
         cases = [

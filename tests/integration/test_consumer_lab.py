@@ -7,6 +7,7 @@ with it afterwards.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 
@@ -16,11 +17,11 @@ from django.contrib.auth import get_user_model
 
 from dockerlab.asgi import application
 from sandboxes import services
-from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
 from sandboxes.services import logs
 from sandboxes.streaming import THREAD_PREFIX
 from tests.integration.http import ok, wait_for_answer
+from tests.integration.lab_socket import frames_until, open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -54,28 +55,7 @@ def _full_id(user, name: str) -> str:
     return services.find_container(Sandbox.objects.get(user=user), name)["Id"]
 
 
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello" and hello["sandbox"]
-    return communicator
-
-
-async def _until(communicator, predicate, timeout: float = 180.0) -> list[dict]:
-    """Frames received until (and including) the first one matching `predicate`."""
-    frames = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out; got {[f['type'] for f in frames]}"
-        frame = await communicator.receive_json_from(timeout=left)
-        frames.append(frame)
-        assert frame["type"] != "error", frame
-        if predicate(frame):
-            return frames
+_until = functools.partial(frames_until, timeout=180.0)
 
 
 async def _build(communicator) -> list[dict]:
@@ -84,7 +64,7 @@ async def _build(communicator) -> list[dict]:
 
 
 async def test_a_build_streams_its_steps_and_output_and_ends_ok(learner):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         frames = await _build(communicator)
         start = frames[0]
@@ -110,7 +90,7 @@ async def test_a_build_streams_its_steps_and_output_and_ends_ok(learner):
 
 async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(learner):
     before = _readers()
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         done = (await _build(communicator))[-1]
         assert done["ok"], done
@@ -164,7 +144,7 @@ async def test_a_running_apps_requests_arrive_in_a_log_follow_until_unfollowed(l
 
 async def test_disconnecting_while_following_logs_leaves_no_reader_behind(learner):
     before = _readers()
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         done = (await _build(communicator))[-1]
         assert done["ok"], done
@@ -186,7 +166,7 @@ async def test_disconnecting_while_following_logs_leaves_no_reader_behind(learne
 
 
 async def test_garbage_frames_are_refused_and_the_socket_still_reaches_the_engine(learner):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         for payload in ["nonsense", "[1]", '{"action": "rmi"}', '{"action": "launch-missiles"}']:
             await communicator.send_to(text_data=payload)
@@ -224,8 +204,8 @@ async def test_the_real_route_refuses_an_anonymous_socket():
 
 
 async def test_a_change_made_in_one_tab_reaches_the_learners_other_tabs(learner):
-    lesson_tab = await _socket(learner)
-    sandbox_tab = await _socket(learner)
+    lesson_tab = await open_lab_socket(learner)
+    sandbox_tab = await open_lab_socket(learner)
     try:
         await lesson_tab.send_json_to({"action": "prune", "ref": "p"})
         frames = await _until(lesson_tab, lambda f: f["type"] == "state", timeout=60)
@@ -243,7 +223,7 @@ async def test_a_change_made_in_one_tab_reaches_the_learners_other_tabs(learner)
 
 
 async def test_a_one_off_command_prints_its_output_and_ends_with_its_exit_code(learner):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         await communicator.send_json_to(
             {
@@ -282,7 +262,7 @@ async def test_a_one_off_command_prints_its_output_and_ends_with_its_exit_code(l
 
 
 async def test_compose_up_streams_its_steps_then_ps_and_down_answer(learner):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         await communicator.send_json_to({"action": "compose", "ref": "up", "command": "up"})
         frames = await _until(communicator, lambda f: f["type"] == "compose.done")

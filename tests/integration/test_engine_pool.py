@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 import urllib.request
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
@@ -25,10 +25,10 @@ from checks.base import validate
 from checks.evaluation import evaluate
 from engine import client, pool
 from sandboxes import services
-from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
-from sandboxes.services import placement, reaper
+from sandboxes.services import placement
 from tests.engines import private_engine
+from tests.integration.lab_socket import frames_until, open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -78,8 +78,6 @@ def _names_on(engine_cli, sid: str) -> list[str]:
 
 
 def _host_cli(*args: str) -> str:
-    import subprocess
-
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
 
@@ -87,36 +85,12 @@ def _second_cli(engine):
     return lambda *args: engine.docker(*args).stdout.decode()
 
 
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello" and hello["sandbox"], hello
-    return communicator
-
-
-async def _until(communicator, predicate, timeout: float = 60.0, errors_ok=False) -> list[dict]:
-    frames = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out; got {frames[-5:]}"
-        frame = await communicator.receive_json_from(timeout=left)
-        frames.append(frame)
-        if not errors_ok:
-            assert frame["type"] != "error", frame
-        if predicate(frame):
-            return frames
-
-
 async def _run_server(communicator, name: str) -> int:
     await communicator.send_json_to({
         "action": "run", "ref": f"run-{name}", "image": IMAGE, "name": name,
         "command": SERVER, "port": 5002,
     })
-    frames = await _until(
+    frames = await frames_until(
         communicator, lambda f: f["type"] == "result" and f.get("ref") == f"run-{name}"
     )
     view = frames[-1]["data"]
@@ -184,7 +158,7 @@ def test_a_sandbox_on_an_engine_the_pool_no_longer_has_says_so(two_engines):
 
 async def test_each_learners_actions_go_to_their_own_engine(learners, two_engines):
     alice, bob = learners
-    a, b = await _socket(alice), await _socket(bob)
+    a, b = await open_lab_socket(alice), await open_lab_socket(bob)
     try:
         a_port = await _run_server(a, "web")
         b_port = await _run_server(b, "web")
@@ -200,9 +174,9 @@ async def test_each_learners_actions_go_to_their_own_engine(learners, two_engine
 
         # Logs follow from the right engine: a request to bob's app shows in his follow.
         await b.send_json_to({"action": "logs", "ref": "lg", "container": "web"})
-        await _until(b, lambda f: f["type"] == "logs.start")
+        await frames_until(b, lambda f: f["type"] == "logs.start")
         await asyncio.to_thread(_get, b_port, "/?probe=second-engine")
-        await _until(
+        await frames_until(
             b,
             lambda f: f["type"] == "output"
             and any("probe=second-engine" in line for line in f["lines"]),
@@ -224,7 +198,7 @@ async def test_each_learners_actions_go_to_their_own_engine(learners, two_engine
 
         # Stop and remove go to the right engine too.
         await b.send_json_to({"action": "remove", "ref": "rm", "container": "web"})
-        await _until(b, lambda f: f["type"] == "result" and f.get("ref") == "rm")
+        await frames_until(b, lambda f: f["type"] == "result" and f.get("ref") == "rm")
         assert await asyncio.to_thread(_names_on, on_second, b_sid) == []
         assert await asyncio.to_thread(_names_on, _host_cli, a_sid) == [f"dl-{a_sid}-web"]
     finally:
@@ -257,19 +231,19 @@ async def test_an_engine_that_stops_leaves_the_other_engines_learners_working(
     learners, two_engines
 ):
     alice, bob = learners
-    a, b = await _socket(alice), await _socket(bob)
+    a, b = await open_lab_socket(alice), await open_lab_socket(bob)
     try:
         await _run_server(b, "web")
         await asyncio.to_thread(two_engines.stop)
         # Bob's page hears that his engine stopped answering.
-        frames = await _until(
+        frames = await frames_until(
             b, lambda f: f["type"] == "engine" and f["state"] == "down", timeout=20,
             errors_ok=True,
         )
         assert "not answering" in frames[-1]["message"]
         # Bob's actions say so, in words, and nothing crashes.
         await b.send_json_to({"action": "state", "ref": "st"})
-        frames = await _until(
+        frames = await frames_until(
             b, lambda f: f["type"] == "error" and f.get("ref") == "st", errors_ok=True
         )
         assert frames[-1]["code"] == "engine_unavailable"
@@ -277,19 +251,19 @@ async def test_an_engine_that_stops_leaves_the_other_engines_learners_working(
         port = await _run_server(a, "web")
         assert b"Directory listing" in await asyncio.to_thread(_get, port, "/")
         await a.send_json_to({"action": "state", "ref": "st"})
-        frames = await _until(a, lambda f: f["type"] == "state" and f.get("ref") == "st")
+        frames = await frames_until(a, lambda f: f["type"] == "state" and f.get("ref") == "st")
         assert not any(f["type"] == "engine" for f in frames), frames
         assert [c["name"] for c in frames[-1]["containers"]] == ["web"]
         # The reaper sweeps what it can reach and does not stop at the engine that is away.
         await asyncio.to_thread(services.reap, only=set())
         # The engine comes back: bob's page hears it, and his container is still there.
         await asyncio.to_thread(two_engines.start)
-        await _until(
+        await frames_until(
             b, lambda f: f["type"] == "engine" and f["state"] == "up", timeout=30,
             errors_ok=True,
         )
         await b.send_json_to({"action": "state", "ref": "st2"})
-        frames = await _until(
+        frames = await frames_until(
             b, lambda f: f["type"] == "state" and f.get("ref") == "st2", errors_ok=True
         )
         assert [c["name"] for c in frames[-1]["containers"]] == ["web"]

@@ -14,14 +14,13 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from sandboxes import services
-from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
 from sandboxes.services.builds import MAX_APP, sample_dir
+from tests.integration.lab_socket import open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -34,16 +33,6 @@ def learner(transactional_db):
     yield user
     for sandbox in Sandbox.objects.filter(user=user):
         services.remove_objects(sandbox.sid)
-
-
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello"
-    return communicator
 
 
 async def _until(communicator, ref: str, last: str, timeout: float = 300.0) -> list[dict]:
@@ -85,7 +74,7 @@ async def test_an_edited_greeting_is_built_from_cache_and_answers_through_the_pr
     original = sample.read_text()
     edited = original.replace('GREETING = "Hello from Docker!"', f'GREETING = "{GREETING}"')
     assert edited != original
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         await communicator.send_json_to({"action": "build", "ref": "b1", "tag": "flask-app"})
         await _until(communicator, "b1", "build.done")
@@ -123,7 +112,7 @@ async def test_an_edited_greeting_is_built_from_cache_and_answers_through_the_pr
     ],
 )
 async def test_bad_app_texts_get_a_learners_message(learner, app, message):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         await communicator.send_json_to({"action": "build", "ref": "bad", "app": app})
         frame = await communicator.receive_json_from(timeout=30)
@@ -135,7 +124,7 @@ async def test_bad_app_texts_get_a_learners_message(learner, app, message):
 
 
 async def test_history_and_timing_answer_on_the_socket(learner):
-    communicator = await _socket(learner)
+    communicator = await open_lab_socket(learner)
     try:
         await communicator.send_json_to({"action": "history", "ref": "h", "image": "python:3.12-slim"})
         frame = (await _until(communicator, "h", "result"))[-1]

@@ -10,13 +10,12 @@ import asyncio
 import time
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from sandboxes import services, slots
-from sandboxes.consumers import LabConsumer
 from sandboxes.models import Sandbox
 from sandboxes.services import capacity
+from tests.integration.lab_socket import open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,16 +40,6 @@ def pair(transactional_db):
     yield alice, bob
     for sandbox in Sandbox.objects.filter(user__in=[alice, bob]):
         services.remove_objects(sandbox.sid)
-
-
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello" and hello["sandbox"], hello
-    return communicator
 
 
 async def _answer(communicator, ref: str, timeout: float = 120.0) -> dict:
@@ -82,8 +71,8 @@ async def _close(*communicators) -> None:
 async def test_streams_are_counted_per_learner_across_her_sockets(pair, settings):
     alice, bob = pair
     assert settings.DOCKERLAB_STREAMS_PER_USER == 8
-    tabs = [await _socket(alice) for _ in range(3)]
-    bobs = await _socket(bob)
+    tabs = [await open_lab_socket(alice) for _ in range(3)]
+    bobs = await open_lab_socket(bob)
     try:
         await _run(tabs[0], TICKER, "ticker")
         await _run(bobs, TICKER, "ticker")
@@ -109,7 +98,7 @@ async def test_streams_are_counted_per_learner_across_her_sockets(pair, settings
 async def test_builds_are_counted_per_learner_across_her_sockets(pair, settings):
     alice, bob = pair
     assert settings.DOCKERLAB_BUILDS_PER_USER == 2
-    tabs = [await _socket(alice) for _ in range(3)]
+    tabs = [await open_lab_socket(alice) for _ in range(3)]
     try:
         for i in range(2):
             await tabs[i].send_json_to(
@@ -138,8 +127,8 @@ async def test_actions_in_flight_are_counted_per_learner_and_others_are_not_held
 ):
     alice, bob = pair
     assert settings.DOCKERLAB_ACTIONS_PER_USER == 8
-    tabs = [await _socket(alice) for _ in range(2)]
-    bobs = await _socket(bob)
+    tabs = [await open_lab_socket(alice) for _ in range(2)]
+    bobs = await open_lab_socket(bob)
     try:
         await _run(tabs[0], STUBBORN, "stubborn")
         # Eight stops of a container that makes each wait its 5 s timeout.
@@ -170,7 +159,7 @@ async def test_actions_in_flight_are_counted_per_learner_and_others_are_not_held
 async def test_a_full_lab_refuses_runs_builds_and_compose_up_with_one_message(pair, settings):
     alice, _ = pair
     settings.DOCKERLAB_LAB_MEMORY_MB = settings.DOCKERLAB_CONTAINER_MEMORY_MB // 2
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         requests = [
             {"action": "run", "image": "python:3.12-slim", "command": "true"},

@@ -8,18 +8,18 @@ Everything labelled with their sandboxes leaves the engine afterwards.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from engine import client
 from sandboxes import naming, services, slots
-from sandboxes.consumers import LabConsumer
 from sandboxes.follows import FollowHub
 from sandboxes.models import Sandbox
 from sandboxes.services import logs
+from tests.integration.lab_socket import frames_until, open_lab_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -67,26 +67,7 @@ def opens(monkeypatch) -> list[str]:
     return opened
 
 
-async def _socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LabConsumer.as_asgi(), "/ws/lab/")
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=10)
-    assert hello["type"] == "hello" and hello["sandbox"], hello
-    return communicator
-
-
-async def _frames_until(communicator, predicate, timeout: float = 30.0) -> list[dict]:
-    frames = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out; got {frames[-5:]}"
-        frame = await communicator.receive_json_from(timeout=left)
-        frames.append(frame)
-        if predicate(frame):
-            return frames
+_frames_until = functools.partial(frames_until, timeout=30.0, errors_ok=True)
 
 
 async def _follow(communicator, container: str, tail: int, ref: str) -> str:
@@ -133,7 +114,7 @@ async def test_two_sockets_share_one_engine_follow_with_their_own_tails_and_hear
     alice, _ = pair
     container = await asyncio.to_thread(_run, alice, "counter", COUNTER)
     await asyncio.to_thread(_printed, alice, "counter", "49")
-    first, second = await _socket(alice), await _socket(alice)
+    first, second = await open_lab_socket(alice), await open_lab_socket(alice)
     try:
         one = await _follow(first, "counter", 5, "a")
         two = await _follow(second, "counter", 20, "b")
@@ -158,7 +139,7 @@ async def test_two_sockets_share_one_engine_follow_with_their_own_tails_and_hear
 async def test_a_socket_leaving_does_not_end_the_others_follow(pair, opens):
     alice, _ = pair
     container = await asyncio.to_thread(_run, alice, "ticker", TICKER)
-    leaving, staying = await _socket(alice), await _socket(alice)
+    leaving, staying = await open_lab_socket(alice), await open_lab_socket(alice)
     try:
         await _follow(leaving, "ticker", 0, "a")
         stream = await _follow(staying, "ticker", 0, "b")
@@ -194,7 +175,7 @@ async def test_a_follow_ends_with_the_exit_code_when_its_container_is_stopped(pa
     # Its SIGTERM handler is set once it prints: before, as PID 1 it would
     # ignore the stop's SIGTERM and be killed (137) instead of exiting 3.
     await asyncio.to_thread(_printed, alice, "ticker", "0")
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         stream = await _follow(tab, "ticker", 0, "f")
         await tab.send_json_to({"action": "stop", "ref": "s", "container": "ticker"})
@@ -210,7 +191,7 @@ async def test_another_learner_reaches_no_follow_of_hers_by_any_name_or_id(pair,
     alice, bob = pair
     container = await asyncio.to_thread(_run, alice, "ticker", TICKER)
     sid = (await asyncio.to_thread(_sandbox, alice)).sid
-    hers, his = await _socket(alice), await _socket(bob)
+    hers, his = await open_lab_socket(alice), await open_lab_socket(bob)
     try:
         stream = await _follow(hers, "ticker", 0, "a")
         names = [
@@ -365,7 +346,7 @@ async def test_a_lesson_lines_docker_logs_shows_the_output_and_ends_while_it_run
     alice, _ = pair
     await asyncio.to_thread(_run, alice, "ticker", TICKER)
     await asyncio.to_thread(_printed, alice, "ticker", "3")
-    tab = await _socket(alice)
+    tab = await open_lab_socket(alice)
     try:
         await tab.send_json_to({"action": "line", "ref": "once", "text": "docker logs ticker"})
         frames = await _frames_until(tab, lambda f: f["type"] == "logs.end", timeout=30)
