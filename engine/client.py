@@ -119,22 +119,22 @@ def _tls_config(cert_path: str):
 
 
 def api(timeout: float | None = None) -> docker.APIClient:
-    """The low-level client for the configured engine (shared, thread-safe).
+    """The low-level client for the current engine (shared, thread-safe).
 
-    A client is created per distinct timeout; streaming callers ask for a long
-    one so a quiet log follow is not cut by the HTTP read timeout.
+    A client is created per engine and distinct timeout; streaming callers ask
+    for a long one so a quiet log follow is not cut by the HTTP read timeout.
     """
     timeout = settings.DOCKERLAB_ENGINE_TIMEOUT if timeout is None else timeout
-    key = f"{_base_url()}|{timeout}|{_engine().cert_path}"
+    engine = _engine()
+    key = f"{engine.url}|{timeout}|{engine.cert_path}"
     with _lock:
         client = _clients.get(key)
         if client is None:
-            base_url = _base_url()
-            kwargs = {"version": "auto", "timeout": timeout}
-            if base_url:
-                kwargs["base_url"] = base_url
-                kwargs["tls"] = _tls()
-                client = docker.APIClient(**kwargs)
+            if engine.url:
+                tls = _tls_config(engine.cert_path) if engine.cert_path else False
+                client = docker.APIClient(
+                    base_url=engine.url, version="auto", timeout=timeout, tls=tls
+                )
             else:
                 # DOCKER_HOST, DOCKER_TLS_VERIFY and friends, else the default socket.
                 client = docker.APIClient(

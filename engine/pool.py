@@ -159,11 +159,6 @@ def get(name: str | None) -> Engine:
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("dockerlab_engine", default="")
 
 
-def current_name() -> str:
-    """The name the current work is bound to ("" for the default engine)."""
-    return _current.get()
-
-
 def current() -> Engine:
     """The engine the current work talks to."""
     return get(_current.get())

@@ -7,8 +7,9 @@ again. Sockets never ping. With a pool of engines, an engine that goes down
 is told only to the sockets of its own sandboxes.
 
 Invariants:
-- At most one pinger task per process: sockets join and leave the watcher's
-  group; the first to join starts the task, the last to leave stops it.
+- At most one pinger task per process and engine: sockets join and leave
+  the watcher's group; the first to join starts the task, the last to leave
+  stops it.
 - Only changes are sent. The first ping after the watcher (re)starts finding
   the engine up says nothing; finding it down says so. A socket that joins
   while the engine is known to be down gets one `down` frame of its own.

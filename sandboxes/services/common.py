@@ -7,10 +7,10 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,6 +23,7 @@ from sandboxes.models import Sandbox
 from sandboxes.services import placement
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Engine calls that must not interleave for one sandbox (network creation,
 # the container quota check) take this sandbox's lock.
@@ -124,6 +125,27 @@ def sandbox_for(user) -> Sandbox:
     return sandbox
 
 
+def on_each_engine(work: Callable[[], T], deferred: str) -> dict[str, T]:
+    """`work()` on every engine of the pool in turn (engine/pool.py), bound to
+    it; the results by engine name. An engine that does not answer is logged
+    ("...; `deferred`") and left out until it answers again; with none
+    answering, its error is raised, as on a one-engine site."""
+    results: dict[str, T] = {}
+    down: list[SandboxError] = []
+    for name in pool.names():
+        with pool.using(name):
+            try:
+                results[name] = work()
+            except SandboxError as exc:
+                if exc.code != "engine_unavailable":
+                    raise
+                log.warning("the engine %s is not answering; %s", name, deferred)
+                down.append(exc)
+    if down and not results:
+        raise down[0]
+    return results
+
+
 @contextlib.contextmanager
 def engine_call(
     sandbox: Sandbox | None = None, *, not_found: str | None = None
@@ -133,10 +155,10 @@ def engine_call(
     def shown(message: str) -> str:
         return naming.strip(sandbox.sid, message) if sandbox is not None else message
 
+    # A sandbox's calls go to its engine; others stay on the current one.
+    bound = pool.using(sandbox.engine) if sandbox is not None else contextlib.nullcontext()
     try:
-        with client.translate_errors(), pool.using(
-            sandbox.engine if sandbox is not None else pool.current_name()
-        ):
+        with client.translate_errors(), bound:
             yield
     except client.EngineUnavailable as exc:
         raise SandboxError(exc.message, code="engine_unavailable") from exc

@@ -55,9 +55,9 @@ from django.utils import timezone
 
 from engine import client, pool
 from sandboxes import labels, naming
-from sandboxes.errors import QuotaExceeded, SandboxError
+from sandboxes.errors import QuotaExceeded
 from sandboxes.models import Sandbox
-from sandboxes.services.common import engine_call
+from sandboxes.services.common import engine_call, on_each_engine
 
 log = logging.getLogger(__name__)
 LABEL, DEPLOYMENT_LABEL = labels.SANDBOX, labels.DEPLOYMENT
@@ -101,13 +101,9 @@ _rechecked: dict[str, float] = {}
 # ------------------------------------------------------------------ quotas
 
 
-def _engine_key() -> str:
-    return client.engine_key()
-
-
 def quotas() -> Quotas:
     """Whether the engine can size writable layers and volumes (probed once)."""
-    key = _engine_key()
+    key = client.engine_key()
     with _quotas_guard:
         found = _quotas.get(key)
         if found is None:
@@ -246,10 +242,6 @@ def _bytes(text: str) -> int | None:
     return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
 
 
-def _engine_is_local() -> bool:
-    return client.is_local()
-
-
 def sized_volume_bytes(volume: dict) -> int:
     """What a volume with a size holds, which the engine's df leaves out.
 
@@ -261,7 +253,7 @@ def sized_volume_bytes(volume: dict) -> int:
     """
     limit = _bytes(volume["Options"]["size"]) or 0
     path = volume.get("Mountpoint") or ""
-    if not (_engine_is_local() and path):
+    if not (client.is_local() and path):
         return limit
     try:
         fs = os.statvfs(path)
@@ -423,23 +415,10 @@ def measure_pool() -> tuple[dict[str, Usage], dict[str, str]]:
     until it answers again; with none answering, the engine's error is raised."""
     usages: dict[str, Usage] = {}
     where: dict[str, str] = {}
-    down: list[SandboxError] = []
-    names = pool.names()
-    for name in names:
-        with pool.using(name):
-            try:
-                found = measure()
-            except SandboxError as exc:
-                if exc.code != "engine_unavailable":
-                    raise
-                log.warning("disk: the engine %s is not answering; measured later", name)
-                down.append(exc)
-                continue
+    for name, found in on_each_engine(measure, "its disk use is measured later").items():
         for sid, usage in found.items():
             usages[sid] = usage
             where[sid] = name
-    if len(down) == len(names):
-        raise down[0]
     return usages, where
 
 

@@ -29,12 +29,11 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from engine import client, pool
+from engine import client
 from sandboxes import labels, naming
-from sandboxes.errors import SandboxError
 from sandboxes.models import Sandbox
 from sandboxes.services import buildlimits, registry
-from sandboxes.services.common import engine_call
+from sandboxes.services.common import engine_call, on_each_engine
 
 log = logging.getLogger(__name__)
 LABEL = labels.SANDBOX
@@ -213,42 +212,24 @@ def reap(now: datetime | None = None, only: set[str] | None = None) -> dict[str,
     result: dict[str, dict] = {}
     # Every engine of the pool (engine/pool.py) is swept on its own: one that
     # does not answer keeps its objects until a sweep finds it up again.
-    names = pool.names()
-    down: list[SandboxError] = []
-    for name in names:
-        with pool.using(name):
-            try:
-                swept = _reap_engine(live, on_swarm, only)
-            except SandboxError as exc:
-                if exc.code != "engine_unavailable":
-                    raise
-                log.warning("reaper: the engine %s is not answering; it is swept later", name)
-                down.append(exc)
-                continue
-        for sid, removed in swept.items():
-            merged = result.setdefault(sid, dict.fromkeys(KINDS, 0))
-            for kind, count in removed.items():
-                merged[kind] = merged.get(kind, 0) + count
-    if len(down) == len(names):
-        raise down[0]
+    swept = on_each_engine(lambda: _reap_engine(live, on_swarm, only), "it is swept later")
+    for by_sid in swept.values():
+        for sid, removed in by_sid.items():
+            _add(result.setdefault(sid, dict.fromkeys(KINDS, 0)), removed)
     return result
 
 
 def remove_everywhere(sid: str) -> dict[str, int]:
     """remove_objects(sid) on every engine of the pool that answers."""
     removed = dict.fromkeys(KINDS, 0)
-    for name in pool.names():
-        with pool.using(name):
-            try:
-                found = remove_objects(sid)
-            except SandboxError as exc:
-                if exc.code != "engine_unavailable" or len(pool.names()) == 1:
-                    raise
-                log.warning("reaper: the engine %s is not answering; %s stays there", name, sid)
-                continue
-        for kind, count in found.items():
-            removed[kind] = removed.get(kind, 0) + count
+    for found in on_each_engine(lambda: remove_objects(sid), f"{sid} stays there").values():
+        _add(removed, found)
     return removed
+
+
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for kind, count in counts.items():
+        into[kind] = into.get(kind, 0) + count
 
 
 def _reap_engine(live: set[str], on_swarm: set[str], only: set[str] | None) -> dict[str, dict]:
