@@ -11,6 +11,11 @@ What it adds to plain `daphne dockerlab.asgi:application`:
   (message too big) and a reason, then drops the connection. Without this a
   frame is read whole (up to Daphne's default of 1 MiB) before the lab's own
   96 KiB check sees it.
+- That limit is for what clients send. Autobahn applies the message limit to
+  what the server sends too, and refuses a frame over it: a log frame of a
+  few long lines (more than 128 KiB) would fail, and with it every later
+  frame of the socket. The server's own frames are not limited
+  (LabWebSocketProtocol); the lab bounds them itself (a socket's outbox).
 - A send to a client waits while that connection has more than HIGH_WATER
   bytes not yet taken by the client. Twisted would otherwise buffer without
   bound for a client that stopped reading; with it, a socket's outbox
@@ -29,6 +34,7 @@ from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 
 APPLICATION = "dockerlab.asgi:application"
 # Above the lab's own 96 KiB check (sandboxes.consumers.MAX_FRAME_CHARS), so
@@ -52,6 +58,20 @@ def unsent_bytes(protocol: Any) -> int:
     return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
 
+class LabWebSocketProtocol(WebSocketProtocol):
+    """Daphne's websocket protocol; the message limit holds for what clients send."""
+
+    def sendMessage(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 - autobahn's name
+        # Autobahn checks maxMessagePayloadSize before sending as well. Sending
+        # is synchronous and reads nothing, so the limit is lifted only while
+        # this frame is written.
+        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+        try:
+            super().sendMessage(*args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
+
+
 class LabServer(Server):
     """Daphne's server with the lab's websocket limits and send back-pressure."""
 
@@ -66,6 +86,7 @@ class LabServer(Server):
         # connection. Refusing a frame then sends a close frame with the code
         # and reason instead of only dropping the connection.
         self.ws_factory.setProtocolOptions(failByDrop=False)
+        self.ws_factory.protocol = LabWebSocketProtocol
         if then is not None:
             then()
 

@@ -426,8 +426,9 @@ class OutboundQueue:
         for frame in frames:
             try:
                 await self._send(frame)
-            except Exception:  # the socket went away under us
-                log.debug("dropping a frame for a closed socket", exc_info=True)
+            except Exception:  # the socket went away under us, or refused the frame
+                log.warning("a frame could not be sent; this socket's outbox stops",
+                            exc_info=True)
                 self._closed = True
                 return
             self.frames_sent += 1
