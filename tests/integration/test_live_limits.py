@@ -2,7 +2,8 @@
 
 One server process (as `make run` starts it) for the module: a 64 MB frame,
 a client that stops reading a flood of long lines. Measured from outside:
-the server's resident memory and whether it still answers others.
+the server's resident memory and whether it still answers others. And one
+whose log files hold a whole flood, for a client that reads every frame.
 """
 
 from __future__ import annotations
