@@ -21,6 +21,9 @@ Invariants:
   that has handed on no line yet (it is still opening), or after more lines
   than were read again, the splice is made where the read ended instead, so
   with `tail` 0 a line written during the read itself may be missed.
+- Lines go out in the engine's order, each once: an entry stamped older
+  than one the follow has taken is a repeat of the engine's (its json-file
+  follow can read a rotated file again) and is dropped.
 - Handing lines on never waits: a sink takes them at once (a socket's outbox
   drops and counts what it cannot hold), so a slow socket slows no other.
   Every live sink is handed the same LineBatch, which no sink may change: its
@@ -216,6 +219,9 @@ class Follow:
         self.began = time.time()
         self.last: tuple[str, str] | None = None  # the last line handed on
         self._assembler = TimedAssembler()
+        self._newest = b""  # the newest entry's stamp taken from the engine
+        self._newest_entry = b""  # and that entry
+        self.repeats = 0  # entries the engine handed on again, dropped
         self._handle: Handle | None = None
         self._opened: asyncio.Future[None] = loop.create_future()
         self._exit_code: int | None = None
@@ -278,9 +284,38 @@ class Follow:
         self.hub._drop(self)
 
     def _entries(self, entries: list[bytes]) -> None:
+        entries = self._fresh(entries)
         lines, stamps = self._assembler.feed(entries)
         if lines:
             self._hand_on(lines, stamps)
+
+    def _fresh(self, entries: list[bytes]) -> list[bytes]:
+        """The entries not older than the newest one already taken.
+
+        The engine's json-file follow can hand entries on again when the log
+        file rotates under it (a container printing fast), so a follow would
+        repeat lines it sent and they would reach the page out of order. The
+        engine stamps every entry with a fixed-width UTC time, so an older
+        stamp than one already taken, or the newest entry once more, is such
+        a repeat.
+        """
+        newest, last = self._newest, self._newest_entry
+        kept = entries
+        for i, entry in enumerate(entries):
+            cut = entry.find(b" ")
+            if cut <= 0:
+                continue
+            stamp = entry[:cut]
+            if stamp < newest or entry == last:
+                if kept is entries:
+                    kept = entries[:i]
+                self.repeats += 1
+                continue
+            newest, last = stamp, entry
+            if kept is not entries:
+                kept.append(entry)
+        self._newest, self._newest_entry = newest, last
+        return kept
 
     def _hand_on(self, lines: list[str], stamps: list[str], *, mark: bool = True) -> None:
         if mark:

@@ -467,3 +467,26 @@ async def test_a_batch_cut_by_a_full_outbox_is_encoded_from_what_was_kept():
     [frame] = out.drain()
     assert frame["lines"] == ["a", "b"] and frame["skipped"] == 1
     assert json.loads(encode_frame(frame))["lines"] == ["a", "b"]
+
+
+async def test_entries_the_engine_hands_on_again_are_dropped_not_repeated(source, hub):
+    # The engine's json-file follow can read a rotated file again: older
+    # entries arrive after newer ones.
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", *numbered(1, 6))
+    handle = source.live("web")[0]
+    handle.on_entries(source.logs["web"][2:])  # lines 3-6 once more
+    source.write("web", "line 7")
+    handle.on_entries([source.logs["web"][5], source.logs["web"][6]])  # 6 and 7 again
+    assert sink.got == numbered(1, 7)
+    follow = hub._follows["web"]
+    assert follow.repeats == 6
+
+
+async def test_entries_without_a_stamp_are_never_taken_for_repeats(source, hub):
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", "line 1")
+    source.live("web")[0].on_entries([b"unstamped\n", b"unstamped\n"])
+    assert sink.got == ["line 1", "unstamped", "unstamped"]
