@@ -12,19 +12,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockerlab.settings")
 # Django must be set up before anything imports models (the consumers do).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from classrooms.routing import websocket_urlpatterns as classroom_patterns  # noqa: E402
 from dockerlab.origins import SameOriginValidator  # noqa: E402
+from dockerlab.sockets import SocketAuthStack  # noqa: E402
 from sandboxes.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The Origin must be this site's own: scheme, host and port.
+        # The Origin must be this site's own: scheme, host and port. The user
+        # comes from the session cookie (dockerlab/sockets.py).
         "websocket": SameOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_patterns))
+            SocketAuthStack(URLRouter(websocket_urlpatterns + classroom_patterns))
         ),
     }
 )
