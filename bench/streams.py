@@ -36,12 +36,12 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.management import call_command
 
 # bench/run.py sets Django up on import and holds the shared helpers.
+import common
 from run import (
     ROOT,
     WORKDIR,
     Learner,
     PeakRss,
-    Server,
     percentile,
     services,
     ws_connect,
@@ -110,7 +110,9 @@ def bench_streams(steps: tuple[int, ...], containers: int, seconds: float) -> di
     try:
         print(f"==> streams: {containers} learners, each running a ticking container")
         targets = start_tickers(learners)
-        server = Server()
+        # The site as `make run` serves it (dockerlab.serve: Daphne with the
+        # lab's websocket limits and send back-pressure).
+        server = common.Server(WORKDIR)
         try:
             warm_up(server, targets[0])
             knee = 0
@@ -151,7 +153,7 @@ def start_tickers(learners: list[Learner]) -> list[tuple]:
         return list(pool.map(run, learners))
 
 
-def warm_up(server: Server, target: tuple) -> None:
+def warm_up(server: common.Server, target: tuple) -> None:
     """One follow before measuring, so the server has loaded what serving one takes."""
     learner, name, _ = target
 
@@ -187,7 +189,7 @@ def _box_ticks() -> tuple[int, int]:
 class CpuWindow:
     """What the server, the raw follower, this client and the box used in a window."""
 
-    def __init__(self, server: Server, raw: subprocess.Popen) -> None:
+    def __init__(self, server: common.Server, raw: subprocess.Popen) -> None:
         self.pids = {"server": server.proc.pid, "raw": raw.pid}
 
     def __enter__(self) -> "CpuWindow":
@@ -210,7 +212,7 @@ class CpuWindow:
         self.pct["load"] = os.getloadavg()[0]
 
 
-def streams_step(server: Server, targets: list[tuple], seconds: float) -> dict:
+def streams_step(server: common.Server, targets: list[tuple], seconds: float) -> dict:
     raw = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "raw_follow.py")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -237,7 +239,7 @@ def streams_step(server: Server, targets: list[tuple], seconds: float) -> dict:
     }
 
 
-async def site_streams(server: Server, targets: list[tuple], seconds: float,
+async def site_streams(server: common.Server, targets: list[tuple], seconds: float,
                        raw: subprocess.Popen) -> dict:
     """Open a socket per target, follow, measure one window (see bench_streams)."""
     window = [float("inf"), float("inf")]
