@@ -18,7 +18,19 @@ def test_without_a_url_the_database_is_the_sqlite_file():
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": "/v/db.sqlite3",
         "TEST": {"NAME": "/v/test.sqlite3"},
+        "OPTIONS": {"init_command": stores.SQLITE_INIT},
     }
+
+
+@pytest.mark.django_db
+def test_the_sqlite_database_writes_ahead_and_syncs_at_checkpoints():
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the suite runs on PostgreSQL here")  # DOCKERLAB_DB set for this run
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
 def test_a_postgres_url_gives_every_part_decoded(monkeypatch):
