@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -48,6 +48,8 @@ from sandboxes.errors import (
 from sandboxes.models import Sandbox
 from sandboxes.services.common import sandbox_lock
 from sandboxes.services.containers import check_env, parse_command
+
+T = TypeVar("T")
 
 # Tasks of the picture and of `docker service ps`: current ones, and ended ones this recent.
 RECENT_S = 60.0
@@ -531,26 +533,36 @@ NETWORK_WAIT_S = 60.0
 
 
 def _create_on_network(sandbox: Sandbox, wanted: Wanted) -> dict:
-    """Create the service on the sandbox's network (held by the caller's sandbox lock).
+    """Create the service on the sandbox's network (held by the caller's sandbox lock)."""
 
-    A network whose last service just went is removed, but the swarm keeps
-    it (pending deletion) until its tasks' endpoints are freed on every
-    node, seconds on a busy machine: the manager lists and inspects it, a
-    create on it fails with "network ... not found", and a new network of
-    the same name is refused ("already exists") until it is gone. So it is
-    passed over, and the create tried again until a new one can be made.
+    def create(network: str) -> dict:
+        spec = spec_mod.service_spec(
+            names.engine_service(sandbox.sid, wanted.name), sandbox.labels(), wanted, network
+        )
+        with swarm_call(sandbox):
+            return _post(manager(), "/services/create", spec)
+
+    return on_network(sandbox, names.network(sandbox.sid), create)
+
+
+def on_network(sandbox: Sandbox, name: str, create: Callable[[str], T]) -> T:
+    """`create(network id)` on the sandbox's swarm network `name`, made if missing.
+
+    Held by the caller's sandbox lock. A network whose last service just went
+    is removed, but the swarm keeps it (pending deletion) until its tasks'
+    endpoints are freed on every node, seconds on a busy machine: the manager
+    lists and inspects it, a create on it fails with "network ... not found",
+    and a new network of the same name is refused ("already exists") until
+    it is gone. So it is passed over, and `create` tried again until a new
+    one can be made (at most NETWORK_WAIT_S).
     """
     deadline = time.monotonic() + NETWORK_WAIT_S
     gone: set[str] = set()
     while True:
         network = None
         try:
-            network = ensure_network(sandbox, names.network(sandbox.sid), frozenset(gone))
-            spec = spec_mod.service_spec(
-                names.engine_service(sandbox.sid, wanted.name), sandbox.labels(), wanted, network
-            )
-            with swarm_call(sandbox):
-                return _post(manager(), "/services/create", spec)
+            network = ensure_network(sandbox, name, frozenset(gone))
+            return create(network)
         except SandboxError as exc:
             refused = network is not None and network in exc.message and "not found" in exc.message
             name_held = network is None and "already exists" in exc.message

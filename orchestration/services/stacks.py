@@ -149,34 +149,52 @@ def deploy(
             else:
                 yield event
     drained = tuple(sorted(learner.drained(sandbox, services)))
-    with sandbox_lock(sandbox):
-        network = learner.ensure_network(sandbox, names.stack_network(sandbox.sid, stack))
-        yield {"kind": "line", "text": f"Creating network {stack}_default\n"}
+    for wanted_one in wanted:
+        wanted_one.drained = drained
+
+    made: set[str] = set()  # services this deploy created
+
+    def create_all(network: str) -> list[str]:
+        # The stack's network may be on its way out (the stack was just
+        # removed): learner.on_network makes a new one and calls this again,
+        # which updates what an earlier try created.
+        lines = []
         for wanted_one in wanted:
-            wanted_one.drained = drained
-            yield from _create_or_update(sandbox, wanted_one, existing, network)
+            if _create_or_update(sandbox, wanted_one, existing, network):
+                made.add(wanted_one.name)
+            verb = "Creating" if wanted_one.name in made else "Updating"
+            lines.append(f"{verb} service {wanted_one.name}\n")
+        return lines
+
+    with sandbox_lock(sandbox):
+        done = learner.on_network(sandbox, names.stack_network(sandbox.sid, stack), create_all)
+    yield {"kind": "line", "text": f"Creating network {stack}_default\n"}
+    for line in done:
+        yield {"kind": "line", "text": line}
     yield {"kind": "done", "image": stack, "stack": {"name": stack, "services": len(wanted)}}
 
 
 def _create_or_update(
     sandbox: Sandbox, wanted: Wanted, existing: dict[str, dict], network: str
-) -> Iterator[dict]:
+) -> bool:
+    """Create the service, or update the stack's own; whether it was created."""
     engine_name = names.engine_service(sandbox.sid, wanted.name)
     spec = spec_mod.service_spec(engine_name, sandbox.labels(), wanted, network)
     current = existing.get(wanted.name)
     with learner.swarm_call(sandbox):
         api = learner.manager()
         if current is None:
-            learner._post(api, "/services/create", spec)
-            verb = "Creating"
-        else:
-            fresh = api.inspect_service(current["ID"])
-            learner._post(
-                api, "/services/{0}/update", spec,
-                {"version": fresh["Version"]["Index"]}, current["ID"],
-            )
-            verb = "Updating"
-    yield {"kind": "line", "text": f"{verb} service {wanted.name}\n"}
+            created = learner._post(api, "/services/create", spec)
+            # Should a later service's create be refused (a network on its
+            # way out), the retry on a new network updates this one.
+            existing[wanted.name] = {"ID": created["ID"]}
+            return True
+        fresh = api.inspect_service(current["ID"])
+        learner._post(
+            api, "/services/{0}/update", spec,
+            {"version": fresh["Version"]["Index"]}, current["ID"],
+        )
+    return False
 
 
 def list_stacks(sandbox: Sandbox) -> list[dict]:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from orchestration.services import cleanup, learner
+from orchestration.services import cleanup, learner, stacks
 from sandboxes import services
 from sandboxes.errors import SandboxError
 from tests.integration.learners import two_learners
@@ -139,3 +139,33 @@ def test_cleanup_leaves_nothing_of_the_sandbox_on_the_swarm(learners):
     cleanup.remove_sandbox(alice.sid)
     assert learner.list_services(alice) == []
     assert alice.sid not in cleanup.labelled_sids()
+
+
+SHOP = """services:
+  web:
+    image: flask-app
+    ports:
+      - "8081:5002"
+"""
+
+
+def test_a_stack_removed_and_deployed_again_at_once_comes_up_each_time(learners):
+    """`docker stack rm` then `deploy` straight away: the stack's network is
+    still on its way out of the swarm (it is listed, and a service create on
+    it is refused), so the deploy makes a new one."""
+    alice, _ = learners
+    assert _done(services.build_image(alice, "flask-app"))
+
+    def web_running():
+        return [t for t in stacks.list_tasks(alice, "shop")
+                if t["state"] == "running" and t["desired"] == "running"]
+
+    for _ in range(3):
+        done = _done(stacks.deploy(alice, "shop", text=SHOP))
+        assert done["stack"] == {"name": "shop", "services": 1}
+        _until("the stack's web task running", web_running)
+        assert stacks.remove(alice, "shop", wait=0)["removed"] == ["shop_web"]
+        # The network's removal asked for, not waited for (`stack rm` waits
+        # up to 15 s; a learner's next deploy may come sooner).
+        learner.drop_idle_networks(alice)
+    _until("the stack gone", lambda: stacks.list_stacks(alice) == [])
