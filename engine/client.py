@@ -15,12 +15,14 @@ in a thread of its own (the lesson runner's `docker logs`).
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import json
 import logging
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -694,6 +696,15 @@ class EventStream(EngineStream):
                 self._on_event(event)
 
 
+def unix_time(stamp: bytes) -> str:
+    """An entry's stamp (RFC 3339, UTC, nanoseconds) as the engine's `since`
+    takes it: seconds since the epoch, a dot, nine digits."""
+    text = stamp.decode("ascii")
+    whole, _, rest = text.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return f"{seconds}.{(rest + '0' * 9)[:9]}"
+
+
 class AsyncEngine:
     """The configured engine over asyncio, for the follow path.
 
@@ -795,15 +806,19 @@ class AsyncEngine:
         tail: int,
         tty: bool,
         on_entries: Callable[[list[bytes]], None],
+        since: bytes | None = None,
     ) -> LogFollow:
         """Follow a container's stdout and stderr: the last `tail` entries, then
-        every new one (timestamped), until it stops or `close()`."""
+        every new one (timestamped), until it stops or `close()`.
+
+        With `since` (an entry's stamp), instead every entry the engine still
+        has from that time on, that entry included, then every new one.
+        """
         follow = LogFollow(tty, on_entries)
-        follow._exchange = await self._exchange(
-            self._logs_path(container_id),
-            {"stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 1},
-            follow._body,
-        )
+        params: dict = {"stdout": 1, "stderr": 1, "follow": 1, "tail": tail, "timestamps": 1}
+        if since is not None:
+            params.update(tail="all", since=unix_time(since))
+        follow._exchange = await self._exchange(self._logs_path(container_id), params, follow._body)
         return follow
 
     async def events(

@@ -35,7 +35,9 @@ Invariants:
   by `died()` ends a follow the engine left open after EXIT_GRACE), with an
   error when the engine failed, plainly when the container is gone. When the
   engine ends a follow while the container still runs, it is opened again
-  with a line saying so, at most MAX_REOPENS_PER_MINUTE times.
+  with a line saying so, at most MAX_REOPENS_PER_MINUTE times, from the
+  newest entry it had taken (so what was printed in between is not lost
+  while the engine still has it).
 - The hub trusts its keys: which container a learner may follow is decided
   before (sandboxes.services.logs resolves names within the learner's own
   sandbox), and a subscription is only ever held by the socket that made it.
@@ -105,8 +107,9 @@ class Source(Protocol):
     """The engine, as far as the hub needs it."""
 
     async def open(
-        self, key: str, tail: int, on_entries: Callable[[list[bytes]], None]
-    ) -> Handle: ...
+        self, key: str, tail: int, on_entries: Callable[[list[bytes]], None],
+        since: bytes | None = None,
+    ) -> Handle: ...  # with `since` (a stamp): every entry from then on, not the tail
 
     async def state(self, key: str) -> State: ...
 
@@ -383,7 +386,11 @@ class Follow:
                 return
             self._hand_on([RESUMED], [self.last[0] if self.last else ""], mark=False)
             try:
-                self._handle = await source.open(self.key, 0, self._entries)
+                # From the newest entry taken: what was printed in between
+                # comes now, and the entries taken already are dropped again.
+                self._handle = await source.open(
+                    self.key, 0, self._entries, since=self._newest or None
+                )
             except Exception as exc:
                 self._finish(Ended(error=_message(exc)))
                 return

@@ -113,11 +113,13 @@ class _EngineHandle:
 class EngineSource:
     """The hub's source: its engine (the current one when it opens), over asyncio."""
 
-    async def open(self, key: str, tail: int, on_entries) -> _EngineHandle:
+    async def open(self, key: str, tail: int, on_entries, since: bytes | None = None
+                   ) -> _EngineHandle:
         engine = client.async_engine()
         info = await engine.inspect_container(key)
         tty = bool((info.get("Config") or {}).get("Tty"))
-        stream = await engine.follow_log(key, tail=tail, tty=tty, on_entries=on_entries)
+        stream = await engine.follow_log(key, tail=tail, tty=tty, on_entries=on_entries,
+                                         since=since)
         return _EngineHandle(key, tty, stream)
 
     async def state(self, key: str) -> State:

@@ -58,6 +58,7 @@ class FakeSource:
         self.running: dict[str, bool] = {}
         self.exit_codes: dict[str, int] = {}
         self.opened: list[tuple[str, int]] = []
+        self.since: list[bytes | None] = []
         self.handles: list[FakeHandle] = []
         self.history_calls = 0
         self.history_gate = asyncio.Event()
@@ -90,14 +91,18 @@ class FakeSource:
     def live(self, key: str) -> list[FakeHandle]:
         return [h for h in self.handles if h.key == key and not h._done.is_set()]
 
-    async def open(self, key: str, tail: int, on_entries) -> FakeHandle:
+    async def open(self, key: str, tail: int, on_entries, since: bytes | None = None
+                   ) -> FakeHandle:
         await self.open_gate.wait()
         if self.open_error is not None:
             raise self.open_error
         self.opened.append((key, tail))
+        self.since.append(since)
         handle = FakeHandle(self, key, on_entries)
         self.handles.append(handle)
-        if tail:
+        if since is not None:  # the engine's `since`: that entry's time included
+            on_entries([e for e in self.logs[key] if e[: e.find(b" ")] >= since])
+        elif tail:
             on_entries(list(self.logs[key][-tail:]))
         if not self.running[key]:
             handle.end()
@@ -288,7 +293,23 @@ async def test_a_follow_the_engine_breaks_off_is_opened_again_and_says_so(source
     source.write("web", "after")
     assert sink.got == ["before", follows.RESUMED, "after"]
     assert source.opened == [("web", 0), ("web", 0)]
+    assert source.since == [None, source.logs["web"][0].split()[0]]
     assert sink.ends == []
+
+
+async def test_lines_printed_while_a_follow_was_broken_off_come_after_it_resumes(source, hub):
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", "one", "two")
+    source.open_gate.clear()  # the engine takes a moment to answer again
+    source.handles[0].end(ConnectionError("cut"))
+    await settle()
+    source.write("web", "three", "four")  # nobody follows at this moment
+    source.open_gate.set()
+    await settle()
+    source.write("web", "five")
+    # Resumed from "two": it is not repeated, and nothing in between is lost.
+    assert sink.got == ["one", "two", follows.RESUMED, "three", "four", "five"]
 
 
 async def test_a_follow_that_keeps_breaking_off_is_given_up_with_an_error(source, hub):
