@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sandboxes.streaming import LineBatch, TimedAssembler
+from sandboxes.streaming import LineBatch, TimedAssembler, entry_stamp
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ EXIT_GRACE = 2.0
 # A follow the engine keeps ending while its container runs is given up
 # after this many reopenings in a minute.
 MAX_REOPENS_PER_MINUTE = 5
+# A follow that has handed on nothing for this long is compared with the
+# engine's log (Follow.check_stall).
+QUIET_S = 5.0
 # New lines held for one subscriber while its tail is being read.
 HELD_MAX = 10_000
 # Entries read beyond a joiner's tail and the lines held for it, to find
@@ -73,6 +76,11 @@ RESUMED = (
     " lines in between may be missing]"
 )
 BROKE = "The log stream broke."
+# What the engine writes into a follow, unstamped, when it cannot read its
+# log file (with the file's path on the engine's machine), and what the
+# learner is shown instead.
+ENGINE_READ_ERROR = b"Error grabbing logs:"
+UNREADABLE = b"[dockerlab: the engine could not read part of this container's log]\n"
 
 
 class Sink(Protocol):
@@ -223,6 +231,7 @@ class Follow:
         self.last: tuple[str, str] | None = None  # the last line handed on
         self._assembler = TimedAssembler()
         self._newest = b""  # the newest entry's stamp taken from the engine
+        self._taken_at = time.monotonic()  # when an entry last came
         self._newest_entry = b""  # and that entry
         self.repeats = 0  # entries the engine handed on again, dropped
         self._handle: Handle | None = None
@@ -286,7 +295,33 @@ class Follow:
             self._handle.close()
         self.hub._drop(self)
 
+    async def check_stall(self) -> bool:
+        """Resume the follow if the engine has entries it has not handed on.
+
+        The engine's json-file follow can stop sending while its container
+        keeps printing (seen with the log file rotating many times a second).
+        A follow quiet for QUIET_S reads the log's last entry once; if that is
+        newer than the newest taken, the engine's follow is ended here and
+        opened again from that newest entry (as when the engine ends it).
+        Returns whether it did.
+        """
+        handle = self._handle
+        if self.ended or handle is None or not self._newest:
+            return False
+        if time.monotonic() - self._taken_at < QUIET_S:
+            return False
+        last = await handle.history(1)
+        stamp = entry_stamp(last[-1]) if last else b""
+        if stamp <= self._newest or self.ended or handle is not self._handle:
+            self._taken_at = time.monotonic()  # quiet, or moving again: look later
+            return False
+        log.info("the engine's follow of %s stopped sending; resuming it", self.key[:12])
+        self._taken_at = time.monotonic()
+        handle.close()
+        return True
+
     def _entries(self, entries: list[bytes]) -> None:
+        self._taken_at = time.monotonic()
         entries = self._fresh(entries)
         lines, stamps = self._assembler.feed(entries)
         if lines:
@@ -300,15 +335,22 @@ class Follow:
         repeat lines it sent and they would reach the page out of order. The
         engine stamps every entry with a fixed-width UTC time, so an older
         stamp than one already taken, or the newest entry once more, is such
-        a repeat.
+        a repeat. A message of the engine's own about a log file it could not
+        read (unstamped) is replaced with one of ours.
         """
         newest, last = self._newest, self._newest_entry
         kept = entries
         for i, entry in enumerate(entries):
-            cut = entry.find(b" ")
-            if cut <= 0:
+            stamp = entry_stamp(entry)
+            if not stamp:
+                if entry.startswith(ENGINE_READ_ERROR):
+                    # The engine's own words name its files: say it in ours.
+                    if kept is entries:
+                        kept = entries[:i]
+                    kept.append(UNREADABLE)
+                elif kept is not entries:
+                    kept.append(entry)
                 continue
-            stamp = entry[:cut]
             if stamp < newest or entry == last:
                 if kept is entries:
                     kept = entries[:i]
@@ -465,6 +507,16 @@ class FollowHub:
             raise
         subscription.go_live(tail, history)
         return subscription
+
+    async def check_stalls(self) -> int:
+        """Resume the follows the engine stopped sending to; how many it resumed."""
+        resumed = 0
+        for follow in list(self._follows.values()):
+            try:
+                resumed += await follow.check_stall()
+            except Exception as exc:  # the engine did not answer: look again later
+                log.info("could not look at the log of %s: %r", follow.key[:12], exc)
+        return resumed
 
     def died(self, key: str, exit_code: int | None, at: float | None = None) -> None:
         """The engine says this container stopped (with this exit code, at this time)."""

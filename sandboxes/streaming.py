@@ -204,6 +204,27 @@ def encode_frame(frame: dict) -> str:
     return json.dumps(frame, default=str)
 
 
+# The engine's stamp on a log entry: RFC 3339 in UTC with nine fraction
+# digits ("2026-11-30T10:00:00.123456789Z"), then a space.
+STAMP_LENGTH = 30
+
+
+def entry_stamp(entry: bytes) -> bytes:
+    """The stamp an engine log entry starts with; b"" for an entry without one.
+
+    The engine writes some messages of its own into a follow without a stamp
+    (b"Error grabbing logs: ..."): their first word is not a time.
+    """
+    if (
+        len(entry) > STAMP_LENGTH
+        and entry[STAMP_LENGTH] == 0x20
+        and entry[STAMP_LENGTH - 1] == 0x5A  # Z
+        and 0x30 <= entry[0] <= 0x39
+    ):
+        return entry[:STAMP_LENGTH]
+    return b""
+
+
 class TimedAssembler:
     """Lines from timestamped log entries, each with the stamp of its first entry.
 
@@ -223,9 +244,9 @@ class TimedAssembler:
         stamps: list[str] = []
         assembler = self._lines
         for entry in entries:
-            cut = entry.find(b" ")
-            stamp = entry[:cut].decode("ascii", "replace") if cut > 0 else ""
-            text = entry[cut + 1 :]
+            raw_stamp = entry_stamp(entry)
+            stamp = raw_stamp.decode("ascii")
+            text = entry[STAMP_LENGTH + 1 :] if raw_stamp else entry
             if (
                 len(text) <= assembler.max_line
                 and text.endswith(b"\n")

@@ -14,7 +14,9 @@ once per hub while it has follows and filtered to "die" events of this
 deployment's containers, ends a follow the engine left open; and as events
 can be lost (the stream breaks, the engine restarts), every RECONCILE_EVERY
 seconds one list of this deployment's running containers is compared with
-the followed ones.
+the followed ones. And every STALL_CHECK_EVERY seconds the follows that have
+been quiet a while are compared with the last entry of their log: the
+engine's follow can stop sending while its container prints on.
 
 `follow_logs` is the blocking follow (a thread watches the container's
 state), kept for callers that already run in a thread: the lesson runner.
@@ -47,6 +49,8 @@ MAX_TAIL = 10_000
 DEFAULT_TAIL = 100
 # Seconds between comparisons of the followed containers with the running ones.
 RECONCILE_EVERY = 30.0
+# How often the follows quiet for a while are compared with the engine's log.
+STALL_CHECK_EVERY = 5.0
 # Longest wait before following the event stream again after it broke.
 EVENTS_BACKOFF_MAX = 30.0
 DEPLOYMENT_LABEL = "org.dockerlab.deployment"
@@ -136,7 +140,7 @@ class EngineSource:
 
 async def watch_exits(hub: FollowHub) -> None:
     """Tell `hub` about followed containers that stop, while it has follows."""
-    await asyncio.gather(_follow_events(hub), _reconcile_every(hub))
+    await asyncio.gather(_follow_events(hub), _reconcile_every(hub), _check_stalls_every(hub))
 
 
 def _deployment_filter() -> list[str]:
@@ -177,6 +181,13 @@ async def _follow_events(hub: FollowHub) -> None:
             pass
         finally:
             stream.close()
+
+
+async def _check_stalls_every(hub: FollowHub) -> None:
+    """Resume the follows the engine stopped sending to (Follow.check_stall)."""
+    while True:
+        await asyncio.sleep(STALL_CHECK_EVERY)
+        await hub.check_stalls()
 
 
 async def _reconcile_every(hub: FollowHub) -> None:

@@ -24,6 +24,7 @@ class FakeHandle:
         self.key = key
         self.on_entries = on_entries
         self.closed = False
+        self.stalled = False  # the engine's follow stopped sending
         self.error: Exception | None = None
         self._done = asyncio.Event()
 
@@ -79,7 +80,8 @@ class FakeSource:
             entry = f"2026-01-01T00:00:00.{self._clock:09d}Z {text}\n".encode()
             self.logs[key].append(entry)
             for handle in self.live(key):
-                handle.on_entries([entry])
+                if not handle.stalled:
+                    handle.on_entries([entry])
 
     def stop(self, key: str, code: int, *, end_follows: bool = True) -> None:
         self.running[key] = False
@@ -511,3 +513,51 @@ async def test_entries_without_a_stamp_are_never_taken_for_repeats(source, hub):
     source.write("web", "line 1")
     source.live("web")[0].on_entries([b"unstamped\n", b"unstamped\n"])
     assert sink.got == ["line 1", "unstamped", "unstamped"]
+
+
+async def test_a_follow_the_engine_stopped_sending_to_is_resumed_without_losing_lines(
+    source, hub, monkeypatch
+):
+    monkeypatch.setattr(follows, "QUIET_S", 0.0)
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", "one")
+    assert await hub.check_stalls() == 0  # quiet, and the log has nothing newer
+    source.handles[0].stalled = True
+    source.write("web", "two", "three")  # the engine's log has them; the follow is silent
+    assert await hub.check_stalls() == 1
+    await settle()
+    source.write("web", "four")
+    assert sink.got == ["one", follows.RESUMED, "two", "three", "four"]
+    assert await hub.check_stalls() == 0
+
+
+async def test_a_follow_that_hands_lines_on_is_not_looked_at(source, hub):
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", "one")
+    source.handles[0].stalled = True
+    source.write("web", "two")
+    # Lines came less than QUIET_S ago: no read of the engine's log.
+    calls = source.history_calls
+    assert await hub.check_stalls() == 0
+    assert source.history_calls == calls
+
+
+async def test_a_message_of_the_engine_without_a_stamp_is_shown_whole_and_changes_no_order(
+    source, hub
+):
+    # The engine writes its own errors into a follow, unstamped.
+    sink = Sink()
+    await hub.subscribe("web", 0, sink)
+    source.write("web", "one")
+    source.live("web")[0].on_entries([b"Error grabbing logs: read /var/lib/docker/x.log\n"])
+    source.live("web")[0].on_entries([b"Starting up now\n"])  # unstamped output (a TTY's)
+    source.write("web", "two")
+    # The engine's message names a path on its machine: the learner gets ours.
+    assert sink.got == [
+        "one",
+        "[dockerlab: the engine could not read part of this container's log]",
+        "Starting up now",
+        "two",
+    ]
