@@ -23,7 +23,8 @@ Invariants:
   with `tail` 0 a line written during the read itself may be missed.
 - Lines go out in the engine's order, each once: an entry stamped older
   than one the follow has taken is a repeat of the engine's (its json-file
-  follow can read a rotated file again) and is dropped.
+  follow can read a rotated file again) and is dropped. A follow the engine
+  stopped sending to while its log grows is resumed (check_stall).
 - Handing lines on never waits: a sink takes them at once (a socket's outbox
   drops and counts what it cannot hold), so a slow socket slows no other.
   Every live sink is handed the same LineBatch, which no sink may change: its
@@ -231,9 +232,9 @@ class Follow:
         self.last: tuple[str, str] | None = None  # the last line handed on
         self._assembler = TimedAssembler()
         self._newest = b""  # the newest entry's stamp taken from the engine
-        self._taken_at = time.monotonic()  # when an entry last came
         self._newest_entry = b""  # and that entry
         self.repeats = 0  # entries the engine handed on again, dropped
+        self._taken_at = time.monotonic()  # when an entry last came
         self._handle: Handle | None = None
         self._opened: asyncio.Future[None] = loop.create_future()
         self._exit_code: int | None = None
