@@ -231,8 +231,7 @@ class Follow:
         self.began = time.time()
         self.last: tuple[str, str] | None = None  # the last line handed on
         self._assembler = TimedAssembler()
-        self._newest = b""  # the newest entry's stamp taken from the engine
-        self._newest_entry = b""  # and that entry
+        self._newest_entry = b""  # the newest entry taken from the engine
         self.repeats = 0  # entries the engine handed on again, dropped
         self._taken_at = time.monotonic()  # when an entry last came
         self._handle: Handle | None = None
@@ -339,29 +338,24 @@ class Follow:
         a repeat. A message of the engine's own about a log file it could not
         read (unstamped) is replaced with one of ours.
         """
-        newest, last = self._newest, self._newest_entry
-        kept = entries
-        for i, entry in enumerate(entries):
+        kept = []
+        newest = self._newest
+        for entry in entries:
             stamp = entry_stamp(entry)
             if not stamp:
-                if entry.startswith(ENGINE_READ_ERROR):
-                    # The engine's own words name its files: say it in ours.
-                    if kept is entries:
-                        kept = entries[:i]
-                    kept.append(UNREADABLE)
-                elif kept is not entries:
-                    kept.append(entry)
-                continue
-            if stamp < newest or entry == last:
-                if kept is entries:
-                    kept = entries[:i]
+                # The engine's own words about its files name them: say it in ours.
+                kept.append(UNREADABLE if entry.startswith(ENGINE_READ_ERROR) else entry)
+            elif stamp < newest or entry == self._newest_entry:
                 self.repeats += 1
-                continue
-            newest, last = stamp, entry
-            if kept is not entries:
+            else:
+                newest, self._newest_entry = stamp, entry
                 kept.append(entry)
-        self._newest, self._newest_entry = newest, last
         return kept
+
+    @property
+    def _newest(self) -> bytes:
+        """The stamp of the newest entry taken from the engine (b"" before any)."""
+        return entry_stamp(self._newest_entry)
 
     def _hand_on(self, lines: list[str], stamps: list[str], *, mark: bool = True) -> None:
         if mark:
