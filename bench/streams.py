@@ -36,7 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.management import call_command
 
 # bench/run.py sets Django up on import and holds the shared helpers.
-import common
 from run import (
     ROOT,
     WORKDIR,
@@ -46,6 +45,8 @@ from run import (
     services,
     ws_connect,
 )
+
+import common
 
 # Streams at each step. The first step runs on a fresh server, so that the
 # memory one stream costs is measured from a server that has served nothing.
